@@ -1,0 +1,74 @@
+"""Fashion-MNIST classifier, as in SST's neural-network example, as an nnsim model script.
+
+Run it with:
+
+    nnsim run examples/fashion_mnist/nn.py -- --epochs 10
+
+The chain is controller -> input -> (dense -> relu) x hiddenLayers -> dense
+-> softmax -> loss; the controller trains, validates after every epoch, then
+predicts the images of --evalImages.
+"""
+
+import argparse
+import os
+from pathlib import Path
+
+import nnsim
+from nnsim import nn
+
+HERE = Path(__file__).resolve().parent
+
+parser = argparse.ArgumentParser(prog="nn.py", description=__doc__.splitlines()[0])
+parser.add_argument("--classImageLimit", type=int, default=2000, help="images per class (0: all)")
+parser.add_argument("--batchSize", type=int, default=128)
+parser.add_argument("--epochs", type=int, default=10)
+parser.add_argument(
+    "--hiddenLayers", type=int, default=2, help="number of hidden dense+relu layers"
+)
+parser.add_argument("--hiddenLayerSize", type=int, default=128)
+parser.add_argument("--initialWeightScaling", type=float, default=0.01)
+parser.add_argument("--learningRate", type=float, default=0.001)
+parser.add_argument("--decay", type=float, default=0.001, help="learning-rate decay per step")
+parser.add_argument(
+    "--trainingImages", default="", help="IDX folder or class folders (default: Fashion-MNIST)"
+)
+parser.add_argument(
+    "--testImages", default="", help="IDX folder or class folders (default: Fashion-MNIST)"
+)
+parser.add_argument(
+    "--evalImages", default=os.path.relpath(HERE / "eval"), help="folder of PNGs to predict"
+)
+parser.add_argument(
+    "--invertEvalImages", action="store_true", help="for photos of dark objects on light"
+)
+parser.add_argument("--dtype", default="float32", choices=("float32", "float64"))
+parser.add_argument("--verbose", action="store_true", help="print the model before training")
+args = parser.parse_args()
+
+sim = nnsim.simulation()
+scale = args.initialWeightScaling
+hidden = []
+for _ in range(args.hiddenLayers):
+    hidden += [nn.Dense(args.hiddenLayerSize, weight_scale=scale), nn.ReLU()]
+
+model = nn.Sequential(
+    [nn.Input(784), *hidden, nn.Dense(10, weight_scale=scale), nn.Softmax()],
+    loss=nn.CategoricalCrossEntropy(),
+    optimizer=nn.Adam(learning_rate=args.learningRate, decay=args.decay),
+    controller=nn.BatchController(
+        batch_size=args.batchSize,
+        epochs=args.epochs,
+        class_image_limit=args.classImageLimit,
+        training_images=args.trainingImages,
+        test_images=args.testImages,
+        eval_images=args.evalImages,
+        invert_eval_images=args.invertEvalImages,
+    ),
+)
+components = model.build(sim, dtype=args.dtype)
+
+if args.verbose:
+    for name, component in components.items():
+        weights = getattr(component, "weights", None)
+        size = f"  {weights.shape[0]}x{weights.shape[1]} weights" if weights is not None else ""
+        print(f"{name:<12} {component.kind()}{size}")

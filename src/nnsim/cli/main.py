@@ -1,0 +1,44 @@
+"""The ``nnsim`` command: subcommands over the Python API, errors as one line."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from nnsim import __version__
+from nnsim.cli.data import data
+from nnsim.cli.info import info
+from nnsim.cli.run import run
+from nnsim.errors import NnsimError
+
+
+class _Group(click.Group):
+    """Prints an NnsimError as one line and exits 1; ``--debug`` keeps the traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except NnsimError as error:
+            if ctx.meta.get("debug"):
+                raise
+            click.echo(f"nnsim: error: {error}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="nnsim")
+@click.option("--debug", is_flag=True, help="Show the Python traceback of errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """nnsim: neural networks as discrete-event simulations."""
+    ctx.meta["debug"] = debug
+
+
+cli.add_command(run)
+cli.add_command(info)
+cli.add_command(data)
+
+
+def main() -> None:
+    cli(prog_name="nnsim")

@@ -1,0 +1,29 @@
+"""One exception hierarchy for everything a person can fix.
+
+The CLI catches `NnsimError` at the top and prints its message as one line;
+anything else is a bug and keeps its traceback.
+"""
+
+
+class NnsimError(Exception):
+    """Bad input or a bad request: the message names the thing and what to do."""
+
+
+class UnitError(NnsimError, ValueError):
+    """A time or frequency string that does not parse."""
+
+
+class ParamError(NnsimError, ValueError):
+    """An unknown, missing or ill-typed component parameter."""
+
+
+class LinkError(NnsimError):
+    """A link to a port that does not exist, or a port used but not connected."""
+
+
+class DataError(NnsimError):
+    """A dataset folder or file that is missing, empty or malformed."""
+
+
+class ModelScriptError(NnsimError):
+    """A model script that cannot be read or that raised while building."""

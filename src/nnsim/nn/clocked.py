@@ -1,0 +1,42 @@
+"""The timing model every layer shares: events arrive, the next clock tick handles them.
+
+A layer's clock is off while it is idle; an arriving event wakes it, and the
+layer handles everything that arrived on its next tick (DESIGN.md: a hop
+costs link latency + one clock period).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nnsim.sim import Component, Frequency, Param
+
+
+class Clocked(Component):
+    """Queues arriving events and hands them to ``handle`` on the next tick."""
+
+    params = (
+        Param("clock", Frequency, "1GHz", "clock that handles arrived events on its next tick"),
+    )
+
+    def build(self) -> None:
+        self.pending: list = []
+        self._clock = self.register_clock(self.clock, "on_tick", start=False)
+
+    def on_event(self, event: Any) -> None:
+        self.pending.append(event)
+        self._clock.wake()
+
+    def on_tick(self, cycle: int) -> bool:
+        pending = self.pending
+        self.pending = []
+        for event in pending:
+            self.handle(event)
+        return self.idle()
+
+    def handle(self, event: Any) -> None:
+        raise NotImplementedError
+
+    def idle(self) -> bool:
+        """True turns the clock off until the next event arrives."""
+        return True

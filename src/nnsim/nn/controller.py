@@ -1,0 +1,243 @@
+"""The batch controller: the primary component that drives training, validation and prediction.
+
+State machine (as in SST's neural-network example)::
+
+    TRAINING -> VALIDATION -> TRAINING ... -> PRECHECK_EVALUATION -> EVALUATION -> COMPLETE
+
+Every epoch trains on all batches, then validates on the whole test set in
+batches. After the last epoch the controller waits one tick in
+PRECHECK_EVALUATION (longer while ``pause_before_evaluation`` is set, polling
+it every tick so the console can clear it), optionally re-reads the
+evaluation images from ``eval_images``, then predicts them one per step.
+The datasets are re-read on restart, not saved: they are ``transient``.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+import numpy as np
+
+from nnsim.data import CLASS_NAMES, load_split, read_eval_folder, scale_pixels
+from nnsim.nn.clocked import Clocked
+from nnsim.nn.events import Batch, Gradient, Mode, Outcome
+from nnsim.nn.layers import DTYPES
+from nnsim.nn.progress import ProgressBar
+from nnsim.sim import Param, Port, Statistic
+
+
+class State(IntEnum):
+    TRAINING = 0
+    VALIDATION = 1
+    PRECHECK_EVALUATION = 2
+    EVALUATION = 3
+    COMPLETE = 4
+
+
+class BatchController(Clocked):
+    """Feeds batches into the chain, collects metrics, prints epochs and predictions."""
+
+    type_name = "nn.BatchController"
+    params = (
+        Param("batch_size", int, 128, "samples per training and validation batch", min=1),
+        Param("epochs", int, 10, "passes over the training set", min=0),
+        Param("class_image_limit", int, 0, "images per class to use (0: all)", min=0),
+        Param(
+            "training_images", str, "", "IDX folder or folder of class folders ('' : Fashion-MNIST)"
+        ),
+        Param("test_images", str, "", "IDX folder or folder of class folders ('' : Fashion-MNIST)"),
+        Param("eval_images", str, "", "flat folder of PNGs to predict after training ('' : none)"),
+        Param("invert_eval_images", bool, False, "invert evaluation images (dark object on light)"),
+        Param("shuffle", bool, True, "shuffle the training set every epoch"),
+        Param("dtype", str, "float32", "floating-point type of the pixels", choices=DTYPES),
+        Param("pause_before_evaluation", bool, False, "hold in PRECHECK_EVALUATION while set"),
+        Param(
+            "reload_eval_images",
+            bool,
+            False,
+            "re-read eval_images when leaving PRECHECK_EVALUATION",
+        ),
+        Param("progress", bool, True, "show a progress bar when output is a terminal"),
+    )
+    ports = (
+        Port("forward_out", "batches to the input layer"),
+        Port("backward_in", "end of each training step, with its metrics", handler="on_event"),
+        Port("result_in", "validation and prediction outcomes", handler="on_event"),
+    )
+    statistics = (
+        Statistic("training_steps", "training batches completed"),
+        Statistic("validation_steps", "validation batches completed"),
+        Statistic("predictions", "evaluation images predicted"),
+    )
+    transient = ("train_x", "train_y", "test_x", "test_y", "eval_x", "eval_paths")
+
+    def build(self) -> None:
+        super().build()
+        self._forward_out = self.links["forward_out"]
+        self.state = State.TRAINING
+        self.epoch = 0
+        self.step = 0
+        self.awaiting = False  # a batch is in the chain
+        self.order = np.zeros(0, dtype=np.int64)
+        self.loss_sum = 0.0
+        self.reg_loss = 0.0
+        self.correct = 0
+        self.count = 0
+        self.predicted: list[str] = []
+        self.precheck_ticks = 0
+
+    # Phases -------------------------------------------------------------------
+    def setup(self) -> None:
+        self.load_datasets()
+        self.register_as_primary()
+        self.primary_component_do_not_end_sim()
+        if self.epochs == 0:
+            self.state = State.PRECHECK_EVALUATION
+        self._bar = ProgressBar(self.progress, self.sim.print)
+        self._clock.wake()
+
+    def finish(self) -> None:
+        self._bar.close()
+
+    def load_datasets(self) -> None:
+        """(Re-)read the datasets; they are not part of the saved state."""
+        limit = self.class_image_limit or None
+        dtype = np.dtype(self.dtype)
+        train = load_split("train", self.training_images or None, limit)
+        test = load_split("test", self.test_images or None, limit)
+        self.train_x, self.train_y = scale_pixels(train.images, dtype), train.labels
+        self.test_x, self.test_y = scale_pixels(test.images, dtype), test.labels
+        self.load_eval_images()
+
+    def load_eval_images(self) -> None:
+        if self.eval_images:
+            found = read_eval_folder(self.eval_images, invert=self.invert_eval_images)
+            self.eval_x = scale_pixels(found.images, np.dtype(self.dtype))
+            self.eval_paths = found.paths
+        else:
+            self.eval_x, self.eval_paths = None, []
+
+    # Counting -----------------------------------------------------------------
+    @property
+    def training_batches(self) -> int:
+        return -(-len(self.train_x) // self.batch_size)
+
+    @property
+    def validation_batches(self) -> int:
+        return -(-len(self.test_x) // self.batch_size)
+
+    def _reset_metrics(self) -> None:
+        self.loss_sum, self.reg_loss, self.correct, self.count = 0.0, 0.0, 0, 0
+
+    # The state machine ------------------------------------------------------------
+    def handle(self, event: Gradient | Outcome) -> None:
+        self.awaiting = False
+        self.loss_sum += event.loss_sum
+        self.correct += event.correct
+        self.count += event.count
+        self.step += 1
+        self._bar.advance()
+        if type(event) is Gradient:
+            self.reg_loss = event.reg_loss
+            self.stats["training_steps"] += 1
+            if self.step == self.training_batches:
+                self._end_training_epoch(event)
+        elif event.mode == Mode.VALIDATE:
+            self.stats["validation_steps"] += 1
+            if self.step == self.validation_batches:
+                self._end_validation()
+        else:
+            self._report_prediction(event)
+
+    def idle(self) -> bool:
+        """Send the next batch if the chain is free; keep ticking only while paused."""
+        if self.awaiting:
+            return True
+        state = self.state
+        if state == State.TRAINING:
+            if self.step == 0:
+                self._start_epoch()
+            self._send_training_batch()
+        elif state == State.VALIDATION:
+            if self.step == 0:
+                self._bar.phase(f"epoch {self.epoch} validation", self.validation_batches)
+            self._send(
+                Mode.VALIDATE,
+                self.test_x,
+                self.test_y,
+                self.step * self.batch_size,
+                self.batch_size,
+            )
+        elif state == State.PRECHECK_EVALUATION:
+            self.precheck_ticks += 1
+            if self.precheck_ticks == 1 or self.pause_before_evaluation:
+                return False  # stay at least one tick; poll the flag on every tick
+            if self.reload_eval_images:
+                self.load_eval_images()
+            self.state = State.EVALUATION if self.eval_paths else State.COMPLETE
+            self.step = 0
+            return self.idle()
+        elif state == State.EVALUATION:
+            if self.step == 0:
+                self._bar.phase("evaluation", len(self.eval_paths))
+            self._send(Mode.PREDICT, self.eval_x, None, self.step, 1)
+        else:
+            self._bar.close()
+            self.primary_component_ok_to_end_sim()
+        return True
+
+    def _start_epoch(self) -> None:
+        self._reset_metrics()
+        count = len(self.train_x)
+        self.order = self.rng.permutation(count) if self.shuffle else np.arange(count)
+        self._bar.phase(f"epoch {self.epoch} training", self.training_batches)
+
+    def _send_training_batch(self) -> None:
+        start = self.step * self.batch_size
+        indices = self.order[start : start + self.batch_size]
+        self._send_batch(Mode.TRAIN, self.train_x[indices], self.train_y[indices])
+
+    def _send(self, mode: Mode, images: np.ndarray, labels, start: int, size: int) -> None:
+        stop = start + size
+        self._send_batch(mode, images[start:stop], None if labels is None else labels[start:stop])
+
+    def _send_batch(self, mode: Mode, inputs: np.ndarray, targets) -> None:
+        self.awaiting = True
+        self._forward_out.send(Batch(mode, self.step, inputs, targets))
+
+    def _end_training_epoch(self, last: Gradient) -> None:
+        data_loss = self.loss_sum / self.count
+        self.print(
+            f"epoch {self.epoch} training:\tacc: {self.correct / self.count:.3f} "
+            f"loss: {data_loss + self.reg_loss:.3f} (data_loss: {data_loss:.3f} "
+            f"reg_loss: {self.reg_loss:.3f}) lr: {last.update.learning_rate:.10f}"
+        )
+        self.state = State.VALIDATION
+        self.step = 0
+        self._reset_metrics()
+
+    def _end_validation(self) -> None:
+        self.print(
+            f"epoch {self.epoch} validation:\tacc: {self.correct / self.count:.3f} "
+            f"loss: {self.loss_sum / self.count:.3f}"
+        )
+        self.epoch += 1
+        self.step = 0
+        self._reset_metrics()
+        self.state = State.TRAINING if self.epoch < self.epochs else State.PRECHECK_EVALUATION
+
+    def _report_prediction(self, outcome: Outcome) -> None:
+        self.stats["predictions"] += 1
+        path = self.eval_paths[outcome.index]
+        name = CLASS_NAMES[int(outcome.predictions[0])]
+        self.predicted.append(name)
+        self.print(f"Prediction for {path} ...\tSurvey says ### {name}")
+        if self.step == len(self.eval_paths):
+            self.state = State.COMPLETE
+
+    def print(self, line: str) -> None:
+        bar = getattr(self, "_bar", None)
+        if bar is None:
+            self.sim.print(line)
+        else:
+            bar.print(line)

@@ -1,0 +1,165 @@
+"""Declarations a component class makes about itself, SST Element-Library style.
+
+Parameters, ports, subcomponent slots and statistics are data on the class,
+each with a one-line description, so that validation, ``nnsim info`` and the
+README's component table all come from one place.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Any
+
+from nnsim.errors import ParamError, UnitError
+from nnsim.units import parse_frequency, parse_time
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()
+
+
+class Time:
+    """Parameter type: a simulated time, stored as int ps (``"1us"`` or an int)."""
+
+
+class Frequency:
+    """Parameter type: a clock frequency string such as ``"1GHz"``, validated."""
+
+
+_TYPE_NAMES = {
+    int: "int",
+    float: "float",
+    bool: "bool",
+    str: "str",
+    Time: "time",
+    Frequency: "frequency",
+}
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One documented parameter: its type, default, allowed range and help line."""
+
+    name: str
+    type: type
+    default: Any = REQUIRED
+    help: str = ""
+    min: float | None = None
+    max: float | None = None
+    choices: tuple | None = None
+
+    @property
+    def type_name(self) -> str:
+        return _TYPE_NAMES.get(self.type, self.type.__name__)
+
+    def convert(self, value: Any) -> Any:
+        """Return ``value`` as this parameter's type; raise ValueError with a short reason."""
+        kind = self.type
+        if kind is bool:
+            if isinstance(value, bool):
+                result = value
+            elif isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+                result = value.strip().lower() in _TRUE
+            elif isinstance(value, int) and value in (0, 1):
+                result = bool(value)
+            else:
+                raise ValueError(f"expected true or false, got {value!r}")
+        elif kind is int:
+            if isinstance(value, bool) or isinstance(value, float) and not value.is_integer():
+                raise ValueError(f"expected an int, got {value!r}")
+            try:
+                result = int(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"expected an int, got {value!r}") from None
+        elif kind is float:
+            if isinstance(value, bool):
+                raise ValueError(f"expected a number, got {value!r}")
+            try:
+                result = float(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"expected a number, got {value!r}") from None
+        elif kind is str:
+            if not isinstance(value, str):
+                raise ValueError(f"expected a string, got {value!r}")
+            result = value
+        elif kind is Time:
+            try:
+                result = parse_time(value)
+            except UnitError as error:
+                raise ValueError(str(error)) from None
+        elif kind is Frequency:
+            try:
+                parse_frequency(str(value))
+            except UnitError as error:
+                raise ValueError(str(error)) from None
+            result = str(value)
+        else:
+            raise ValueError(f"unsupported parameter type {kind!r}")
+        if self.choices is not None and result not in self.choices:
+            raise ValueError(f"expected one of {', '.join(map(str, self.choices))}, got {result!r}")
+        if self.min is not None and result < self.min:
+            raise ValueError(f"must be >= {self.min}, got {result!r}")
+        if self.max is not None and result > self.max:
+            raise ValueError(f"must be <= {self.max}, got {result!r}")
+        return result
+
+
+@dataclass(frozen=True)
+class Port:
+    """A named port. ``handler`` names the method that receives its events (None: send only)."""
+
+    name: str
+    help: str = ""
+    handler: str | None = None
+
+
+@dataclass(frozen=True)
+class Statistic:
+    """A named counter the component keeps; written at the end on request."""
+
+    name: str
+    help: str = ""
+    unit: str = "count"
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A subcomponent slot (a layer's optimizer, say) with the type used when none is set."""
+
+    name: str
+    help: str = ""
+    default: str | None = None
+
+
+def resolve_params(who: str, type_name: str, declared: dict[str, Param], given: dict) -> dict:
+    """Validate ``given`` against the declarations and fill in defaults.
+
+    ``who`` names the instance in messages, e.g. ``"dense1 (nn.Dense)"``.
+    """
+    for key in given:
+        if key not in declared:
+            hint = difflib.get_close_matches(key, list(declared), n=1)
+            suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
+            raise ParamError(
+                f"{who} has no parameter '{key}'{suggestion} "
+                f"(run 'nnsim info {type_name}' for the list)"
+            )
+    values = {}
+    for name, param in declared.items():
+        if name in given:
+            try:
+                values[name] = param.convert(given[name])
+            except ValueError as error:
+                raise ParamError(f"parameter '{name}' of {who}: {error}") from None
+        elif param.default is REQUIRED:
+            raise ParamError(f"{who} needs parameter '{name}' ({param.help or param.type_name})")
+        else:
+            values[name] = param.default
+    return values

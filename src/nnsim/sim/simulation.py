@@ -1,0 +1,280 @@
+"""The simulation: the event queue, the phases and the run loop.
+
+The queue is a heap of ``(time, priority, source id, sequence, target, payload)``
+entries. The first four fields are unique per entry, so the order is total and
+the same on every run (DESIGN.md rule 4); ``target.deliver(payload)`` is the
+whole of what the loop does per event. Stops (``--stop-at``, a pause, the end
+requested by the primary components) are entries too, which raise to leave
+the loop: the hot path has no flag checks.
+"""
+
+from __future__ import annotations
+
+import sys
+from heapq import heappop, heappush
+from typing import Any, TextIO
+
+from nnsim.errors import LinkError, ParamError
+from nnsim.sim.component import Component
+from nnsim.sim.event import EXIT_PRIORITY, STOP_PRIORITY
+from nnsim.sim.link import Link, LinkEnd
+from nnsim.sim.registry import lookup
+from nnsim.units import parse_time
+
+DEFAULT_LATENCY = "1us"
+
+
+class _Stop(Exception):
+    def __init__(self, reason: str):
+        self.reason = reason
+
+
+class _StopMarker:
+    """A queue entry that ends (or pauses) the run loop when its time comes."""
+
+    __slots__ = ("reason", "sim")
+
+    def __init__(self, sim: Simulation, reason: str):
+        self.sim = sim
+        self.reason = reason
+
+    def deliver(self, _unused: Any) -> None:
+        if self.reason == "primaries done" and self.sim._blocking:
+            return  # a primary changed its mind at the same time
+        raise _Stop(self.reason)
+
+
+# Why `run` returned. Only "paused" leaves the simulation resumable.
+FINISHED_REASONS = ("primaries done", "queue empty", "stop-at", "shutdown")
+
+
+class Simulation:
+    """A model under construction, then running, then finished.
+
+    Build it with ``add`` and ``connect`` (or ``nnsim.nn.Sequential(...).build``),
+    then ``run()``. ``run(until=...)`` pauses at a simulated time and a later
+    ``run()`` continues; the run ends when the primary components agree, the
+    queue is empty, or ``stop_at`` is reached, and then the complete and finish
+    phases run.
+    """
+
+    def __init__(
+        self,
+        seed: int = 0,
+        *,
+        stop_at: int | str | None = None,
+        verbose: int = 0,
+        output: TextIO | None = None,
+    ):
+        self.seed = int(seed)
+        self.verbose = verbose
+        self.stop_at = None if stop_at is None else parse_time(stop_at)
+        self.output = output
+        self.now = 0
+        self.phase = "construction"
+        self.stop_reason: str | None = None
+        self.components: dict[str, Component] = {}
+        self.link_list: list[Link] = []
+        self._queue: list[tuple] = []
+        self._last_id = 0
+        self._primaries = 0
+        self._blocking = 0
+        self._blockers: set[str] = set()
+        self._untimed_sent = 0
+        self._start_actions: list = []
+        self._markers = 0  # sequence of stop markers: two at one time must not tie
+
+    # Construction -----------------------------------------------------------
+    def _push_marker(self, time: int, priority: int, reason: str) -> _StopMarker:
+        self._markers += 1
+        marker = _StopMarker(self, reason)
+        heappush(self._queue, (time, priority, 0, self._markers, marker, None))
+        return marker
+
+    def _next_id(self) -> int:
+        self._last_id += 1
+        return self._last_id
+
+    def add(self, type_name: str | type, name: str, **params: Any) -> Component:
+        """Create a component of a registered type (``"nn.Dense"``) or class."""
+        if self.phase != "construction":
+            raise ParamError(f"cannot add component '{name}': the simulation has started")
+        if not name or "/" in name or "." in name or name != name.strip():
+            raise ParamError(
+                f"component name {name!r} is not allowed; use letters, digits, _ and -"
+            )
+        if name in self.components:
+            raise ParamError(f"a component named '{name}' already exists")
+        cls = lookup(type_name) if isinstance(type_name, str) else type_name
+        if not (isinstance(cls, type) and issubclass(cls, Component)):
+            raise ParamError(f"{type_name!r} is not a component type")
+        component = cls(self, name, **params)
+        self.components[name] = component
+        return component
+
+    def component(self, name: str) -> Component:
+        try:
+            return self.components[name]
+        except KeyError:
+            raise LinkError(f"there is no component named '{name}'") from None
+
+    def _end(self, ref: Any) -> tuple[LinkEnd, int | None]:
+        """Resolve ``"comp.port"``, ``(comp, "port")`` or ``(comp, "port", latency)``."""
+        latency = None
+        if isinstance(ref, LinkEnd):
+            return ref, None
+        if isinstance(ref, str):
+            component_name, _, port = ref.partition(".")
+            component = self.component(component_name)
+        elif isinstance(ref, tuple) and len(ref) in (2, 3):
+            component, port = ref[0], ref[1]
+            if isinstance(component, str):
+                component = self.component(component)
+            if len(ref) == 3:
+                latency = parse_time(ref[2])
+        else:
+            raise LinkError(f"cannot read {ref!r} as a port; write 'component.port'")
+        return component.link(port), latency
+
+    def connect(
+        self, left: Any, right: Any, latency: int | str = DEFAULT_LATENCY, name: str | None = None
+    ) -> Link:
+        """Link two ports; ``latency`` applies to both ends unless an end gives its own."""
+        if self.phase != "construction":
+            raise LinkError("cannot connect ports: the simulation has started")
+        default = parse_time(latency)
+        (a, a_latency), (b, b_latency) = self._end(left), self._end(right)
+        for end in (a, b):
+            if end.peer is not None:
+                raise LinkError(f"port {end.path} is already connected to {end.peer.path}")
+        if a is b:
+            raise LinkError(f"cannot connect port {a.path} to itself")
+        a.latency = default if a_latency is None else a_latency
+        b.latency = default if b_latency is None else b_latency
+        a.peer, b.peer = b, a
+        link = Link(name or f"{a.path}--{b.path}", a, b)
+        a.link = b.link = link
+        self.link_list.append(link)
+        return link
+
+    # Output -----------------------------------------------------------------
+    def print(self, line: str) -> None:
+        print(line, file=self.output or sys.stdout, flush=True)
+
+    def _on_start(self, action) -> None:
+        if self.phase in ("construction", "init"):
+            self._start_actions.append(action)
+        else:
+            action()
+
+    # Primary components -----------------------------------------------------
+    def _primary_blocks(self, component: Component, blocks: bool) -> None:
+        if blocks:
+            self._blockers.add(component.name)
+        else:
+            self._blockers.discard(component.name)
+        self._blocking = len(self._blockers)
+        if not blocks and self._blocking == 0 and self.phase == "run":
+            self._push_marker(self.now, EXIT_PRIORITY, "primaries done")
+
+    # Phases -----------------------------------------------------------------
+    def _elements(self):
+        for component in self.components.values():
+            yield component
+            yield from component.subcomponents.values()
+
+    def _untimed_rounds(self, hook: str) -> None:
+        """Call ``hook(phase)`` on every element until a round sends nothing."""
+        phase = 0
+        while True:
+            self._untimed_sent = 0
+            for element in self._elements():
+                getattr(element, hook)(phase)
+            for component in self.components.values():
+                for end in component.links.values():
+                    end._untimed_in, end._untimed_next = end._untimed_next, []
+            if self._untimed_sent == 0:
+                return
+            phase += 1
+
+    def start(self) -> None:
+        """Run the init rounds and setup, and schedule the first clock ticks."""
+        if self.phase != "construction":
+            return
+        if not self.components:
+            raise ParamError("the model has no components; the model script must add some")
+        self.phase = "init"
+        self._untimed_rounds("init")
+        self.phase = "setup"
+        for element in self._elements():
+            element.setup()
+        self.phase = "run"
+        for action in self._start_actions:
+            action()
+        self._start_actions.clear()
+        if self.stop_at is not None:
+            self._push_marker(self.stop_at, STOP_PRIORITY, "stop-at")
+
+    def run(self, until: int | str | None = None) -> str:
+        """Advance simulated time; return why it stopped (see ``FINISHED_REASONS``).
+
+        With ``until`` (a time), pause before the first event after it and
+        return ``"paused"``; call ``run`` again to continue.
+        """
+        self.start()
+        if self.phase != "run":
+            return self.stop_reason or "finished"
+        pause = None
+        if until is not None:
+            pause = self._push_marker(max(self.now, parse_time(until)), STOP_PRIORITY, "paused")
+        reason = self._loop()
+        if pause is not None and reason != "paused":
+            self._discard(pause)
+        if reason == "paused":
+            return reason
+        self.stop_reason = reason
+        self.end()
+        return reason
+
+    def _loop(self) -> str:
+        queue = self._queue
+        pop = heappop
+        try:
+            while queue:
+                entry = pop(queue)
+                self.now = entry[0]
+                entry[4].deliver(entry[5])
+        except _Stop as stop:
+            return stop.reason
+        return "queue empty"
+
+    def _discard(self, marker: _StopMarker) -> None:
+        self._queue[:] = [entry for entry in self._queue if entry[4] is not marker]
+        import heapq
+
+        heapq.heapify(self._queue)
+
+    def shutdown(self) -> None:
+        """End the run cleanly now: the complete and finish phases still run."""
+        if self.phase == "run":
+            self.stop_reason = "shutdown"
+            self.end()
+
+    def end(self) -> None:
+        """Run the complete rounds and finish (once)."""
+        if self.phase != "run":
+            return
+        self.phase = "complete"
+        self._untimed_rounds("complete")
+        self.phase = "finish"
+        for element in self._elements():
+            element.finish()
+        self.phase = "done"
+
+    @property
+    def finished(self) -> bool:
+        return self.phase == "done"
+
+    @property
+    def pending_events(self) -> int:
+        return len(self._queue)
