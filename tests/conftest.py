@@ -1,0 +1,71 @@
+"""Shared fixtures: small datasets made in the test, and the path of the real one."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nnsim.data import default_dataset_dir, write_idx
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def make_idx_dataset(
+    folder: Path, train_per_class: int = 20, test_per_class: int = 10, seed: int = 0
+) -> Path:
+    """Write a learnable toy Fashion-MNIST-shaped dataset as IDX files into ``folder``.
+
+    Each class is a noisy bright square at its own position, so a small MLP learns it fast.
+    """
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, per_class in (("train", train_per_class), ("t10k", test_per_class)):
+        labels = np.repeat(np.arange(10, dtype=np.uint8), per_class)
+        rng.shuffle(labels)
+        images = rng.integers(0, 60, size=(len(labels), 28, 28), dtype=np.uint8)
+        for index, label in enumerate(labels):
+            row, col = divmod(int(label), 5)
+            images[index, 4 + row * 12 : 12 + row * 12, 2 + col * 5 : 6 + col * 5] = 230
+        write_idx(folder / f"{split}-images-idx3-ubyte.gz", images)
+        write_idx(folder / f"{split}-labels-idx1-ubyte.gz", labels)
+    return folder
+
+
+@pytest.fixture
+def toy_dataset(tmp_path: Path) -> Path:
+    return make_idx_dataset(tmp_path / "toy")
+
+
+@pytest.fixture
+def eval_folder(tmp_path: Path) -> Path:
+    """Two evaluation PNGs: classes 0 and 1 of the toy dataset's pattern."""
+    folder = tmp_path / "eval"
+    folder.mkdir()
+    for label in (0, 1):
+        image = np.full((28, 28), 20, dtype=np.uint8)
+        row, col = divmod(label, 5)
+        image[4 + row * 12 : 12 + row * 12, 2 + col * 5 : 6 + col * 5] = 230
+        Image.fromarray(image, mode="L").save(folder / f"class{label}.png")
+    return folder
+
+
+requires_fashion_mnist = pytest.mark.skipif(
+    not (default_dataset_dir() / "train-images-idx3-ubyte.gz").exists(),
+    reason="Debian's dataset-fashion-mnist is not installed",
+)
+
+
+def run_nnsim(*args: str, cwd: Path = REPO, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run the real CLI in a subprocess, as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "nnsim.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
