@@ -418,7 +418,7 @@ def test_a_pending_pause_is_dropped_when_the_run_ends_first() -> None:
     sim.add(Recorder, "t", clock="1GHz")
     assert sim.run(until="1ms") == "stop-at"
     assert sim.now == 5 * NS
-    assert all(entry[0] < 1_000_000 * NS for entry in sim._queue)
+    assert all(entry[0] < 1_000_000 * NS for entry in sim._queue.entries())
 
 
 def test_sending_on_an_unconnected_port_names_the_component_and_port() -> None:

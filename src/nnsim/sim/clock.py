@@ -8,7 +8,6 @@ on the next tick.
 
 from __future__ import annotations
 
-from heapq import heappush
 from typing import TYPE_CHECKING
 
 from nnsim.sim.event import CLOCK_PRIORITY
@@ -32,7 +31,8 @@ class Clock:
         "ticks",
         "seq",
         "_handler",
-        "_sim",
+        "_tick",
+        "_queue",
     )
 
     def __init__(self, owner: Component, clock_id: int, frequency: str, handler_name: str):
@@ -46,7 +46,8 @@ class Clock:
         self.ticks = 0
         self.seq = 0
         self._handler = getattr(owner, handler_name)
-        self._sim = owner.sim
+        self._tick = self.deliver  # one bound method, so queue entries can be found by target
+        self._queue = owner.sim._queue
 
     def wake(self) -> None:
         """Turn the clock on; the first tick is at the next period boundary after now."""
@@ -55,11 +56,9 @@ class Clock:
             return
         self.scheduled = True
         self.seq += 1
-        sim = self._sim
-        period = self.period
-        heappush(
-            sim._queue,
-            ((sim.now // period + 1) * period, CLOCK_PRIORITY, self.id, self.seq, self, None),
+        queue, period = self._queue, self.period
+        queue.push_at(
+            (queue.now // period + 1) * period, CLOCK_PRIORITY, self.id, self.seq, self._tick, None
         )
 
     def stop(self) -> None:
@@ -76,5 +75,4 @@ class Clock:
             self.scheduled = False
             return
         self.seq += 1
-        sim = self._sim
-        heappush(sim._queue, (sim.now + self.period, CLOCK_PRIORITY, self.id, self.seq, self, None))
+        self._queue.push(self.period, CLOCK_PRIORITY, self.id, self.seq, self._tick, None)

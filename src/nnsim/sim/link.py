@@ -9,29 +9,32 @@ never depends on object identity or on how the model is partitioned.
 
 from __future__ import annotations
 
-from heapq import heappush
 from typing import TYPE_CHECKING, Any
 
 from nnsim.errors import LinkError
 from nnsim.sim.event import EVENT_PRIORITY
+from nnsim.sim.queue import Sender
 
 if TYPE_CHECKING:
     from nnsim.sim.component import Component
 
 
 class LinkEnd:
-    """One port's end of a link: sends to the peer end, delivers to a handler."""
+    """One port's end of a link: ``send(event, delay=0)`` queues the event for the peer's handler.
+
+    Once connected, ``send`` is a ``Sender`` (compiled when available): the
+    call numbers the event and queues it without entering a Python frame.
+    """
 
     __slots__ = (
         "owner",
         "port",
         "id",
-        "latency",
         "peer",
         "link",
         "handler_name",
-        "sent",
-        "received",
+        "send",
+        "_latency",
         "_handler",
         "_sim",
         "_untimed_in",
@@ -42,12 +45,11 @@ class LinkEnd:
         self.owner = owner
         self.port = port
         self.id = end_id
-        self.latency = 0
+        self._latency = 0
         self.peer: LinkEnd | None = None
         self.link: Link | None = None
         self.handler_name = handler_name
-        self.sent = 0
-        self.received = 0
+        self.send = self._send_unconnected
         self._sim = owner.sim
         self._handler = getattr(owner, handler_name) if handler_name else self._no_handler
         self._untimed_in: list = []
@@ -61,24 +63,41 @@ class LinkEnd:
     def connected(self) -> bool:
         return self.peer is not None
 
-    def send(self, event: Any, delay: int = 0) -> None:
-        """Deliver ``event`` to the peer's handler after latency + ``delay`` ps."""
-        peer = self.peer
-        if peer is None:
-            raise LinkError(
-                f"{self.owner.name} sent an event on port '{self.port}', which is not "
-                "connected; connect it in the model script"
-            )
-        sim = self._sim
-        self.sent += 1
-        heappush(
-            sim._queue,
-            (sim.now + self.latency + delay, EVENT_PRIORITY, self.id, self.sent, peer, event),
-        )
+    @property
+    def latency(self) -> int:
+        """Latency in ps of events sent from this end."""
+        return self._latency
 
-    def deliver(self, event: Any) -> None:
-        self.received += 1
-        self._handler(event)
+    @latency.setter
+    def latency(self, value: int) -> None:
+        self._latency = value
+        if self.peer is not None:
+            self.send.latency = value
+
+    @property
+    def sent(self) -> int:
+        """Events sent from this end; also the sequence number of the last one."""
+        return self.send.sent if self.peer is not None else 0
+
+    @property
+    def received(self) -> int:
+        """Events delivered to this end: what the peer sent, less what is still in flight."""
+        if self.peer is None:
+            return 0
+        source = self.peer.id
+        in_flight = sum(1 for entry in self._sim._queue.entries() if entry[2] == source)
+        return self.peer.sent - in_flight
+
+    def connect_to(self, peer: LinkEnd, link: Link) -> None:
+        self.peer = peer
+        self.link = link
+        self.send = Sender(self._sim._queue, self.id, EVENT_PRIORITY, self._latency, peer._handler)
+
+    def _send_unconnected(self, event: Any, delay: int = 0) -> None:
+        raise LinkError(
+            f"{self.owner.name} sent an event on port '{self.port}', which is not "
+            "connected; connect it in the model script"
+        )
 
     def _no_handler(self, event: Any) -> None:
         raise LinkError(

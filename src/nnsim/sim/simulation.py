@@ -1,9 +1,10 @@
 """The simulation: the event queue, the phases and the run loop.
 
-The queue is a heap of ``(time, priority, source id, sequence, target, payload)``
-entries. The first four fields are unique per entry, so the order is total and
-the same on every run (DESIGN.md rule 4); ``target.deliver(payload)`` is the
-whole of what the loop does per event. Stops (``--stop-at``, a pause, the end
+The queue (``queue.py``, compiled from ``_cqueue.c``) holds
+``(time, priority, source id, sequence, target, payload)`` entries. The first
+four fields are unique per entry, so the order is total and the same on every
+run (DESIGN.md rule 4); ``target(payload)`` is the whole of what the loop does
+per event. Stops (``--stop-at``, a pause, the end
 requested by the primary components) are entries too, which raise to leave
 the loop: the hot path has no flag checks.
 """
@@ -11,13 +12,13 @@ the loop: the hot path has no flag checks.
 from __future__ import annotations
 
 import sys
-from heapq import heappop, heappush
 from typing import Any, TextIO
 
 from nnsim.errors import LinkError, ParamError
 from nnsim.sim.component import Component
 from nnsim.sim.event import EXIT_PRIORITY, STOP_PRIORITY
 from nnsim.sim.link import Link, LinkEnd
+from nnsim.sim.queue import EventQueue
 from nnsim.sim.registry import lookup
 from nnsim.units import parse_time
 
@@ -38,7 +39,7 @@ class _StopMarker:
         self.sim = sim
         self.reason = reason
 
-    def deliver(self, _unused: Any) -> None:
+    def __call__(self, _unused: Any) -> None:
         if self.reason == "primaries done" and self.sim._blocking:
             return  # a primary changed its mind at the same time
         raise _Stop(self.reason)
@@ -70,12 +71,11 @@ class Simulation:
         self.verbose = verbose
         self.stop_at = None if stop_at is None else parse_time(stop_at)
         self.output = output
-        self.now = 0
         self.phase = "construction"
         self.stop_reason: str | None = None
         self.components: dict[str, Component] = {}
         self.link_list: list[Link] = []
-        self._queue: list[tuple] = []
+        self._queue = EventQueue()
         self._last_id = 0
         self._primaries = 0
         self._blocking = 0
@@ -88,7 +88,7 @@ class Simulation:
     def _push_marker(self, time: int, priority: int, reason: str) -> _StopMarker:
         self._markers += 1
         marker = _StopMarker(self, reason)
-        heappush(self._queue, (time, priority, 0, self._markers, marker, None))
+        self._queue.push_at(time, priority, 0, self._markers, marker, None)
         return marker
 
     def _next_id(self) -> int:
@@ -151,9 +151,9 @@ class Simulation:
             raise LinkError(f"cannot connect port {a.path} to itself")
         a.latency = default if a_latency is None else a_latency
         b.latency = default if b_latency is None else b_latency
-        a.peer, b.peer = b, a
         link = Link(name or f"{a.path}--{b.path}", a, b)
-        a.link = b.link = link
+        a.connect_to(b, link)
+        b.connect_to(a, link)
         self.link_list.append(link)
         return link
 
@@ -237,22 +237,14 @@ class Simulation:
         return reason
 
     def _loop(self) -> str:
-        queue = self._queue
-        pop = heappop
         try:
-            while queue:
-                entry = pop(queue)
-                self.now = entry[0]
-                entry[4].deliver(entry[5])
+            self._queue.run()
         except _Stop as stop:
             return stop.reason
         return "queue empty"
 
     def _discard(self, marker: _StopMarker) -> None:
-        self._queue[:] = [entry for entry in self._queue if entry[4] is not marker]
-        import heapq
-
-        heapq.heapify(self._queue)
+        self._queue.remove_target(marker)
 
     def shutdown(self) -> None:
         """End the run cleanly now: the complete and finish phases still run."""
@@ -278,3 +270,8 @@ class Simulation:
     @property
     def pending_events(self) -> int:
         return len(self._queue)
+
+    @property
+    def now(self) -> int:
+        """The current simulated time in ps (the time of the event being handled)."""
+        return self._queue.now

@@ -1,0 +1,527 @@
+/*
+ * The event queue and run loop in C: nnsim's hot path.
+ *
+ * A binary heap of plain structs ordered by (time, priority, source, seq),
+ * and a loop that pops the next entry, sets `now` and calls its target with
+ * its payload. Python's heapq over tuples spends most of its time comparing
+ * tuples; here a comparison is four integer compares. queue.py holds the
+ * same queue in pure Python (used when this module is not compiled) and the
+ * tests run both against each other.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stddef.h>
+
+typedef struct {
+    long long time;
+    long long priority;
+    long long source;
+    long long seq;
+    PyObject *target;
+    PyObject *payload;
+} Entry;
+
+typedef struct {
+    PyObject_HEAD
+    Entry *heap;
+    Py_ssize_t size;
+    Py_ssize_t capacity;
+    long long now;
+} EventQueue;
+
+static inline int
+entry_less(const Entry *a, const Entry *b)
+{
+    if (a->time != b->time) return a->time < b->time;
+    if (a->priority != b->priority) return a->priority < b->priority;
+    if (a->source != b->source) return a->source < b->source;
+    return a->seq < b->seq;
+}
+
+static void
+sift_up(Entry *heap, Py_ssize_t pos)
+{
+    Entry item = heap[pos];
+    while (pos > 0) {
+        Py_ssize_t parent = (pos - 1) >> 1;
+        if (!entry_less(&item, &heap[parent])) break;
+        heap[pos] = heap[parent];
+        pos = parent;
+    }
+    heap[pos] = item;
+}
+
+static void
+sift_down(Entry *heap, Py_ssize_t size, Py_ssize_t pos)
+{
+    Entry item = heap[pos];
+    for (;;) {
+        Py_ssize_t child = 2 * pos + 1;
+        if (child >= size) break;
+        if (child + 1 < size && entry_less(&heap[child + 1], &heap[child])) child++;
+        if (!entry_less(&heap[child], &item)) break;
+        heap[pos] = heap[child];
+        pos = child;
+    }
+    heap[pos] = item;
+}
+
+static int
+queue_insert(EventQueue *self, long long time, long long priority, long long source,
+             long long seq, PyObject *target, PyObject *payload)
+{
+    if (self->size == self->capacity) {
+        Py_ssize_t capacity = self->capacity ? self->capacity * 2 : 64;
+        Entry *grown = PyMem_Realloc(self->heap, capacity * sizeof(Entry));
+        if (!grown) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        self->heap = grown;
+        self->capacity = capacity;
+    }
+    Entry *slot = &self->heap[self->size];
+    slot->time = time;
+    slot->priority = priority;
+    slot->source = source;
+    slot->seq = seq;
+    Py_INCREF(target);
+    slot->target = target;
+    Py_INCREF(payload);
+    slot->payload = payload;
+    sift_up(self->heap, self->size);
+    self->size++;
+    return 0;
+}
+
+/* Remove the first entry; the caller owns its references. */
+static Entry
+queue_take(EventQueue *self)
+{
+    Entry first = self->heap[0];
+    self->size--;
+    if (self->size > 0) {
+        self->heap[0] = self->heap[self->size];
+        sift_down(self->heap, self->size, 0);
+    }
+    return first;
+}
+
+static int
+parse_entry(PyObject *const *args, Py_ssize_t nargs, long long values[4])
+{
+    if (nargs != 6) {
+        PyErr_SetString(PyExc_TypeError, "expected (time, priority, source, seq, target, payload)");
+        return -1;
+    }
+    for (int i = 0; i < 4; i++) {
+        values[i] = PyLong_AsLongLong(args[i]);
+        if (values[i] == -1 && PyErr_Occurred()) return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+EventQueue_push(EventQueue *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    long long v[4];
+    if (parse_entry(args, nargs, v) < 0) return NULL;
+    if (v[0] < 0) {
+        PyErr_Format(PyExc_ValueError, "cannot schedule an event %lld ps in the past", -v[0]);
+        return NULL;
+    }
+    if (queue_insert(self, self->now + v[0], v[1], v[2], v[3], args[4], args[5]) < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+EventQueue_push_at(EventQueue *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    long long v[4];
+    if (parse_entry(args, nargs, v) < 0) return NULL;
+    if (v[0] < self->now) {
+        PyErr_Format(PyExc_ValueError, "cannot schedule an event at %lld ps, before now (%lld ps)",
+                     v[0], self->now);
+        return NULL;
+    }
+    if (queue_insert(self, v[0], v[1], v[2], v[3], args[4], args[5]) < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+EventQueue_pop(EventQueue *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->size == 0) {
+        PyErr_SetString(PyExc_IndexError, "pop from an empty event queue");
+        return NULL;
+    }
+    Entry first = queue_take(self);
+    self->now = first.time;
+    PyObject *result = Py_BuildValue("(LLLLNN)", first.time, first.priority, first.source,
+                                     first.seq, first.target, first.payload);
+    return result;
+}
+
+static PyObject *
+EventQueue_run(EventQueue *self, PyObject *Py_UNUSED(ignored))
+{
+    while (self->size > 0) {
+        Entry first = queue_take(self);
+        self->now = first.time;
+        PyObject *result = PyObject_CallOneArg(first.target, first.payload);
+        Py_DECREF(first.target);
+        Py_DECREF(first.payload);
+        if (result == NULL) return NULL;
+        Py_DECREF(result);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+EventQueue_entries(EventQueue *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *list = PyList_New(self->size);
+    if (!list) return NULL;
+    for (Py_ssize_t i = 0; i < self->size; i++) {
+        Entry *e = &self->heap[i];
+        PyObject *item = Py_BuildValue("(LLLLOO)", e->time, e->priority, e->source, e->seq,
+                                       e->target, e->payload);
+        if (!item) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, i, item);
+    }
+    return list;
+}
+
+static PyObject *
+EventQueue_remove_target(EventQueue *self, PyObject *target)
+{
+    Py_ssize_t kept = 0;
+    Py_ssize_t removed = 0;
+    for (Py_ssize_t i = 0; i < self->size; i++) {
+        Entry e = self->heap[i];
+        if (e.target == target) {
+            Py_DECREF(e.target);
+            Py_DECREF(e.payload);
+            removed++;
+        } else {
+            self->heap[kept++] = e;
+        }
+    }
+    self->size = kept;
+    for (Py_ssize_t i = kept / 2 - 1; i >= 0; i--) sift_down(self->heap, self->size, i);
+    return PyLong_FromSsize_t(removed);
+}
+
+static PyObject *
+EventQueue_clear(EventQueue *self, PyObject *Py_UNUSED(ignored))
+{
+    for (Py_ssize_t i = 0; i < self->size; i++) {
+        Py_DECREF(self->heap[i].target);
+        Py_DECREF(self->heap[i].payload);
+    }
+    self->size = 0;
+    Py_RETURN_NONE;
+}
+
+static Py_ssize_t
+EventQueue_len(EventQueue *self)
+{
+    return self->size;
+}
+
+static PyObject *
+EventQueue_get_now(EventQueue *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromLongLong(self->now);
+}
+
+static int
+EventQueue_set_now(EventQueue *self, PyObject *value, void *Py_UNUSED(closure))
+{
+    if (value == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "cannot delete now");
+        return -1;
+    }
+    long long now = PyLong_AsLongLong(value);
+    if (now == -1 && PyErr_Occurred()) return -1;
+    self->now = now;
+    return 0;
+}
+
+static int
+EventQueue_traverse(EventQueue *self, visitproc visit, void *arg)
+{
+    for (Py_ssize_t i = 0; i < self->size; i++) {
+        Py_VISIT(self->heap[i].target);
+        Py_VISIT(self->heap[i].payload);
+    }
+    return 0;
+}
+
+static int
+EventQueue_tp_clear(EventQueue *self)
+{
+    Py_ssize_t size = self->size;
+    self->size = 0;
+    for (Py_ssize_t i = 0; i < size; i++) {
+        Py_CLEAR(self->heap[i].target);
+        Py_CLEAR(self->heap[i].payload);
+    }
+    return 0;
+}
+
+static void
+EventQueue_dealloc(EventQueue *self)
+{
+    PyObject_GC_UnTrack(self);
+    EventQueue_tp_clear(self);
+    PyMem_Free(self->heap);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMethodDef EventQueue_methods[] = {
+    {"push", (PyCFunction)(void (*)(void))EventQueue_push, METH_FASTCALL,
+     "push(delay, priority, source, seq, target, payload): at now + delay"},
+    {"push_at", (PyCFunction)(void (*)(void))EventQueue_push_at, METH_FASTCALL,
+     "push_at(time, priority, source, seq, target, payload): at an absolute time"},
+    {"pop", (PyCFunction)EventQueue_pop, METH_NOARGS,
+     "Remove the first entry, set now to its time and return it as a 6-tuple."},
+    {"run", (PyCFunction)EventQueue_run, METH_NOARGS,
+     "Call target(payload) for each entry in order until the queue is empty or a call raises."},
+    {"entries", (PyCFunction)EventQueue_entries, METH_NOARGS,
+     "The pending entries as 6-tuples, in heap order."},
+    {"remove_target", (PyCFunction)EventQueue_remove_target, METH_O,
+     "Remove every entry whose target is the given object; return how many."},
+    {"clear", (PyCFunction)EventQueue_clear, METH_NOARGS, "Remove every entry."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef EventQueue_getset[] = {
+    {"now", (getter)EventQueue_get_now, (setter)EventQueue_set_now,
+     "time of the entry being delivered (ps)", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PySequenceMethods EventQueue_as_sequence = {
+    .sq_length = (lenfunc)EventQueue_len,
+};
+
+static PyTypeObject EventQueueType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "nnsim.sim._cqueue.EventQueue",
+    .tp_doc = "Event queue ordered by (time, priority, source, seq), with its run loop.",
+    .tp_basicsize = sizeof(EventQueue),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_new = PyType_GenericNew,
+    .tp_dealloc = (destructor)EventQueue_dealloc,
+    .tp_traverse = (traverseproc)EventQueue_traverse,
+    .tp_clear = (inquiry)EventQueue_tp_clear,
+    .tp_methods = EventQueue_methods,
+    .tp_getset = EventQueue_getset,
+    .tp_as_sequence = &EventQueue_as_sequence,
+};
+
+
+/* ---------------------------------------------------------------------------
+ * Sender: a link end's `send(event, delay=0)`, numbering its events and
+ * queueing them for the peer's handler at now + latency + delay.
+ */
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    EventQueue *queue;
+    PyObject *target;
+    long long source;
+    long long priority;
+    long long latency;
+    long long sent;
+} Sender;
+
+static PyObject *
+Sender_vectorcall(Sender *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    long long delay = 0;
+    PyObject *delay_obj = NULL;
+    if (nargs == 2) {
+        delay_obj = args[1];
+    } else if (nargs != 1) {
+        PyErr_SetString(PyExc_TypeError, "send(event, delay=0) takes an event and an optional delay");
+        return NULL;
+    }
+    if (kwnames != NULL) {
+        Py_ssize_t nkw = PyTuple_GET_SIZE(kwnames);
+        for (Py_ssize_t i = 0; i < nkw; i++) {
+            PyObject *name = PyTuple_GET_ITEM(kwnames, i);
+            if (delay_obj != NULL || PyUnicode_CompareWithASCIIString(name, "delay") != 0) {
+                PyErr_Format(PyExc_TypeError, "send() got an unexpected keyword argument '%U'", name);
+                return NULL;
+            }
+            delay_obj = args[nargs + i];
+        }
+    }
+    if (delay_obj != NULL) {
+        delay = PyLong_AsLongLong(delay_obj);
+        if (delay == -1 && PyErr_Occurred()) return NULL;
+        if (delay < 0) {
+            PyErr_Format(PyExc_ValueError, "cannot send an event with a negative delay (%lld ps)", delay);
+            return NULL;
+        }
+    }
+    self->sent++;
+    if (queue_insert(self->queue, self->queue->now + self->latency + delay, self->priority,
+                     self->source, self->sent, self->target, args[0]) < 0) {
+        self->sent--;
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Sender_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"queue", "source", "priority", "latency", "target", NULL};
+    PyObject *queue, *target;
+    long long source, priority, latency;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!LLLO", keywords, &EventQueueType, &queue,
+                                     &source, &priority, &latency, &target))
+        return NULL;
+    Sender *self = (Sender *)type->tp_alloc(type, 0);
+    if (!self) return NULL;
+    self->vectorcall = (vectorcallfunc)Sender_vectorcall;
+    Py_INCREF(queue);
+    self->queue = (EventQueue *)queue;
+    Py_INCREF(target);
+    self->target = target;
+    self->source = source;
+    self->priority = priority;
+    self->latency = latency;
+    self->sent = 0;
+    return (PyObject *)self;
+}
+
+static int
+Sender_traverse(Sender *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->queue);
+    Py_VISIT(self->target);
+    return 0;
+}
+
+static int
+Sender_clear(Sender *self)
+{
+    Py_CLEAR(self->queue);
+    Py_CLEAR(self->target);
+    return 0;
+}
+
+static void
+Sender_dealloc(Sender *self)
+{
+    PyObject_GC_UnTrack(self);
+    Sender_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+Sender_get_target(Sender *self, void *Py_UNUSED(closure))
+{
+    Py_INCREF(self->target);
+    return self->target;
+}
+
+static int
+Sender_set_target(Sender *self, PyObject *value, void *Py_UNUSED(closure))
+{
+    if (value == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "cannot delete target");
+        return -1;
+    }
+    Py_INCREF(value);
+    Py_SETREF(self->target, value);
+    return 0;
+}
+
+static PyObject *
+Sender_get_queue(Sender *self, void *Py_UNUSED(closure))
+{
+    Py_INCREF(self->queue);
+    return (PyObject *)self->queue;
+}
+
+#define LONG_FIELD(name)                                                              \
+    static PyObject *Sender_get_##name(Sender *self, void *Py_UNUSED(c))              \
+    {                                                                                 \
+        return PyLong_FromLongLong(self->name);                                       \
+    }                                                                                 \
+    static int Sender_set_##name(Sender *self, PyObject *value, void *Py_UNUSED(c))   \
+    {                                                                                 \
+        if (value == NULL) {                                                          \
+            PyErr_SetString(PyExc_AttributeError, "cannot delete " #name);            \
+            return -1;                                                                \
+        }                                                                             \
+        long long v = PyLong_AsLongLong(value);                                       \
+        if (v == -1 && PyErr_Occurred()) return -1;                                   \
+        self->name = v;                                                               \
+        return 0;                                                                     \
+    }
+
+LONG_FIELD(source)
+LONG_FIELD(priority)
+LONG_FIELD(latency)
+LONG_FIELD(sent)
+
+static PyGetSetDef Sender_getset[] = {
+    {"queue", (getter)Sender_get_queue, NULL, "the event queue", NULL},
+    {"target", (getter)Sender_get_target, (setter)Sender_set_target, "handler called on delivery", NULL},
+    {"source", (getter)Sender_get_source, (setter)Sender_set_source, "stable id of the sending end", NULL},
+    {"priority", (getter)Sender_get_priority, (setter)Sender_set_priority, "queue priority", NULL},
+    {"latency", (getter)Sender_get_latency, (setter)Sender_set_latency, "latency in ps", NULL},
+    {"sent", (getter)Sender_get_sent, (setter)Sender_set_sent, "events sent (the sequence number)", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject SenderType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "nnsim.sim._cqueue.Sender",
+    .tp_doc = "Sender(queue, source, priority, latency, target): send(event, delay=0).",
+    .tp_basicsize = sizeof(Sender),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_vectorcall_offset = offsetof(Sender, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_new = Sender_new,
+    .tp_dealloc = (destructor)Sender_dealloc,
+    .tp_traverse = (traverseproc)Sender_traverse,
+    .tp_clear = (inquiry)Sender_clear,
+    .tp_getset = Sender_getset,
+};
+
+static struct PyModuleDef cqueue_module = {
+    PyModuleDef_HEAD_INIT, "_cqueue", "nnsim's event queue in C.", -1, NULL,
+};
+
+PyMODINIT_FUNC
+PyInit__cqueue(void)
+{
+    if (PyType_Ready(&EventQueueType) < 0) return NULL;
+    if (PyType_Ready(&SenderType) < 0) return NULL;
+    PyObject *module = PyModule_Create(&cqueue_module);
+    if (!module) return NULL;
+    Py_INCREF(&EventQueueType);
+    if (PyModule_AddObject(module, "EventQueue", (PyObject *)&EventQueueType) < 0) {
+        Py_DECREF(&EventQueueType);
+        Py_DECREF(module);
+        return NULL;
+    }
+    Py_INCREF(&SenderType);
+    if (PyModule_AddObject(module, "Sender", (PyObject *)&SenderType) < 0) {
+        Py_DECREF(&SenderType);
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
+}
