@@ -341,3 +341,18 @@ def test_exported_pngs_train_exactly_like_the_idx_files(tmp_path):
     assert from_idx.returncode == 0 and from_png.returncode == 0, from_png.stderr
     assert from_idx.stdout == from_png.stdout
     assert from_idx.stdout.count("Prediction for") == 10
+
+
+def test_verbose_reports_phases_and_double_verbose_traces_every_event(toy_dataset):
+    args = ["--", *toy_args(toy_dataset, "--epochs=1", "--evalImages=")]
+    once = run_nnsim("run", "-v", EXAMPLE, *args)
+    assert once.returncode == 0, once.stderr
+    notes = [line for line in once.stdout.splitlines() if line.startswith("# ")]
+    assert notes[0] == "# 9 components, 17 links, seed 0"
+    assert "# setup done; running" in notes
+    assert any(note.startswith("# run stopped at") and "(primaries done)" in note for note in notes)
+    twice = run_nnsim("run", "-vv", EXAMPLE, *args)
+    assert "# @1000 ps controller.on_tick (clock)" in twice.stdout
+    assert "# @1001000 ps input.on_event(Batch)" in twice.stdout
+    plain = [line for line in twice.stdout.splitlines() if not line.startswith("#")]
+    assert plain == [line for line in once.stdout.splitlines() if not line.startswith("#")]

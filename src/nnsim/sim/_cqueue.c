@@ -27,6 +27,7 @@ typedef struct {
     Py_ssize_t size;
     Py_ssize_t capacity;
     long long now;
+    long long delivered;
 } EventQueue;
 
 static inline int
@@ -157,6 +158,7 @@ EventQueue_pop(EventQueue *self, PyObject *Py_UNUSED(ignored))
     }
     Entry first = queue_take(self);
     self->now = first.time;
+    self->delivered++;
     PyObject *result = Py_BuildValue("(LLLLNN)", first.time, first.priority, first.source,
                                      first.seq, first.target, first.payload);
     return result;
@@ -168,6 +170,7 @@ EventQueue_run(EventQueue *self, PyObject *Py_UNUSED(ignored))
     while (self->size > 0) {
         Entry first = queue_take(self);
         self->now = first.time;
+        self->delivered++;
         PyObject *result = PyObject_CallOneArg(first.target, first.payload);
         Py_DECREF(first.target);
         Py_DECREF(first.payload);
@@ -251,6 +254,25 @@ EventQueue_set_now(EventQueue *self, PyObject *value, void *Py_UNUSED(closure))
     return 0;
 }
 
+static PyObject *
+EventQueue_get_delivered(EventQueue *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromLongLong(self->delivered);
+}
+
+static int
+EventQueue_set_delivered(EventQueue *self, PyObject *value, void *Py_UNUSED(closure))
+{
+    if (value == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "cannot delete delivered");
+        return -1;
+    }
+    long long delivered = PyLong_AsLongLong(value);
+    if (delivered == -1 && PyErr_Occurred()) return -1;
+    self->delivered = delivered;
+    return 0;
+}
+
 static int
 EventQueue_traverse(EventQueue *self, visitproc visit, void *arg)
 {
@@ -302,6 +324,8 @@ static PyMethodDef EventQueue_methods[] = {
 static PyGetSetDef EventQueue_getset[] = {
     {"now", (getter)EventQueue_get_now, (setter)EventQueue_set_now,
      "time of the entry being delivered (ps)", NULL},
+    {"delivered", (getter)EventQueue_get_delivered, (setter)EventQueue_set_delivered,
+     "entries delivered so far", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

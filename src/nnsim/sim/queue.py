@@ -19,11 +19,12 @@ from typing import Any
 class PyEventQueue:
     """The same queue in pure Python (heapq), for platforms without a compiler."""
 
-    __slots__ = ("_heap", "now")
+    __slots__ = ("_heap", "now", "delivered")
 
     def __init__(self) -> None:
         self._heap: list[tuple] = []
         self.now = 0
+        self.delivered = 0
 
     def push(
         self, delay: int, priority: int, source: int, seq: int, target: Any, payload: Any
@@ -42,6 +43,7 @@ class PyEventQueue:
     def pop(self) -> tuple:
         entry = heapq.heappop(self._heap)
         self.now = entry[0]
+        self.delivered += 1
         return entry
 
     def run(self) -> None:
@@ -49,6 +51,7 @@ class PyEventQueue:
         while heap:
             entry = pop(heap)
             self.now = entry[0]
+            self.delivered += 1
             entry[4](entry[5])
 
     def entries(self) -> list[tuple]:

@@ -12,15 +12,17 @@ the loop: the hot path has no flag checks.
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any, TextIO
 
 from nnsim.errors import LinkError, ParamError
+from nnsim.sim.clock import Clock
 from nnsim.sim.component import Component
 from nnsim.sim.event import EXIT_PRIORITY, STOP_PRIORITY
 from nnsim.sim.link import Link, LinkEnd
 from nnsim.sim.queue import EventQueue
 from nnsim.sim.registry import lookup
-from nnsim.units import parse_time
+from nnsim.units import format_time, parse_time
 
 DEFAULT_LATENCY = "1us"
 
@@ -43,6 +45,15 @@ class _StopMarker:
         if self.reason == "primaries done" and self.sim._blocking:
             return  # a primary changed its mind at the same time
         raise _Stop(self.reason)
+
+
+def _describe(target: Any, payload: Any) -> str:
+    """``dense1.on_event(Batch)`` or ``dense1.on_tick (clock)`` for a queue entry."""
+    owner = getattr(target, "__self__", target)
+    if isinstance(owner, Clock):
+        return f"{owner.owner.name}.{owner.handler_name} (clock)"
+    where = getattr(owner, "name", type(owner).__name__)
+    return f"{where}.{getattr(target, '__name__', '')}({type(payload).__name__})"
 
 
 # Why `run` returned. Only "paused" leaves the simulation resumable.
@@ -194,8 +205,14 @@ class Simulation:
                 for end in component.links.values():
                     end._untimed_in, end._untimed_next = end._untimed_next, []
             if self._untimed_sent == 0:
+                self._note(1, f"{hook}: {phase + 1} round(s)")
                 return
             phase += 1
+
+    def _note(self, level: int, text: str) -> None:
+        """A ``# ...`` line of ``--verbose`` output (never on the hot path)."""
+        if self.verbose >= level:
+            self.print(f"# {text}")
 
     def start(self) -> None:
         """Run the init rounds and setup, and schedule the first clock ticks."""
@@ -203,6 +220,10 @@ class Simulation:
             return
         if not self.components:
             raise ParamError("the model has no components; the model script must add some")
+        self._note(
+            1,
+            f"{len(self.components)} components, {len(self.link_list)} links, seed {self.seed}",
+        )
         self.phase = "init"
         self._untimed_rounds("init")
         self.phase = "setup"
@@ -214,6 +235,7 @@ class Simulation:
         self._start_actions.clear()
         if self.stop_at is not None:
             self._push_marker(self.stop_at, STOP_PRIORITY, "stop-at")
+        self._note(1, "setup done; running")
 
     def run(self, until: int | str | None = None) -> str:
         """Advance simulated time; return why it stopped (see ``FINISHED_REASONS``).
@@ -227,7 +249,13 @@ class Simulation:
         pause = None
         if until is not None:
             pause = self._push_marker(max(self.now, parse_time(until)), STOP_PRIORITY, "paused")
-        reason = self._loop()
+        delivered, started = self._queue.delivered, time.perf_counter()
+        reason = self._loop() if self.verbose < 2 else self._traced_loop()
+        self._note(
+            1,
+            f"run stopped at {format_time(self.now)} ({reason}): "
+            f"{self._queue.delivered - delivered} events in {time.perf_counter() - started:.3f} s",
+        )
         if pause is not None and reason != "paused":
             self._discard(pause)
         if reason == "paused":
@@ -239,6 +267,18 @@ class Simulation:
     def _loop(self) -> str:
         try:
             self._queue.run()
+        except _Stop as stop:
+            return stop.reason
+        return "queue empty"
+
+    def _traced_loop(self) -> str:
+        """The loop of ``--verbose --verbose``: one ``#`` line per event (slow, for debugging)."""
+        queue = self._queue
+        try:
+            while len(queue):
+                time_ps, _, _, _, target, payload = queue.pop()
+                self.print(f"# @{time_ps} ps {_describe(target, payload)}")
+                target(payload)
         except _Stop as stop:
             return stop.reason
         return "queue empty"
@@ -262,6 +302,7 @@ class Simulation:
         for element in self._elements():
             element.finish()
         self.phase = "done"
+        self._note(1, "finish done")
 
     @property
     def finished(self) -> bool:
