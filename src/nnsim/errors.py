@@ -27,3 +27,7 @@ class DataError(NnsimError):
 
 class ModelScriptError(NnsimError):
     """A model script that cannot be read or that raised while building."""
+
+
+class StateError(NnsimError):
+    """Simulation state that cannot be saved or restored, named by its path."""

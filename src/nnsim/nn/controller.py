@@ -24,8 +24,10 @@ from nnsim.nn.events import Batch, Gradient, Mode, Outcome
 from nnsim.nn.layers import DTYPES
 from nnsim.nn.progress import ProgressBar
 from nnsim.sim import Param, Port, Statistic
+from nnsim.state import serializable
 
 
+@serializable
 class State(IntEnum):
     TRAINING = 0
     VALIDATION = 1
@@ -85,6 +87,7 @@ class BatchController(Clocked):
         self.count = 0
         self.predicted: list[str] = []
         self.precheck_ticks = 0
+        self.last_training: dict[str, float] = {}
 
     # Phases -------------------------------------------------------------------
     def setup(self) -> None:
@@ -95,6 +98,11 @@ class BatchController(Clocked):
             self.state = State.PRECHECK_EVALUATION
         self._bar = ProgressBar(self.progress, self.sim.print)
         self._clock.wake()
+
+    def restore(self) -> None:
+        """After a restart: re-read the datasets (not saved) and bring back the progress bar."""
+        self.load_datasets()
+        self._bar = ProgressBar(self.progress, self.sim.print)
 
     def finish(self) -> None:
         self._bar.close()
@@ -140,6 +148,7 @@ class BatchController(Clocked):
         if type(event) is Gradient:
             self.reg_loss = event.reg_loss
             self.stats["training_steps"] += 1
+            self.sim.notify("step_end", step=self.stats["training_steps"], epoch=self.epoch)
             if self.step == self.training_batches:
                 self._end_training_epoch(event)
         elif event.mode == Mode.VALIDATE:
@@ -207,6 +216,11 @@ class BatchController(Clocked):
 
     def _end_training_epoch(self, last: Gradient) -> None:
         data_loss = self.loss_sum / self.count
+        self.last_training = {
+            "train_loss": data_loss + self.reg_loss,
+            "train_acc": self.correct / self.count,
+            "learning_rate": last.update.learning_rate,
+        }
         self.print(
             f"epoch {self.epoch} training:\tacc: {self.correct / self.count:.3f} "
             f"loss: {data_loss + self.reg_loss:.3f} (data_loss: {data_loss:.3f} "
@@ -217,9 +231,15 @@ class BatchController(Clocked):
         self._reset_metrics()
 
     def _end_validation(self) -> None:
-        self.print(
-            f"epoch {self.epoch} validation:\tacc: {self.correct / self.count:.3f} "
-            f"loss: {self.loss_sum / self.count:.3f}"
+        val_loss, val_acc = self.loss_sum / self.count, self.correct / self.count
+        self.print(f"epoch {self.epoch} validation:\tacc: {val_acc:.3f} loss: {val_loss:.3f}")
+        self.sim.notify(
+            "epoch_end",
+            epoch=self.epoch,
+            step=self.stats["training_steps"],
+            val_loss=val_loss,
+            val_acc=val_acc,
+            **self.last_training,
         )
         self.epoch += 1
         self.step = 0

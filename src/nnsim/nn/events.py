@@ -11,8 +11,10 @@ from enum import IntEnum
 import numpy as np
 
 from nnsim.sim import Event
+from nnsim.state import serializable
 
 
+@serializable
 class Mode(IntEnum):
     """What a batch is for; layers cache inputs for the backward pass only when training."""
 
@@ -21,6 +23,7 @@ class Mode(IntEnum):
     PREDICT = 2
 
 
+@serializable
 @dataclass(slots=True)
 class UpdateRule:
     """The optimizer's decision for one step, carried to every dense layer on the gradient.

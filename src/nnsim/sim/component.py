@@ -48,6 +48,7 @@ class Element:
     def __init__(self, sim: Simulation, name: str, **params: Any):
         self.sim = sim
         self.name = name
+        self._init_params = dict(params)  # as given: how a checkpoint rebuilds this element
         values = resolve_params(self.describe(), self.kind(), self.declared_params(), params)
         for key, value in values.items():
             setattr(self, key, value)
@@ -110,6 +111,13 @@ class Element:
 
     def finish(self) -> None:
         """Last call: write results."""
+
+    def restore(self) -> None:
+        """Called after a restart from a checkpoint: re-create what was not saved.
+
+        The saved attributes are back in place; rebuild caches and re-read
+        transient data (datasets, say). Links and clocks are restored by the kernel.
+        """
 
     def print(self, line: str) -> None:
         """Write a line of the simulation's output."""

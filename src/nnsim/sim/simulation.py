@@ -93,6 +93,8 @@ class Simulation:
         self._blockers: set[str] = set()
         self._untimed_sent = 0
         self._start_actions: list = []
+        self._observers: dict[str, list] = {}
+        self.checkpointer: Any = None  # set by nnsim.checkpoint when checkpoints are enabled
         self._markers = 0  # sequence of stop markers: two at one time must not tie
 
     # Construction -----------------------------------------------------------
@@ -178,6 +180,25 @@ class Simulation:
         else:
             action()
 
+    # Notifications: how an element library tells tools (checkpoint policies) what happened.
+    def observe(self, topic: str, callback) -> None:
+        """Call ``callback(**data)`` whenever an element calls ``notify(topic, **data)``."""
+        self._observers.setdefault(topic, []).append(callback)
+
+    def notify(self, topic: str, **data: Any) -> None:
+        """Tell observers of ``topic`` (e.g. ``"epoch_end"`` with metrics); cheap when none."""
+        for callback in self._observers.get(topic, ()):
+            callback(**data)
+
+    def checkpoint(self, name: str | None = None) -> str:
+        """Write a checkpoint now (between events); needs checkpoints enabled."""
+        if self.checkpointer is None:
+            raise ParamError(
+                "checkpoints are not enabled for this simulation; use "
+                "nnsim.checkpoint.enable(sim, DIR) or 'nnsim run --checkpoint-enable'"
+            )
+        return self.checkpointer.checkpoint_now(reason="requested", name=name)
+
     # Primary components -----------------------------------------------------
     def _primary_blocks(self, component: Component, blocks: bool) -> None:
         if blocks:
@@ -236,6 +257,16 @@ class Simulation:
         if self.stop_at is not None:
             self._push_marker(self.stop_at, STOP_PRIORITY, "stop-at")
         self._note(1, "setup done; running")
+
+    def set_stop_at(self, stop_at: int | str | None) -> None:
+        """End the run at this time (also after a restart, where ``start`` has already run)."""
+        self.stop_at = None if stop_at is None else parse_time(stop_at)
+        if self.stop_at is not None and self.phase == "run":
+            if self.stop_at < self.now:
+                raise ParamError(
+                    f"--stop-at {format_time(self.stop_at)} is before the current time {format_time(self.now)}"
+                )
+            self._push_marker(self.stop_at, STOP_PRIORITY, "stop-at")
 
     def run(self, until: int | str | None = None) -> str:
         """Advance simulated time; return why it stopped (see ``FINISHED_REASONS``).

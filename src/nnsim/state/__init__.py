@@ -1,0 +1,22 @@
+"""One walk over the live simulation state, for checkpoints, the console and diffs.
+
+``items.state_items`` decides what an element's state is; ``encode`` turns
+values into JSON-able trees plus a tensor table; ``snapshot`` captures and
+restores a whole simulation; ``types`` says which classes may be loaded.
+"""
+
+from nnsim.state.encode import Decoder, Encoder
+from nnsim.state.items import state_items
+from nnsim.state.snapshot import capture, model_graph, model_signature, restore
+from nnsim.state.types import serializable
+
+__all__ = [
+    "Decoder",
+    "Encoder",
+    "capture",
+    "model_graph",
+    "model_signature",
+    "restore",
+    "serializable",
+    "state_items",
+]

@@ -1,0 +1,110 @@
+"""Names of state as people write them: ``loss/optimizer/learning_rate``, ``dense1/weights[3,4]``.
+
+The first part names a component, the next parts subcomponent slots, then an
+attribute; attributes may be containers walked further by key or index. The
+same paths serve ``--set`` on restart, ``nnsim sweep`` and the console.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+from typing import Any
+
+import numpy as np
+
+from nnsim.errors import StateError
+from nnsim.sim import Element, Simulation
+from nnsim.state.items import state_items
+
+_INDEX = re.compile(r"^(?P<name>[^\[\]]+)(?:\[(?P<index>[^\]]*)\])?$")
+
+
+def resolve_element(sim: Simulation, parts: list[str]) -> tuple[Element, list[str]]:
+    """The component or subcomponent a path starts with, and the parts after it."""
+    if not parts or parts[0] not in sim.components:
+        known = ", ".join(sim.components)
+        raise StateError(f"no component named '{parts[0] if parts else ''}' (components: {known})")
+    element: Element = sim.components[parts[0]]
+    rest = parts[1:]
+    while rest and rest[0] in element.subcomponents:
+        element = element.subcomponents[rest[0]]
+        rest = rest[1:]
+    return element, rest
+
+
+def split(path: str) -> list[str]:
+    return [part for part in path.strip().strip("/").split("/") if part]
+
+
+def convert_like(current: Any, text: str, what: str) -> Any:
+    """Parse ``text`` as the type of ``current`` (the console's and ``--set``'s rule)."""
+    try:
+        if isinstance(current, bool | np.bool_):
+            lowered = text.strip().lower()
+            if lowered not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
+                raise ValueError
+            return lowered in ("true", "1", "yes", "on")
+        if isinstance(current, Enum):
+            cls = type(current)
+            name = text.strip().upper()
+            if name in cls.__members__:
+                return cls[name]
+            return cls(int(text))
+        if isinstance(current, np.generic):
+            return current.dtype.type(text.strip())
+        if isinstance(current, int):
+            return int(text.strip())
+        if isinstance(current, float):
+            return float(text.strip())
+        if isinstance(current, str):
+            return text
+    except (ValueError, KeyError, OverflowError):
+        kind = type(current).__name__
+        choices = (
+            f" (one of {', '.join(type(current).__members__)})" if isinstance(current, Enum) else ""
+        )
+        raise StateError(f"cannot set {what} to {text!r}: expected {kind}{choices}") from None
+    raise StateError(f"{what} is a {type(current).__name__}, not a scalar that can be set")
+
+
+def set_value(sim: Simulation, path: str, text: str) -> Any:
+    """Set the scalar at ``path`` from ``text``, parsed as its current type; return the new value.
+
+    A declared parameter is parsed by its declaration (so ranges are checked).
+    Nothing changes when the value does not parse.
+    """
+    element, rest = resolve_element(sim, split(path))
+    if len(rest) != 1:
+        raise StateError(f"'{path}' does not name an attribute of {element.name}")
+    match = _INDEX.match(rest[0])
+    if not match:
+        raise StateError(f"cannot read '{rest[0]}' in '{path}'")
+    name, index = match.group("name"), match.group("index")
+    items = state_items(element)
+    if name not in items:
+        raise StateError(f"{element.name} has no attribute '{name}'")
+    current = items[name]
+    if index is not None:
+        if not isinstance(current, np.ndarray):
+            raise StateError(f"{path}: only arrays take an index")
+        try:
+            key = tuple(int(part) for part in index.split(","))
+            old = current[key]
+        except (ValueError, IndexError):
+            raise StateError(
+                f"{path}: index [{index}] is not valid for shape {current.shape}"
+            ) from None
+        value = convert_like(old, text, path)
+        current[key] = value
+        return current[key]
+    declared = element.declared_params().get(name)
+    if declared is not None:
+        try:
+            value = declared.convert(text)
+        except ValueError as error:
+            raise StateError(f"cannot set {path}: {error}") from None
+    else:
+        value = convert_like(current, text, path)
+    setattr(element, name, value)
+    return value
