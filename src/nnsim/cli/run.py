@@ -1,45 +1,162 @@
-"""``nnsim run model.py [options] -- [script args]``: build a simulation from a script, run it."""
+"""``nnsim run``: build a simulation from a model script (or a checkpoint), run it, report."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
+from nnsim.errors import ParamError
 from nnsim.script import build_from_script
 from nnsim.sim import Simulation
 from nnsim.sim.report import to_dot, write_statistics
 from nnsim.units import format_time
 
 
-def run_script(
-    script: str | Path,
+@dataclass
+class CheckpointOptions:
+    """The ``--checkpoint-*`` options."""
+
+    directory: str = "checkpoints"
+    prefix: str = "checkpoint"
+    period: str | None = None
+    wall_period: float | None = None
+    every_epochs: int = 0
+    every_steps: int = 0
+    keep_last: int = 0
+    keep_best: int = 0
+    monitor: str = "val_loss"
+    asynchronous: bool = False
+
+
+def looks_like_checkpoint(location: str) -> bool:
+    """A URL, or a folder holding a checkpoint (manifest.json) or checkpoints (latest)."""
+    path = Path(location)
+    return "://" in location or (
+        path.is_dir() and ((path / "manifest.json").exists() or (path / "latest").exists())
+    )
+
+
+def parse_overrides(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
+    overrides = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise ParamError(f"--set takes NAME=VALUE (e.g. controller/epochs=12), not {pair!r}")
+        overrides[name.strip()] = value
+    return overrides
+
+
+def load_simulation(
+    location: str,
+    *,
+    script: str | None = None,
+    script_args: list[str] | tuple[str, ...] = (),
+    overrides: dict[str, str] | None = None,
+    verbose: int = 0,
+) -> Simulation:
+    """Rebuild a simulation from a checkpoint (into the script's model when one is given)."""
+    from nnsim.checkpoint import open_checkpoint
+    from nnsim.state import restore
+
+    storage, name = open_checkpoint(location)
+    body, tensors = storage.load(name)
+    sim = None
+    if script:
+        sim = Simulation(seed=body["model"]["seed"], verbose=verbose)
+        build_from_script(sim, script, list(script_args))
+    return restore(body, tensors, sim=sim, overrides=overrides, verbose=verbose)
+
+
+def run_simulation(
+    script: str | Path | None = None,
     args: list[str] | tuple[str, ...] = (),
     *,
+    load_checkpoint: str | None = None,
+    overrides: dict[str, str] | None = None,
     seed: int = 0,
     stop_at: str | None = None,
     verbose: int = 0,
     output_dot: str | Path | None = None,
     statistics: str | Path | None = None,
+    checkpoint: CheckpointOptions | None = None,
+    interactive_start: str | None = None,
+    replay: str | None = None,
 ) -> Simulation:
-    """Everything ``nnsim run`` does, as a function: build, run, report; return the simulation."""
-    sim = Simulation(seed=seed, stop_at=stop_at, verbose=verbose)
-    build_from_script(sim, script, list(args))
+    """Everything ``nnsim run`` does, as a function: build or restore, run, report."""
+    if load_checkpoint:
+        sim = load_simulation(
+            load_checkpoint,
+            script=script and str(script),
+            script_args=args,
+            overrides=overrides,
+            verbose=verbose,
+        )
+        sim.set_stop_at(stop_at)
+    else:
+        if script is None:
+            raise ParamError("give a model script or --load-checkpoint PATH")
+        sim = Simulation(seed=seed, stop_at=stop_at, verbose=verbose)
+        build_from_script(sim, script, list(args))
+        if overrides:
+            from nnsim.state.paths import set_value
+
+            for path, text in overrides.items():
+                set_value(sim, path, text)
     if output_dot:
         Path(output_dot).write_text(to_dot(sim))
-    sim.run()
+    manager = None
+    if checkpoint is not None:
+        from nnsim.checkpoint.manager import Policy, enable
+
+        policy = Policy(
+            every_epochs=checkpoint.every_epochs,
+            every_steps=checkpoint.every_steps,
+            keep_last=checkpoint.keep_last,
+            keep_best=checkpoint.keep_best,
+            monitor=checkpoint.monitor,
+        )
+        manager = enable(
+            sim,
+            checkpoint.directory,
+            prefix=checkpoint.prefix,
+            period=checkpoint.period,
+            wall_period=checkpoint.wall_period,
+            policy=policy,
+            asynchronous=checkpoint.asynchronous,
+        )
+    try:
+        if interactive_start is not None or replay is not None:
+            from nnsim.console.session import ConsoleSession
+            from nnsim.units import parse_time
+
+            start = None if interactive_start is None else parse_time(interactive_start or 0)
+            ConsoleSession(sim, interactive_start=start, replay=replay).run()
+        else:
+            sim.run()
+    finally:
+        if manager is not None:
+            manager.close()
     sim.print(f"Simulation is complete, simulated time: {format_time(sim.now)}")
     if statistics:
         write_statistics(sim, statistics)
     return sim
 
 
+def run_script(script: str | Path, args: list[str] | tuple[str, ...] = (), **options) -> Simulation:
+    """Build ``script`` and run it (``run_simulation`` without a checkpoint)."""
+    return run_simulation(script, args, **options)
+
+
 @click.command(
     "run",
-    context_settings={"ignore_unknown_options": False},
-    epilog="Example: nnsim run examples/fashion_mnist/nn.py --seed 1 -- --epochs 2",
+    epilog=(
+        "Examples: nnsim run examples/fashion_mnist/nn.py --seed 1 -- --epochs 2\n\n"
+        "nnsim run --load-checkpoint checkpoints/checkpoint_3_32262300000 --set controller/epochs=12"
+    ),
 )
-@click.argument("script", type=click.Path(dir_okay=False))
+@click.argument("script", required=False)
 @click.argument("script_args", nargs=-1, type=click.UNPROCESSED)
 @click.option(
     "--seed",
@@ -49,7 +166,7 @@ def run_script(
     help="Seed of every component's random generator.",
 )
 @click.option("--stop-at", metavar="TIME", help="End the run at this simulated time (e.g. 5ms).")
-@click.option("-v", "--verbose", count=True, help="More output; repeat for more.")
+@click.option("-v", "--verbose", count=True, help="Phase notes; -vv traces every event.")
 @click.option("--debug", is_flag=True, help="Show the Python traceback of errors.")
 @click.option("--output-dot", metavar="FILE", help="Write the component graph in Graphviz dot.")
 @click.option(
@@ -57,22 +174,156 @@ def run_script(
     metavar="FILE",
     help="Write per-component statistics at the end (.csv, or .json).",
 )
+@click.option(
+    "--set",
+    "overrides",
+    metavar="NAME=VALUE",
+    multiple=True,
+    help="Set a value before running, e.g. controller/epochs=12 (repeatable).",
+)
+@click.option(
+    "--interactive-start",
+    is_flag=False,
+    flag_value="0",
+    default=None,
+    metavar="[TIME]",
+    help="Enter the console before the first event at or after TIME (alone: at the start).",
+)
+@click.option(
+    "--replay", metavar="FILE", help="At the first console entry, run the commands of FILE."
+)
+@click.option(
+    "--load-checkpoint",
+    metavar="PATH|URL",
+    help="Restart from a checkpoint (a script is not needed).",
+)
+@click.option(
+    "--checkpoint-enable",
+    is_flag=True,
+    help="Allow checkpoints (and take those the options below ask for).",
+)
+@click.option(
+    "--checkpoint-dir",
+    default="checkpoints",
+    show_default=True,
+    metavar="DIR|URL",
+    help="Where checkpoints go (a folder, or an fsspec URL such as memory://ckpt).",
+)
+@click.option(
+    "--checkpoint-prefix",
+    default="checkpoint",
+    show_default=True,
+    metavar="NAME",
+    help="Checkpoint names are NAME_<n>_<time in ps>.",
+)
+@click.option(
+    "--checkpoint-period",
+    metavar="SIMTIME",
+    help="Checkpoint every SIMTIME of simulated time (e.g. 5ms).",
+)
+@click.option(
+    "--checkpoint-wall-period",
+    type=float,
+    metavar="SECONDS",
+    help="Checkpoint every SECONDS of wall-clock time.",
+)
+@click.option(
+    "--checkpoint-every-epochs",
+    type=int,
+    default=0,
+    metavar="N",
+    help="Checkpoint after every N epochs.",
+)
+@click.option(
+    "--checkpoint-every-steps",
+    type=int,
+    default=0,
+    metavar="N",
+    help="Checkpoint after every N training steps.",
+)
+@click.option(
+    "--checkpoint-keep-last",
+    type=int,
+    default=0,
+    metavar="K",
+    help="Keep only the K newest (0: all).",
+)
+@click.option(
+    "--checkpoint-keep-best",
+    type=int,
+    default=0,
+    metavar="K",
+    help="Also keep the K best by --checkpoint-monitor.",
+)
+@click.option(
+    "--checkpoint-monitor",
+    default="val_loss",
+    show_default=True,
+    metavar="METRIC",
+    help="val_loss (lower is better) or val_acc (higher), train_loss, train_acc.",
+)
+@click.option(
+    "--checkpoint-async", is_flag=True, help="Write checkpoints in the background (one at a time)."
+)
 @click.pass_context
-def run(ctx, script, script_args, seed, stop_at, verbose, debug, output_dot, statistics) -> None:
-    """Run the model script SCRIPT; arguments after -- go to the script.
+def run(
+    ctx,
+    script,
+    script_args,
+    seed,
+    stop_at,
+    verbose,
+    debug,
+    output_dot,
+    statistics,
+    overrides,
+    interactive_start,
+    replay,
+    load_checkpoint,
+    **checkpoint,
+) -> None:
+    """Run the model script SCRIPT (or restart a checkpoint); arguments after -- go to the script.
 
-    The script builds the simulation (see nnsim.simulation()); nnsim then runs
-    it through its init, setup, run, complete and finish phases and prints the
-    simulated time at the end.
+    The script builds the simulation (see nnsim.simulation()); nnsim runs it
+    through its init, setup, run, complete and finish phases and prints the
+    simulated time at the end. SCRIPT may also be a checkpoint (a folder with
+    manifest.json, a folder of checkpoints, or a URL): the run continues from it.
     """
     if debug:
         ctx.find_root().meta["debug"] = True
-    run_script(
+    if script and not load_checkpoint and looks_like_checkpoint(script):
+        load_checkpoint, script = script, None
+    options = None
+    if checkpoint.pop("checkpoint_enable"):
+        options = CheckpointOptions(
+            directory=checkpoint["checkpoint_dir"],
+            prefix=checkpoint["checkpoint_prefix"],
+            period=checkpoint["checkpoint_period"],
+            wall_period=checkpoint["checkpoint_wall_period"],
+            every_epochs=checkpoint["checkpoint_every_epochs"],
+            every_steps=checkpoint["checkpoint_every_steps"],
+            keep_last=checkpoint["checkpoint_keep_last"],
+            keep_best=checkpoint["checkpoint_keep_best"],
+            monitor=checkpoint["checkpoint_monitor"],
+            asynchronous=checkpoint["checkpoint_async"],
+        )
+    elif any(
+        value
+        for key, value in checkpoint.items()
+        if key not in ("checkpoint_dir", "checkpoint_prefix", "checkpoint_monitor")
+    ):
+        raise ParamError("the --checkpoint-* options need --checkpoint-enable")
+    run_simulation(
         script,
         script_args,
+        load_checkpoint=load_checkpoint,
+        overrides=parse_overrides(overrides),
         seed=seed,
         stop_at=stop_at,
         verbose=verbose,
         output_dot=output_dot,
         statistics=statistics,
+        checkpoint=options,
+        interactive_start=interactive_start,
+        replay=replay,
     )

@@ -99,6 +99,12 @@ class BatchController(Clocked):
         self._bar = ProgressBar(self.progress, self.sim.print)
         self._clock.wake()
 
+    def status(self) -> str:
+        return (
+            f"{super().status()}; state {self.state.name}, epoch {self.epoch}/{self.epochs}, "
+            f"step {self.step}"
+        )
+
     def restore(self) -> None:
         """After a restart: re-read the datasets (not saved) and bring back the progress bar."""
         self.load_datasets()
@@ -108,9 +114,18 @@ class BatchController(Clocked):
         self._bar.close()
 
     def load_datasets(self) -> None:
-        """(Re-)read the datasets; they are not part of the saved state."""
+        """(Re-)read the datasets; they are not part of the saved state.
+
+        A controller with ``epochs=0`` (prediction from trained weights) reads
+        only its evaluation images, not the training and test sets.
+        """
         limit = self.class_image_limit or None
         dtype = np.dtype(self.dtype)
+        if self.epochs == 0:
+            self.train_x = self.test_x = np.zeros((0, 0), dtype=dtype)
+            self.train_y = self.test_y = np.zeros(0, dtype=np.int64)
+            self.load_eval_images()
+            return
         train = load_split("train", self.training_images or None, limit)
         test = load_split("test", self.test_images or None, limit)
         self.train_x, self.train_y = scale_pixels(train.images, dtype), train.labels

@@ -219,6 +219,24 @@ EventQueue_remove_target(EventQueue *self, PyObject *target)
 }
 
 static PyObject *
+EventQueue_replace_target(EventQueue *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "replace_target(old, new)");
+        return NULL;
+    }
+    Py_ssize_t replaced = 0;
+    for (Py_ssize_t i = 0; i < self->size; i++) {
+        if (self->heap[i].target == args[0]) {
+            Py_INCREF(args[1]);
+            Py_SETREF(self->heap[i].target, args[1]);
+            replaced++;
+        }
+    }
+    return PyLong_FromSsize_t(replaced);
+}
+
+static PyObject *
 EventQueue_clear(EventQueue *self, PyObject *Py_UNUSED(ignored))
 {
     for (Py_ssize_t i = 0; i < self->size; i++) {
@@ -317,6 +335,8 @@ static PyMethodDef EventQueue_methods[] = {
      "The pending entries as 6-tuples, in heap order."},
     {"remove_target", (PyCFunction)EventQueue_remove_target, METH_O,
      "Remove every entry whose target is the given object; return how many."},
+    {"replace_target", (PyCFunction)(void (*)(void))EventQueue_replace_target, METH_FASTCALL,
+     "replace_target(old, new): entries for `old` go to `new`; return how many."},
     {"clear", (PyCFunction)EventQueue_clear, METH_NOARGS, "Remove every entry."},
     {NULL, NULL, 0, NULL},
 };

@@ -151,6 +151,12 @@ class Component(Element):
     def declared_ports(cls) -> dict[str, Port]:
         return _collect(cls, "ports")
 
+    def status(self) -> str:
+        """One line for the console's ``printStatus``; components may say more."""
+        clocks = ", ".join("on" if clock.active else "off" for clock in self.clocks) or "none"
+        sent = sum(end.sent for end in self.links.values())
+        return f"{self.name} ({self.kind()}): clock {clocks}, events sent {sent}"
+
     def link(self, port: str) -> LinkEnd:
         """The end of the link on ``port`` (connected or not)."""
         try:

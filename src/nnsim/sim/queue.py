@@ -64,6 +64,14 @@ class PyEventQueue:
         heapq.heapify(self._heap)
         return removed
 
+    def replace_target(self, old: Any, new: Any) -> int:
+        replaced = 0
+        for index, entry in enumerate(self._heap):
+            if entry[4] is old:
+                self._heap[index] = (*entry[:4], new, entry[5])
+                replaced += 1
+        return replaced
+
     def clear(self) -> None:
         self._heap.clear()
 

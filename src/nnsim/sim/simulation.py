@@ -56,7 +56,9 @@ def _describe(target: Any, payload: Any) -> str:
     return f"{where}.{getattr(target, '__name__', '')}({type(payload).__name__})"
 
 
-# Why `run` returned. Only "paused" leaves the simulation resumable.
+# Why `run` returned. "paused" (a time limit) and "break" (a request to stop
+# between events, e.g. for the console) leave the simulation resumable.
+RESUMABLE_REASONS = ("paused", "break")
 FINISHED_REASONS = ("primaries done", "queue empty", "stop-at", "shutdown")
 
 
@@ -258,6 +260,19 @@ class Simulation:
             self._push_marker(self.stop_at, STOP_PRIORITY, "stop-at")
         self._note(1, "setup done; running")
 
+    def request_break(self) -> None:
+        """Stop the run loop after the current event (safe from handlers, threads and signals).
+
+        ``run`` then returns ``"break"`` and a later ``run`` continues.
+        """
+        self._markers += 1
+        self._queue.push(0, STOP_PRIORITY, 0, self._markers, _StopMarker(self, "break"), None)
+
+    def request_shutdown(self) -> None:
+        """End the run cleanly after the current event: complete and finish still run."""
+        self._markers += 1
+        self._queue.push(0, STOP_PRIORITY, 0, self._markers, _StopMarker(self, "shutdown"), None)
+
     def set_stop_at(self, stop_at: int | str | None) -> None:
         """End the run at this time (also after a restart, where ``start`` has already run)."""
         self.stop_at = None if stop_at is None else parse_time(stop_at)
@@ -289,7 +304,7 @@ class Simulation:
         )
         if pause is not None and reason != "paused":
             self._discard(pause)
-        if reason == "paused":
+        if reason in RESUMABLE_REASONS:
             return reason
         self.stop_reason = reason
         self.end()

@@ -1,0 +1,226 @@
+"""Watchpoints and traces, checked only where they can change.
+
+A watchpoint is checked at the handlers of the top-level component that
+holds its variables — before/after its clock handlers (``bc``/``ac``) and
+before/after its event handlers (``be``/``ae``). Checking is installed by
+wrapping exactly those handlers when the first watchpoint on a component is
+created and unwrapped when the last one goes, so a simulation with no
+watchpoints runs the unwrapped kernel: they cost nothing at all.
+
+A trace keeps a circular buffer of samples of its variables, taken at every
+check. When its trigger holds it takes ``postdelay`` more samples, then runs
+its action. Samples are tagged ``-`` before the trigger, ``!`` the trigger
+sample, ``+`` after it, and ``o`` for samples after the trigger that
+overwrote it (the buffer was smaller than the post delay: an overrun).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from nnsim.console.triggers import Trigger, Variable
+
+if TYPE_CHECKING:
+    from nnsim.sim import Component, Simulation
+
+HANDLER_POINTS = ("bc", "ac", "be", "ae")
+POINT_LABELS = {"bc": "BC", "ac": "AC", "be": "BE", "ae": "AE"}
+
+
+@dataclass(eq=False)
+class Sample:
+    point: str
+    time: int
+    tag: str
+    values: list[Any]
+
+
+@dataclass
+class TraceBuffer:
+    """The samples of a trace; ``post_delay`` more are taken once the trigger holds."""
+
+    size: int
+    post_delay: int
+    variables: list[Variable]
+    samples: deque = field(default_factory=deque)
+    triggered_at: Sample | None = None
+    remaining: int = 0  # post samples still to take
+    fired: bool = False  # the action ran; the buffer resets at the next sample
+    keep_after_fire: bool = False  # the console is being entered: keep it for printTrace
+    overrun: bool = False
+
+    def sample(self, point: str, time: int, trigger_holds: bool) -> bool:
+        """Take a sample; return True when the action should run now."""
+        if self.fired:
+            if self.keep_after_fire:
+                return False
+            self.reset()
+        values = [variable.read() for variable in self.variables]
+        if self.triggered_at is None:
+            if trigger_holds:
+                self.triggered_at = Sample(point, time, "!", values)
+                self._append(self.triggered_at)
+                self.remaining = self.post_delay
+                return self._done()
+            self._append(Sample(point, time, "-", values))
+            return False
+        if len(self.samples) == self.size and self.samples[0] is self.triggered_at:
+            self.overrun = True  # this sample pushes the trigger sample out
+        self._append(Sample(point, time, "o" if self.overrun else "+", values))
+        self.remaining -= 1
+        return self._done()
+
+    def _append(self, sample: Sample) -> None:
+        if len(self.samples) == self.size:
+            self.samples.popleft()
+        self.samples.append(sample)
+
+    def _done(self) -> bool:
+        if self.remaining <= 0:
+            self.fired = True
+            return True
+        return False
+
+    def reset(self) -> None:
+        self.samples.clear()
+        self.triggered_at = None
+        self.remaining = 0
+        self.fired = False
+        self.keep_after_fire = False
+        self.overrun = False
+
+    def lines(self) -> list[str]:
+        names = [variable.path for variable in self.variables]
+        out = []
+        if self.triggered_at is not None:
+            trigger = self.triggered_at
+            out.append(
+                f"trigger: {POINT_LABELS[trigger.point]} @{trigger.time} "
+                + _pairs(names, trigger.values)
+            )
+        else:
+            out.append("trigger: not yet")
+        for index, sample in enumerate(self.samples):
+            out.append(
+                f"buf[{index}] {POINT_LABELS[sample.point]} @{sample.time} ({sample.tag}) "
+                + _pairs(names, sample.values)
+            )
+        return out
+
+
+def _pairs(names: list[str], values: list[Any]) -> str:
+    from nnsim.console.objectmap import show_scalar
+
+    return " ".join(
+        f"{name}={show_scalar(value)}" for name, value in zip(names, values, strict=True)
+    )
+
+
+@dataclass(eq=False)
+class WatchPoint:
+    """A trigger, an action, the handler points it is checked at, maybe a trace."""
+
+    index: int
+    trigger: Trigger
+    action: str  # the action's text: interactive, printTrace, checkpoint, set VAR VALUE, ...
+    run_action: Callable[[WatchPoint], None]
+    points: set[str] = field(default_factory=lambda: set(HANDLER_POINTS))
+    trace: TraceBuffer | None = None
+
+    @property
+    def components(self) -> set[str]:
+        found = {variable.component for variable in self.trigger.variables()}
+        if self.trace is not None:
+            found.update(variable.component for variable in self.trace.variables)
+        return found
+
+    def check(self, point: str, time: int) -> None:
+        if point not in self.points:
+            return
+        holds = self.trigger.holds()
+        if self.trace is None:
+            if holds:
+                self.run_action(self)
+            return
+        if self.trace.sample(point, time, holds):
+            self.run_action(self)
+
+    def describe(self) -> str:
+        handlers = " ".join(POINT_LABELS[p] for p in HANDLER_POINTS if p in self.points)
+        if self.trace is None:
+            return f"{self.index}: {handlers} : {self.trigger.describe()} : {self.action}"
+        variables = " ".join(variable.path for variable in self.trace.variables)
+        return (
+            f"{self.index}: {handlers} : {self.trigger.describe()} : bufsize = {self.trace.size} "
+            f"postDelay = {self.trace.post_delay} : {variables} : {self.action}"
+        )
+
+
+class Hooks:
+    """Wraps a component's clock and event handlers while watchpoints need them."""
+
+    def __init__(self, sim: Simulation, watchpoints: Callable[[], list[WatchPoint]]):
+        self.sim = sim
+        self.watchpoints = watchpoints
+        self._installed: dict[str, list[tuple[Any, str, Any, Any]]] = {}
+
+    def update(self) -> None:
+        """Wrap the components that have watchpoints; unwrap the others."""
+        wanted = set()
+        for watchpoint in self.watchpoints():
+            wanted |= watchpoint.components
+        for name in list(self._installed):
+            if name not in wanted:
+                self._uninstall(name)
+        for name in wanted:
+            if name not in self._installed:
+                self._install(self.sim.components[name])
+
+    def _check(self, component: str, point: str) -> None:
+        time = self.sim.now
+        for watchpoint in list(self.watchpoints()):
+            if component in watchpoint.components:
+                watchpoint.check(point, time)
+
+    def _install(self, component: Component) -> None:
+        name = component.name
+        undo: list[tuple[Any, str, Any, Any]] = []
+        for clock in component.clocks:
+            original = clock._handler
+
+            def clocked(cycle: int, _original=original) -> Any:
+                self._check(name, "bc")
+                result = _original(cycle)
+                self._check(name, "ac")
+                return result
+
+            clock._handler = clocked
+            undo.append((clock, "_handler", original, clocked))
+        for end in component.links.values():
+            peer = end.peer
+            if peer is None:
+                continue
+            original = peer.send.target
+
+            def handled(event: Any, _original=original) -> None:
+                self._check(name, "be")
+                _original(event)
+                self._check(name, "ae")
+
+            peer.send.target = handled
+            self.sim._queue.replace_target(original, handled)  # events already in flight too
+            undo.append((peer.send, "target", original, handled))
+        self._installed[name] = undo
+
+    def _uninstall(self, name: str) -> None:
+        for owner, attribute, original, wrapper in self._installed.pop(name):
+            setattr(owner, attribute, original)
+            if attribute == "target":
+                self.sim._queue.replace_target(wrapper, original)
+
+    def remove_all(self) -> None:
+        for name in list(self._installed):
+            self._uninstall(name)
