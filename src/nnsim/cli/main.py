@@ -7,9 +7,12 @@ import sys
 import click
 
 from nnsim import __version__
+from nnsim.cli.checkpoint import checkpoint
 from nnsim.cli.data import data
 from nnsim.cli.info import info
+from nnsim.cli.predict import predict
 from nnsim.cli.run import run
+from nnsim.cli.sweep import sweep
 from nnsim.errors import NnsimError
 
 
@@ -38,6 +41,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 cli.add_command(run)
 cli.add_command(info)
 cli.add_command(data)
+cli.add_command(checkpoint)
+cli.add_command(predict)
+cli.add_command(sweep)
 
 
 def main() -> None:

@@ -153,7 +153,7 @@ def run_script(script: str | Path, args: list[str] | tuple[str, ...] = (), **opt
     "run",
     epilog=(
         "Examples: nnsim run examples/fashion_mnist/nn.py --seed 1 -- --epochs 2\n\n"
-        "nnsim run --load-checkpoint checkpoints/checkpoint_3_32262300000 --set controller/epochs=12"
+        "nnsim run --load-checkpoint checkpoints --set controller/eval_images=examples/fashion_mnist/eval2"
     ),
 )
 @click.argument("script", required=False)

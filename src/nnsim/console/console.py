@@ -245,7 +245,7 @@ class Console:
         self.entry_reason = f"watchpoint {watchpoint.index} ({watchpoint.trigger.describe()})"
         if watchpoint.trace is not None:
             watchpoint.trace.keep_after_fire = True
-        self.sim.request_break()
+        self.sim.request_break(after_this_time=True)  # after a checkpoint the same check asked for
 
     def _print_trace(self, watchpoint: WatchPoint) -> None:
         if watchpoint.trace is None:

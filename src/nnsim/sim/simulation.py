@@ -260,13 +260,16 @@ class Simulation:
             self._push_marker(self.stop_at, STOP_PRIORITY, "stop-at")
         self._note(1, "setup done; running")
 
-    def request_break(self) -> None:
+    def request_break(self, after_this_time: bool = False) -> None:
         """Stop the run loop after the current event (safe from handlers, threads and signals).
 
-        ``run`` then returns ``"break"`` and a later ``run`` continues.
+        ``run`` then returns ``"break"`` and a later ``run`` continues. With
+        ``after_this_time``, stop after every event of the current time instead
+        (and after tools' markers of that time, such as a checkpoint request).
         """
         self._markers += 1
-        self._queue.push(0, STOP_PRIORITY, 0, self._markers, _StopMarker(self, "break"), None)
+        priority = EXIT_PRIORITY if after_this_time else STOP_PRIORITY
+        self._queue.push(0, priority, 0, self._markers, _StopMarker(self, "break"), None)
 
     def request_shutdown(self) -> None:
         """End the run cleanly after the current event: complete and finish still run."""

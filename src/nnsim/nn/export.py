@@ -1,0 +1,224 @@
+"""Trained weights out of a snapshot: a ``state_dict``-like table, safetensors, npz, ONNX.
+
+Everything works on ``(body, tensors)`` as ``nnsim.state.capture`` returns them
+or a checkpoint holds them, without rebuilding the simulation. The layers are
+found by following the ``forward_out -> forward_in`` links from the
+``nn.Input`` component, so hand-wired chains export as well as built ones.
+An exported network expects pixels scaled as (x - 127.5) / 127.5.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nnsim import __version__
+from nnsim.errors import NnsimError
+from nnsim.nn.layers import Layer
+from nnsim.sim import registered_types
+
+ONNX_OPSET = 17
+ONNX_IR_VERSION = 8  # what opset 17 came with; readable by onnxruntime >= 1.13
+
+
+def layer_chain(body: dict) -> list[tuple[str, str]]:
+    """``[(name, type), ...]`` of the layers from the ``nn.Input`` on, in forward order.
+
+    The chain ends at the first component that is not a layer (the loss) or
+    whose ``forward_out`` is not connected.
+    """
+    components = {spec["name"]: spec["type"] for spec in body["model"]["components"]}
+    inputs = [name for name, kind in components.items() if kind == "nn.Input"]
+    if len(inputs) != 1:
+        found = "none" if not inputs else ", ".join(inputs)
+        raise NnsimError(
+            f"exporting a network needs exactly one nn.Input component in the model (found {found})"
+        )
+    following = {}
+    for link in body["model"]["links"]:
+        ends = [tuple(link["left"][:2]), tuple(link["right"][:2])]
+        for (source, port), (target, target_port) in (ends, ends[::-1]):
+            if port == "forward_out" and target_port == "forward_in":
+                following[source] = target
+    types = registered_types()
+    chain: list[tuple[str, str]] = []
+    name: str | None = inputs[0]
+    while name is not None and name not in dict(chain):
+        kind = components[name]
+        if kind not in types:
+            raise NnsimError(
+                f"component '{name}' is of type {kind}, which is not installed here; "
+                "install the element library that defines it"
+            )
+        if not issubclass(types[kind], Layer):
+            break
+        chain.append((name, kind))
+        name = following.get(name)
+    return chain
+
+
+def trained_parameters(body: dict, tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``{"dense1.weights": [in, out], "dense1.biases": [out], ...}`` in forward order."""
+    parameters: dict[str, np.ndarray] = {}
+    for name, kind in layer_chain(body):
+        if kind != "nn.Dense":
+            continue
+        state = body["components"][name]["state"]
+        weights = _tensor(state, "weights", name, tensors)
+        biases = _tensor(state, "biases", name, tensors).reshape(-1)
+        if weights.ndim != 2 or biases.shape != (weights.shape[1],):
+            raise NnsimError(
+                f"{name}: weights {weights.shape} and biases {biases.shape} do not make a dense layer"
+            )
+        parameters[f"{name}.weights"] = np.ascontiguousarray(weights)
+        parameters[f"{name}.biases"] = np.ascontiguousarray(biases)
+    return parameters
+
+
+def _tensor(state: dict, attribute: str, layer: str, tensors: dict[str, np.ndarray]) -> np.ndarray:
+    ref = state.get(attribute)
+    if not (isinstance(ref, dict) and "__tensor__" in ref):
+        raise NnsimError(f"{layer}/{attribute} is not an array in this snapshot")
+    try:
+        return np.asarray(tensors[ref["__tensor__"]])
+    except KeyError:
+        raise NnsimError(
+            f"{layer}/{attribute}: tensor '{ref['__tensor__']}' is missing from the snapshot"
+        ) from None
+
+
+def chain_text(body: dict) -> str:
+    """``input:nn.Input -> dense1:nn.Dense -> ...``: the chain as one line (file metadata)."""
+    return " -> ".join(f"{name}:{kind}" for name, kind in layer_chain(body))
+
+
+# Files --------------------------------------------------------------------------
+def _write_atomically(path: str | Path, write: Callable[[str], Any]) -> Path:
+    """Write through a temporary file next to ``path``, then rename: no partial output."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise NnsimError(f"cannot write {path}: folder '{folder}' does not exist")
+    temporary = str(folder / f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        with open(temporary, "wb"):
+            mode = os.stat(temporary).st_mode  # the umask's mode: safetensors writes 0600
+        write(temporary)
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def export_safetensors(body: dict, tensors: dict[str, np.ndarray], path: str | Path) -> Path:
+    """The trained weights as safetensors, with the layer chain in the metadata."""
+    from safetensors.numpy import save_file
+
+    parameters = trained_parameters(body, tensors)
+    metadata = {"format": "nnsim", "layers": chain_text(body), "nnsim_version": __version__}
+    return _write_atomically(path, lambda target: save_file(parameters, target, metadata=metadata))
+
+
+def export_npz(body: dict, tensors: dict[str, np.ndarray], path: str | Path) -> Path:
+    """The trained weights as a numpy ``.npz`` (plain arrays: loads with allow_pickle=False)."""
+    parameters = trained_parameters(body, tensors)
+
+    def write(target: str) -> None:
+        with open(target, "wb") as file:  # a file object: np.savez adds no ".npz" suffix
+            np.savez(file, **parameters)
+
+    return _write_atomically(path, write)
+
+
+def onnx_model(body: dict, tensors: dict[str, np.ndarray]):
+    """The inference network as an ``onnx.ModelProto``: ``images`` [N, size] -> ``probabilities``."""
+    try:
+        import onnx
+        from onnx import TensorProto, helper, numpy_helper
+    except ImportError:
+        raise NnsimError("ONNX export needs the onnx package: pip install 'nnsim[onnx]'") from None
+
+    chain = layer_chain(body)
+    parameters = trained_parameters(body, tensors)
+    specs = {spec["name"]: spec for spec in body["model"]["components"]}
+    input_name = chain[0][0]
+    size = int(specs[input_name]["params"].get("size", 784))
+    dtype = next(iter(parameters.values())).dtype if parameters else np.dtype(np.float32)
+    element_type = {np.float32: TensorProto.FLOAT, np.float64: TensorProto.DOUBLE}[dtype.type]
+
+    nodes, initializers = [], []
+    current = "images"
+    width: int | str = size
+    for name, kind in chain[1:]:
+        output = f"{name}_out"
+        if kind == "nn.Dense":
+            weights, biases = parameters[f"{name}.weights"], parameters[f"{name}.biases"]
+            initializers += [
+                numpy_helper.from_array(weights.astype(dtype), f"{name}.weights"),
+                numpy_helper.from_array(biases.astype(dtype), f"{name}.biases"),
+            ]
+            nodes += [
+                helper.make_node(
+                    "MatMul",
+                    [current, f"{name}.weights"],
+                    [f"{name}_matmul"],
+                    name=f"{name}_matmul",
+                ),
+                helper.make_node("Add", [f"{name}_matmul", f"{name}.biases"], [output], name=name),
+            ]
+            width = weights.shape[1]
+        elif kind == "nn.ReLU":
+            nodes.append(helper.make_node("Relu", [current], [output], name=name))
+        elif kind == "nn.Softmax":
+            nodes.append(helper.make_node("Softmax", [current], [output], name=name, axis=-1))
+        else:
+            raise NnsimError(
+                f"cannot export layer '{name}' of type {kind} to ONNX "
+                "(nn.Dense, nn.ReLU and nn.Softmax can be)"
+            )
+        current = output
+    if nodes:
+        nodes[-1].output[0] = "probabilities"
+    else:
+        nodes.append(helper.make_node("Identity", ["images"], ["probabilities"], name="identity"))
+
+    graph = helper.make_graph(
+        nodes,
+        "nnsim",
+        [helper.make_tensor_value_info("images", element_type, ["N", size])],
+        [helper.make_tensor_value_info("probabilities", element_type, ["N", width])],
+        initializer=initializers,
+        doc_string="inputs are pixels scaled to [-1, 1] as (x - 127.5) / 127.5; "
+        f"layers: {chain_text(body)}",
+    )
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", ONNX_OPSET)],
+        producer_name="nnsim",
+        producer_version=__version__,
+    )
+    model.ir_version = ONNX_IR_VERSION
+    onnx.checker.check_model(model)
+    return model
+
+
+def export_onnx(body: dict, tensors: dict[str, np.ndarray], path: str | Path) -> Path:
+    """The inference network as an ONNX model (opset 17), checked with ``onnx.checker``."""
+    model = onnx_model(body, tensors)
+    return _write_atomically(
+        path, lambda target: Path(target).write_bytes(model.SerializeToString())
+    )
+
+
+EXPORTERS: dict[str, Callable[[dict, dict, str | Path], Path]] = {
+    "safetensors": export_safetensors,
+    "npz": export_npz,
+    "onnx": export_onnx,
+}
