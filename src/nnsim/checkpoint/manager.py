@@ -25,7 +25,6 @@ from typing import Any
 
 from nnsim.checkpoint.errors import CheckpointError
 from nnsim.checkpoint.storage import Storage, open_storage, parse_checkpoint_name
-
 from nnsim.sim import Simulation
 from nnsim.sim.simulation import _StopMarker
 from nnsim.state import capture
@@ -90,6 +89,7 @@ class CheckpointManager:
         self.asynchronous = asynchronous
         self.announce = announce
         self.written: list[str] = []
+        self.stall_seconds = 0.0  # time the simulation waited for checkpoints
         self.error: BaseException | None = None
         self._metrics: dict[str, float] | None = None  # monitored metric of each kept checkpoint
         self._latest_metrics: dict[str, Any] = {}
@@ -175,6 +175,7 @@ class CheckpointManager:
         """Snapshot now (the caller guarantees a safe point) and write it; return its name."""
         if self.error is not None:
             raise CheckpointError(f"checkpoints stopped after an earlier failure: {self.error}")
+        stalled_from = time.perf_counter()
         self._wait_for_writer()
         self._number += 1
         name = name or f"{self.prefix}_{self._number}_{self.sim.now}"
@@ -195,8 +196,9 @@ class CheckpointManager:
             self._writer.start()
         else:
             self._write(name, body, tensors)
-            if self.error is not None:
-                raise CheckpointError(f"could not write checkpoint {name}: {self.error}")
+        self.stall_seconds += time.perf_counter() - stalled_from
+        if self.error is not None and not self.asynchronous:
+            raise CheckpointError(f"could not write checkpoint {name}: {self.error}")
         return name
 
     def _write(self, name: str, body: dict, tensors: dict) -> None:
