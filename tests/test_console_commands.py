@@ -401,14 +401,20 @@ def test_confirm_answers_come_from_the_replay_file(console, tmp_path):
 def test_history_and_its_expansions(console):
     for line in ["pwd", "cd loss", "pwd", "time"]:
         console.execute(line)
-    assert console.execute("history 3").splitlines() == ["   3  pwd", "   4  time", "   5  history 3"]
+    assert console.execute("history 3").splitlines() == [
+        "   3  pwd",
+        "   4  time",
+        "   5  history 3",
+    ]
     assert console.execute("!4").startswith("current time")
     assert console.execute("!!").startswith("current time")
     assert console.execute("!3") == "loss (nn.CategoricalCrossEntropy)"
     assert console.execute("!-2:p") == "time"
     assert console.execute("!cd:p") == "cd loss"
     assert console.execute("?ime:p") == "time"
-    assert console.execute("!nothing").startswith("Error: !nothing: no command in the history starts with")
+    assert console.execute("!nothing").startswith(
+        "Error: !nothing: no command in the history starts with"
+    )
     assert console.execute("!99").startswith("Error: !99: there is no command number 99")
 
 

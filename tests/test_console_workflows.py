@@ -186,3 +186,40 @@ def test_end_of_input_continues_the_run_to_its_end(toy_dataset, eval_folder):
     assert "Entering interactive mode at time 20000000" in result.stdout
     assert "current time = 20000000 (20 us)" in result.stdout
     assert result.stdout.rstrip().splitlines()[-1].startswith("Simulation is complete")
+
+
+def test_ctrl_c_without_a_console_then_again_stops_the_run_cleanly(
+    tmp_path, toy_dataset, eval_folder
+):
+    """Off a terminal with no input, the first Ctrl-C finds no commands; the second ends the run."""
+    import signal
+    import time
+
+    stats = tmp_path / "stats.json"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "nnsim.cli",
+            "run",
+            EXAMPLE,
+            f"--statistics={stats}",
+            "--",
+            *toy_args(toy_dataset, eval_folder, "--epochs=20000"),
+        ],
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(2.0)
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert "Entering interactive mode" in stdout and "reason: interrupted (Ctrl-C)" in stdout
+    assert stdout.rstrip().splitlines()[-1].startswith("Simulation is complete")
+    assert "epoch 19999 validation" not in stdout
+    assert stats.exists()  # finish ran and the outputs were written

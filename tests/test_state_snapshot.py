@@ -47,10 +47,16 @@ def assert_same_end(restarted: Simulation, straight: Simulation) -> None:
     for name in DENSE:
         for attribute in ("weights", "biases", "weight_momentums", "weight_cache"):
             assert np.array_equal(
-                getattr(restarted.components[name], attribute), getattr(straight.components[name], attribute)
+                getattr(restarted.components[name], attribute),
+                getattr(straight.components[name], attribute),
             ), f"{name}.{attribute}"
-    assert restarted.components["controller"].predicted == straight.components["controller"].predicted
-    assert restarted.components["loss"].optimizer.iterations == straight.components["loss"].optimizer.iterations
+    assert (
+        restarted.components["controller"].predicted == straight.components["controller"].predicted
+    )
+    assert (
+        restarted.components["loss"].optimizer.iterations
+        == straight.components["loss"].optimizer.iterations
+    )
 
 
 @pytest.fixture
@@ -78,7 +84,13 @@ def restart_at(cut: str | None, toy_dataset, eval_folder) -> tuple[Simulation, s
 @pytest.mark.parametrize(
     "cut",
     [None, "2500ns", "37us", "151us", "300us"],
-    ids=["before-training", "forward-pass-in-flight", "mid-epoch", "after-first-epoch", "later-epoch"],
+    ids=[
+        "before-training",
+        "forward-pass-in-flight",
+        "mid-epoch",
+        "after-first-epoch",
+        "later-epoch",
+    ],
 )
 def test_restart_is_bitwise_identical_to_the_straight_run(cut, straight, toy_dataset, eval_folder):
     straight_sim, straight_output = straight
@@ -113,7 +125,12 @@ def test_restart_in_precheck_evaluation_then_predict(toy_dataset, eval_folder):
     first_output = io.StringIO()
     body, tensors = through_json(*capture(paused_run(first_output)))
     second_output = io.StringIO()
-    restarted = restore(body, tensors, output=second_output, overrides={"controller/pause_before_evaluation": "false"})
+    restarted = restore(
+        body,
+        tensors,
+        output=second_output,
+        overrides={"controller/pause_before_evaluation": "false"},
+    )
     restarted.run()
     assert first_output.getvalue() + second_output.getvalue() == straight_output.getvalue()
     assert restarted.components["controller"].predicted == ["TOP", "TROUSER"]
@@ -131,7 +148,10 @@ def test_a_restarted_run_can_be_restarted_again(straight, toy_dataset, eval_fold
     third_output = io.StringIO()
     final = restore(*through_json(*capture(again)), output=third_output)
     final.run()
-    assert first_output.getvalue() + second_output.getvalue() + third_output.getvalue() == straight_output
+    assert (
+        first_output.getvalue() + second_output.getvalue() + third_output.getvalue()
+        == straight_output
+    )
     assert_same_end(final, straight_sim)
 
 
@@ -197,5 +217,7 @@ def test_a_file_cannot_name_a_class_that_is_not_registered(toy_dataset):
     body, tensors = capture(sim)
     link = next(entry for entry in body["queue"] if entry["kind"] == "link")
     link["payload"]["__object__"] = "os:system"
-    with pytest.raises(StateError, match="'os:system', which is not a registered serializable type"):
+    with pytest.raises(
+        StateError, match="'os:system', which is not a registered serializable type"
+    ):
         restore(json.loads(json.dumps(body)), tensors)

@@ -127,14 +127,12 @@ def run_simulation(
             asynchronous=checkpoint.asynchronous,
         )
     try:
-        if interactive_start is not None or replay is not None:
-            from nnsim.console.session import ConsoleSession
-            from nnsim.units import parse_time
+        # The console is always a Ctrl-C away; it costs nothing until it is entered.
+        from nnsim.console.session import ConsoleSession
+        from nnsim.units import parse_time
 
-            start = None if interactive_start is None else parse_time(interactive_start or 0)
-            ConsoleSession(sim, interactive_start=start, replay=replay).run()
-        else:
-            sim.run()
+        start = None if interactive_start is None else parse_time(interactive_start or 0)
+        ConsoleSession(sim, interactive_start=start, replay=replay).run()
     finally:
         if manager is not None:
             manager.close()

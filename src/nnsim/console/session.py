@@ -98,6 +98,7 @@ class ConsoleSession:
         self.console = Console(sim, echo=self.stdout)
         self._lines: Iterator[str] | None = None
         self._interrupts = 0
+        self._input_exhausted = False
 
     def lines(self) -> Iterator[str]:
         if self._lines is None:
@@ -132,7 +133,7 @@ class ConsoleSession:
 
     def _on_interrupt(self, signum, frame) -> None:
         self._interrupts += 1
-        if self._interrupts > 1 and not self.terminal:
+        if self._input_exhausted or (self._interrupts > 1 and not self.terminal):
             self.sim.request_shutdown()  # no console to come back to: stop cleanly
             return
         self.console.entry_reason = "interrupted (Ctrl-C)"
@@ -140,7 +141,8 @@ class ConsoleSession:
 
     def _enter(self) -> None:
         console = self.console
-        self._interrupts = 0
+        if self.terminal:
+            self._interrupts = 0
         console.emit(f"Entering interactive mode at time {self.sim.now}")
         console.emit(f"  reason: {console.entry_reason}")
         console.answers = self.lines()
@@ -151,9 +153,11 @@ class ConsoleSession:
         while not (console.finished_session or self.sim.finished):
             line = next(self.lines(), None)
             if line is None:  # end of input: continue the run to its end
+                self._input_exhausted = True
                 console.clear_watchpoints()
                 while not self.sim.finished:
                     self.sim.run()
                 return
             console.execute(line)
-            self._interrupts = 0
+            if self.terminal:
+                self._interrupts = 0
