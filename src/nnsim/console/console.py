@@ -413,7 +413,8 @@ def _print(console: Console, args: list[str], rest: str) -> None:
     if len(names) > 1:
         raise ConsoleError("usage: print [-rN] [NAME]")
     place = console.place(names[0] if names else None)
-    console.emit("\n".join(_print_value(place.name, place.value, depth)))
+    name = place.name if place.path else ""  # the root prints as "/", not "//"
+    console.emit("\n".join(_print_value(name, place.value, depth)))
 
 
 @command("time", "tm", "time", "Show the current simulated time.")
