@@ -60,6 +60,28 @@ requires_fashion_mnist = pytest.mark.skipif(
 )
 
 
+EXAMPLE = "examples/fashion_mnist/nn.py"
+
+
+def example_args(dataset: Path, eval_folder: Path | None = None, *extra: str) -> list[str]:
+    """Arguments that make the Fashion-MNIST example train fast on the toy dataset.
+
+    Later arguments win (argparse), so ``extra`` may override any of these.
+    """
+    args = [
+        f"--trainingImages={dataset}",
+        f"--testImages={dataset}",
+        "--classImageLimit=0",
+        "--batchSize=32",
+        "--hiddenLayerSize=16",
+        "--learningRate=0.01",
+        "--initialWeightScaling=0.1",
+    ]
+    if eval_folder is not None:
+        args.append(f"--evalImages={eval_folder}")
+    return [*args, *extra]
+
+
 def run_nnsim(*args: str, cwd: Path = REPO, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run the real CLI in a subprocess, as a user would."""
     return subprocess.run(

@@ -7,28 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_nnsim
+from conftest import EXAMPLE, example_args, run_nnsim
 
 from nnsim import nn
 from nnsim.checkpoint import CheckpointError, open_checkpoint, open_storage
 from nnsim.checkpoint.manager import Policy, enable
 from nnsim.sim import Simulation
-
-EXAMPLE = "examples/fashion_mnist/nn.py"
-
-
-def toy_args(dataset: Path, eval_folder: Path, *extra: str) -> list[str]:
-    return [
-        f"--trainingImages={dataset}",
-        f"--testImages={dataset}",
-        f"--evalImages={eval_folder}",
-        "--classImageLimit=0",
-        "--batchSize=32",
-        "--hiddenLayerSize=16",
-        "--learningRate=0.01",
-        "--initialWeightScaling=0.1",
-        *extra,
-    ]
 
 
 def results(stdout: str) -> list[str]:
@@ -47,7 +31,7 @@ def test_restart_from_every_epoch_checkpoint_continues_with_the_same_lines(
         "--checkpoint-every-epochs=1",
         f"--checkpoint-dir={ckpt}",
         "--",
-        *toy_args(toy_dataset, eval_folder, "--epochs=3"),
+        *example_args(toy_dataset, eval_folder, "--epochs=3"),
     )
     assert straight.returncode == 0, straight.stderr
     announcements = [
@@ -80,7 +64,7 @@ def test_a_restarted_run_that_checkpoints_can_be_restarted_again(
         "--checkpoint-every-epochs=1",
         f"--checkpoint-dir={first}",
         "--",
-        *toy_args(toy_dataset, eval_folder, "--epochs=3"),
+        *example_args(toy_dataset, eval_folder, "--epochs=3"),
     )
     one = sorted(p for p in first.iterdir() if p.is_dir())[0]
     again = run_nnsim(
@@ -110,7 +94,7 @@ def test_period_checkpoints_are_named_by_time_and_keep_last_prunes(
         "--checkpoint-prefix=sim",
         f"--checkpoint-dir={ckpt}",
         "--",
-        *toy_args(toy_dataset, eval_folder, "--epochs=1"),
+        *example_args(toy_dataset, eval_folder, "--epochs=1"),
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("# Simulation Checkpoint") == 3  # 50, 100, 150 us of a 166 us run
@@ -134,7 +118,7 @@ def test_keep_best_by_validation_accuracy_keeps_the_best_and_the_newest(
         "--checkpoint-monitor=val_acc",
         f"--checkpoint-dir={ckpt}",
         "--",
-        *toy_args(toy_dataset, eval_folder, "--epochs=4"),
+        *example_args(toy_dataset, eval_folder, "--epochs=4"),
     )
     assert result.returncode == 0, result.stderr
     accuracies = [
@@ -160,7 +144,7 @@ def test_overrides_on_restart_run_more_epochs(tmp_path, toy_dataset, eval_folder
         "--checkpoint-every-epochs=1",
         f"--checkpoint-dir={ckpt}",
         "--",
-        *toy_args(toy_dataset, eval_folder, "--epochs=2"),
+        *example_args(toy_dataset, eval_folder, "--epochs=2"),
     )
     first = sorted(path for path in ckpt.iterdir() if path.is_dir())[0]
     restarted = run_nnsim("run", str(first), "--set", "controller/epochs=3")
@@ -185,7 +169,7 @@ def test_bad_override_and_bad_stop_at_on_restart_are_one_line_errors(
         "--checkpoint-every-epochs=1",
         f"--checkpoint-dir={ckpt}",
         "--",
-        *toy_args(toy_dataset, eval_folder, "--epochs=1"),
+        *example_args(toy_dataset, eval_folder, "--epochs=1"),
     )
     for args, fragment in (
         (["--set", "controller/epochs=many"], "controller/epochs"),
@@ -201,7 +185,7 @@ def test_bad_override_and_bad_stop_at_on_restart_are_one_line_errors(
 
 def test_checkpoint_options_need_checkpoint_enable(toy_dataset, eval_folder):
     result = run_nnsim(
-        "run", EXAMPLE, "--checkpoint-every-epochs=1", "--", *toy_args(toy_dataset, eval_folder)
+        "run", EXAMPLE, "--checkpoint-every-epochs=1", "--", *example_args(toy_dataset, eval_folder)
     )
     assert result.returncode == 1 and "--checkpoint-enable" in result.stderr
 
@@ -217,14 +201,14 @@ def test_a_checkpoint_loaded_into_a_different_model_script_is_refused(
         "--checkpoint-every-epochs=1",
         f"--checkpoint-dir={ckpt}",
         "--",
-        *toy_args(toy_dataset, eval_folder, "--epochs=1"),
+        *example_args(toy_dataset, eval_folder, "--epochs=1"),
     )
     result = run_nnsim(
         "run",
         EXAMPLE,
         f"--load-checkpoint={ckpt}",
         "--",
-        *toy_args(toy_dataset, eval_folder, "--hiddenLayers=1"),
+        *example_args(toy_dataset, eval_folder, "--hiddenLayers=1"),
     )
     assert result.returncode == 1 and "different model" in result.stderr
 

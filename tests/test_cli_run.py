@@ -11,23 +11,8 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
-from conftest import REPO, requires_fashion_mnist, run_nnsim
+from conftest import EXAMPLE, REPO, example_args, requires_fashion_mnist, run_nnsim
 from PIL import Image
-
-EXAMPLE = "examples/fashion_mnist/nn.py"
-
-
-def toy_args(dataset: Path, *extra: str) -> list[str]:
-    return [
-        f"--trainingImages={dataset}",
-        f"--testImages={dataset}",
-        "--classImageLimit=0",
-        "--batchSize=32",
-        "--hiddenLayerSize=16",
-        "--learningRate=0.01",
-        "--initialWeightScaling=0.1",
-        *extra,
-    ]
 
 
 def write_script(tmp_path: Path, body: str) -> Path:
@@ -48,7 +33,10 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
 
 def test_example_trains_on_a_toy_dataset_and_predicts(toy_dataset, eval_folder):
     result = run_nnsim(
-        "run", EXAMPLE, "--", *toy_args(toy_dataset, "--epochs=4", f"--evalImages={eval_folder}")
+        "run",
+        EXAMPLE,
+        "--",
+        *example_args(toy_dataset, None, "--epochs=4", f"--evalImages={eval_folder}"),
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
@@ -74,7 +62,7 @@ def test_script_arguments_go_after_the_double_dash_and_options_before(toy_datase
         f"--output-dot={dot}",
         f"--statistics={stats}",
         "--",
-        *toy_args(toy_dataset, "--epochs=1", "--evalImages="),
+        *example_args(toy_dataset, None, "--epochs=1", "--evalImages="),
     )
     assert result.returncode == 0, result.stderr
     graph = dot.read_text()
@@ -103,7 +91,7 @@ def test_statistics_as_csv(toy_dataset, tmp_path):
         EXAMPLE,
         f"--statistics={stats}",
         "--",
-        *toy_args(toy_dataset, "--epochs=1", "--evalImages="),
+        *example_args(toy_dataset, None, "--epochs=1", "--evalImages="),
     )
     assert result.returncode == 0, result.stderr
     rows = stats.read_text().splitlines()
@@ -112,7 +100,7 @@ def test_statistics_as_csv(toy_dataset, tmp_path):
 
 
 def test_the_same_seed_prints_the_same_output_and_another_seed_does_not(toy_dataset):
-    args = ["--", *toy_args(toy_dataset, "--epochs=2", "--evalImages=")]
+    args = ["--", *example_args(toy_dataset, None, "--epochs=2", "--evalImages=")]
     first = run_nnsim("run", EXAMPLE, "--seed=1", *args).stdout
     again = run_nnsim("run", EXAMPLE, "--seed=1", *args).stdout
     other = run_nnsim("run", EXAMPLE, "--seed=2", *args).stdout
@@ -121,7 +109,9 @@ def test_the_same_seed_prints_the_same_output_and_another_seed_does_not(toy_data
 
 
 def test_stop_at_ends_the_run_at_that_time(toy_dataset):
-    result = run_nnsim("run", EXAMPLE, "--stop-at=50us", "--", *toy_args(toy_dataset, "--epochs=1"))
+    result = run_nnsim(
+        "run", EXAMPLE, "--stop-at=50us", "--", *example_args(toy_dataset, None, "--epochs=1")
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["Simulation is complete, simulated time: 50 us"]
 
@@ -141,7 +131,9 @@ def test_a_png_that_is_not_an_image_is_one_clear_line(toy_dataset, tmp_path):
     folder = tmp_path / "eval"
     folder.mkdir()
     (folder / "broken.png").write_bytes(b"not a png at all")
-    result = run_nnsim("run", EXAMPLE, "--", *toy_args(toy_dataset, f"--evalImages={folder}"))
+    result = run_nnsim(
+        "run", EXAMPLE, "--", *example_args(toy_dataset, None, f"--evalImages={folder}")
+    )
     assert_one_line_error(result, "broken.png")
 
 
@@ -261,7 +253,7 @@ def test_progress_bar_shows_on_a_terminal(toy_dataset):
             "run",
             EXAMPLE,
             "--",
-            *toy_args(toy_dataset, "--epochs=1"),
+            *example_args(toy_dataset, None, "--epochs=1"),
         ],
         cwd=REPO,
         stdin=follower,
@@ -344,7 +336,7 @@ def test_exported_pngs_train_exactly_like_the_idx_files(tmp_path):
 
 
 def test_verbose_reports_phases_and_double_verbose_traces_every_event(toy_dataset):
-    args = ["--", *toy_args(toy_dataset, "--epochs=1", "--evalImages=")]
+    args = ["--", *example_args(toy_dataset, None, "--epochs=1", "--evalImages=")]
     once = run_nnsim("run", "-v", EXAMPLE, *args)
     assert once.returncode == 0, once.stderr
     notes = [line for line in once.stdout.splitlines() if line.startswith("# ")]

@@ -6,22 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REPO
-
-EXAMPLE = "examples/fashion_mnist/nn.py"
-
-
-def toy_args(dataset: Path, eval_folder: Path, *extra: str) -> list[str]:
-    return [
-        f"--trainingImages={dataset}",
-        f"--testImages={dataset}",
-        f"--evalImages={eval_folder}",
-        "--classImageLimit=0",
-        "--batchSize=32",
-        "--hiddenLayerSize=16",
-        "--initialWeightScaling=0.1",
-        *extra,
-    ]
+from conftest import EXAMPLE, REPO, example_args
 
 
 def nnsim(*args: str, stdin: str = "", cwd: Path = REPO) -> subprocess.CompletedProcess:
@@ -58,7 +43,7 @@ run
 def test_steering_the_learning_rate_beats_the_small_one_and_replays_identically(
     tmp_path, toy_dataset, eval_folder
 ):
-    args = ["--", *toy_args(toy_dataset, eval_folder, "--epochs=3", "--learningRate=0.0001")]
+    args = ["--", *example_args(toy_dataset, eval_folder, "--epochs=3", "--learningRate=0.0001")]
     untouched = nnsim("run", EXAMPLE, *args)
     assert untouched.returncode == 0, untouched.stderr
 
@@ -102,7 +87,7 @@ def test_checkpoint_a_trained_model_at_a_safe_point_then_predict_new_images(
     tmp_path, toy_dataset, eval_folder
 ):
     ckpt = tmp_path / "ckpt"
-    args = ["--", *toy_args(toy_dataset, eval_folder, "--epochs=4", "--learningRate=0.01")]
+    args = ["--", *example_args(toy_dataset, eval_folder, "--epochs=4", "--learningRate=0.01")]
     straight = nnsim("run", EXAMPLE, *args)
     straight_predictions = [
         line for line in straight.stdout.splitlines() if line.startswith("Prediction")
@@ -163,7 +148,7 @@ def test_bad_console_input_keeps_the_console_usable(toy_dataset, eval_folder):
         EXAMPLE,
         "--interactive-start=0",
         "--",
-        *toy_args(toy_dataset, eval_folder, "--epochs=1"),
+        *example_args(toy_dataset, eval_folder, "--epochs=1"),
         stdin=commands,
     )
     assert result.returncode == 0, result.stderr
@@ -179,7 +164,7 @@ def test_end_of_input_continues_the_run_to_its_end(toy_dataset, eval_folder):
         EXAMPLE,
         "--interactive-start=20us",
         "--",
-        *toy_args(toy_dataset, eval_folder, "--epochs=1"),
+        *example_args(toy_dataset, eval_folder, "--epochs=1"),
         stdin="time\n",
     )
     assert result.returncode == 0, result.stderr
@@ -205,7 +190,7 @@ def test_ctrl_c_without_a_console_then_again_stops_the_run_cleanly(
             EXAMPLE,
             f"--statistics={stats}",
             "--",
-            *toy_args(toy_dataset, eval_folder, "--epochs=20000"),
+            *example_args(toy_dataset, eval_folder, "--epochs=20000"),
         ],
         cwd=REPO,
         stdin=subprocess.DEVNULL,
