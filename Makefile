@@ -1,6 +1,7 @@
 # The two commands of the README: `make demo` and `make test`. Both set up
 # everything themselves: a virtual environment in .venv with nnsim installed,
-# and Debian's dataset-fashion-mnist when it is missing and apt is usable.
+# and Debian's dataset-fashion-mnist (and, for the tests, graphviz) when they
+# are missing and apt is usable.
 
 PYTHON ?= python3
 VENV := .venv
@@ -17,6 +18,7 @@ demo: install dataset
 
 test: install
 	@scripts/ensure-dataset.sh --optional
+	@scripts/ensure-graphviz.sh
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/ruff format --check src tests benchmarks examples
 	$(BIN)/python -m pytest

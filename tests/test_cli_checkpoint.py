@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_idx_dataset, run_nnsim
+from conftest import EXAMPLE, example_args, make_idx_dataset, run_nnsim
 from PIL import Image
 from safetensors.numpy import load_file
-from test_cli_run import EXAMPLE, assert_one_line_error, toy_args
+from test_cli_run import assert_one_line_error
 
 from nnsim.checkpoint import open_checkpoint
 
@@ -42,7 +42,7 @@ def run(tmp_path_factory):
         "--checkpoint-every-epochs=1",
         f"--checkpoint-dir={checkpoints}",
         "--",
-        *toy_args(dataset, "--epochs=2", f"--evalImages={eval_folder}"),
+        *example_args(dataset, None, "--epochs=2", f"--evalImages={eval_folder}"),
     )
     assert result.returncode == 0, result.stderr
     shutil.rmtree(dataset)  # everything below works from the checkpoints alone

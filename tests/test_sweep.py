@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import csv
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_nnsim
+from conftest import EXAMPLE, example_args, run_nnsim
 from PIL import Image
-from test_cli_run import EXAMPLE, assert_one_line_error, toy_args
 
 from nnsim.sweep import (
     Prediction,
@@ -44,8 +44,17 @@ def sweep_args(dataset: Path, eval_folder: Path, *options: str) -> list[str]:
         EXAMPLE,
         *options,
         "--",
-        *toy_args(dataset, "--epochs=3", f"--evalImages={eval_folder}"),
+        *example_args(dataset, None, "--epochs=3", f"--evalImages={eval_folder}"),
     ]
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nnsim: error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+    assert "Traceback" not in result.stderr + result.stdout
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -156,7 +165,7 @@ def test_sweep_ranks_runs_best_first_and_writes_the_same_table_as_csv(
 def test_the_same_sweep_twice_gives_the_same_metrics_in_parallel_or_in_order(
     toy_dataset, named_eval_folder
 ):
-    args = toy_args(toy_dataset, "--epochs=2", f"--evalImages={named_eval_folder}")
+    args = example_args(toy_dataset, None, "--epochs=2", f"--evalImages={named_eval_folder}")
     values = ["0.01", "0.001"]
     first = run_sweep(EXAMPLE, values, variable=RATE, args=args, jobs=2)
     again = run_sweep(EXAMPLE, values, variable=RATE, args=args, jobs=2)

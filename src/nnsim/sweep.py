@@ -1,8 +1,8 @@
 """Parameter sweeps: run one model script once per value, in parallel, and rank the runs.
 
 ``run_sweep(script, ["1e-4", "1e-3"], variable="loss/optimizer/learning_rate")``
-builds the simulation from the script in a fresh worker process per job (the
-``spawn`` start method), sets the variable with ``nnsim.state.paths.set_value``
+builds a fresh simulation from the script for each value in worker processes
+(the ``spawn`` start method), sets the variable with ``nnsim.state.paths.set_value``
 as ``nnsim run --set`` does, runs it with the same seed for every value, and
 returns one ``RunResult`` per value, best first (final validation accuracy,
 then loss). With ``template=`` instead of ``variable=``, ``{value}`` in the
@@ -14,10 +14,11 @@ at time 0 (``nnsim run --replay FILE``, off a terminal).
 
 Metrics come from the ``epoch_end`` notification of the element library and
 predictions from the SST-style ``Prediction for PATH ...\\tSurvey says ### CLASS``
-lines, so nothing here depends on ``nnsim.nn``. Heavy modules (numpy, the
-kernel) are imported inside the worker, after it has limited BLAS to one thread
-(parallel runs must not fight over cores, and a run's bits must not depend on
-``--jobs``).
+lines, so nothing here depends on ``nnsim.nn``. Workers start with one BLAS
+thread each (OMP_NUM_THREADS=1 and friends), so parallel runs do not fight over
+cores and a run's bits do not depend on ``--jobs``. As with any ``spawn`` pool,
+a plain script that calls ``run_sweep`` needs the ``if __name__ == "__main__":``
+guard (notebooks and ``nnsim sweep`` do not).
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ import csv
 import io
 import os
 import re
+import signal
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -166,10 +168,25 @@ class _Job:
     replay_file: str | None = None
 
 
-def _limit_threads() -> None:
-    """Worker initializer: one BLAS thread per run (before numpy is imported in the worker)."""
-    for name in _THREAD_VARIABLES:
-        os.environ[name] = "1"
+def _ignore_interrupts() -> None:
+    """Worker initializer: Ctrl-C is the parent's to handle (it stops the workers itself)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextlib.contextmanager
+def _one_blas_thread():
+    """Worker processes started inside inherit one BLAS thread each; this process is unchanged
+    (its BLAS has read the variables already) and gets its environment back afterwards."""
+    saved = {name: os.environ.get(name) for name in _THREAD_VARIABLES}
+    os.environ.update(dict.fromkeys(_THREAD_VARIABLES, "1"))
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _one_line(text: str) -> str:
@@ -265,7 +282,7 @@ def run_sweep(
     ``on_result`` is called as each run ends (in completion order).
     """
     if (variable is None) == (template is None):
-        raise ParamError("a sweep needs either a variable to set or a replay template, not both")
+        raise ParamError("a sweep needs one of variable= (a state path) or template= (replay text)")
     if not Path(script).is_file():
         raise ModelScriptError(f"model script '{script}' does not exist")
     values = [str(value) for value in values]
@@ -289,20 +306,32 @@ def run_sweep(
 def _run_jobs(batch: list[_Job], workers: int, on_result) -> list[RunResult]:
     results: list[RunResult] = []
     executor = ProcessPoolExecutor(
-        max_workers=workers, mp_context=get_context("spawn"), initializer=_limit_threads
+        max_workers=workers, mp_context=get_context("spawn"), initializer=_ignore_interrupts
     )
     try:
-        futures = [executor.submit(run_one, job) for job in batch]
-        for future, job in zip(futures, batch, strict=True):
-            try:
-                result = future.result()
-            except Exception as error:  # noqa: BLE001 - a worker that died: one row
-                result = RunResult(job.index, job.value, error=f"worker failed: {error}")
-            results.append(result)
-            if on_result is not None:
-                on_result(result)
-    except BaseException:
+        with _one_blas_thread():  # the workers start at the first submits
+            futures = [executor.submit(run_one, job) for job in batch]
+        jobs = dict(zip(futures, batch, strict=True))
+        pending = set(futures)
+        while pending:
+            # A timeout, so that Ctrl-C is seen: an untimed wait is not interrupted by signals.
+            done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=lambda future: jobs[future].index):
+                job = jobs[future]
+                try:
+                    result = future.result()
+                except Exception as error:  # noqa: BLE001 - a worker that died: one row
+                    result = RunResult(job.index, job.value, error=f"worker failed: {error}")
+                results.append(result)
+                if on_result is not None:
+                    on_result(result)
+    except BaseException:  # Ctrl-C (or a bug): stop the runs in flight, start no more
+        # No public way to stop running workers before Python 3.14 (terminate_workers);
+        # take them before shutdown forgets them.
+        processes = list((getattr(executor, "_processes", None) or {}).values())
         executor.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
         raise
     executor.shutdown()
     return results

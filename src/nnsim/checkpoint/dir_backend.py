@@ -316,14 +316,17 @@ class DirStorage(Storage):
         return is_valid_name(name) and (self.root / name / MANIFEST_FILE).is_file()
 
     def list(self) -> list[str]:
-        """Committed checkpoints with a valid manifest, in commit order (`order_key`)."""
+        """Committed checkpoints with a valid manifest, in commit order (`order_key`).
+
+        Symbolic links (aliases such as a run folder's ``best`` and ``last``) are not listed.
+        """
         try:
             entries = list(os.scandir(self.root))
         except (FileNotFoundError, NotADirectoryError):
             return []
         names = []
         for entry in entries:
-            if not is_valid_name(entry.name) or not entry.is_dir():
+            if not is_valid_name(entry.name) or entry.is_symlink() or not entry.is_dir():
                 continue
             try:
                 self._read_manifest(entry.name, verify=True)

@@ -9,10 +9,13 @@ import click
 from nnsim import __version__
 from nnsim.cli.checkpoint import checkpoint
 from nnsim.cli.data import data
+from nnsim.cli.graph import graph
 from nnsim.cli.info import info
 from nnsim.cli.predict import predict
 from nnsim.cli.run import run
 from nnsim.cli.sweep import sweep
+from nnsim.cli.test import test
+from nnsim.cli.train import train
 from nnsim.errors import NnsimError
 
 
@@ -43,7 +46,10 @@ cli.add_command(info)
 cli.add_command(data)
 cli.add_command(checkpoint)
 cli.add_command(predict)
+cli.add_command(graph)
 cli.add_command(sweep)
+cli.add_command(train)
+cli.add_command(test)
 
 
 def main() -> None:

@@ -80,6 +80,7 @@ def run_simulation(
     verbose: int = 0,
     output_dot: str | Path | None = None,
     statistics: str | Path | None = None,
+    trace_events: str | Path | None = None,
     checkpoint: CheckpointOptions | None = None,
     interactive_start: str | None = None,
     replay: str | None = None,
@@ -126,6 +127,11 @@ def run_simulation(
             policy=policy,
             asynchronous=checkpoint.asynchronous,
         )
+    tracer = None
+    if trace_events:
+        from nnsim.sim.tracing import EventTracer
+
+        tracer = EventTracer(sim)  # wraps the handlers only now: no cost without the option
     try:
         # The console is always a Ctrl-C away; it costs nothing until it is entered.
         from nnsim.console.session import ConsoleSession
@@ -136,9 +142,13 @@ def run_simulation(
     finally:
         if manager is not None:
             manager.close()
+        if tracer is not None:
+            tracer.close()
     sim.print(f"Simulation is complete, simulated time: {format_time(sim.now)}")
     if statistics:
         write_statistics(sim, statistics)
+    if tracer is not None:
+        tracer.write(trace_events)
     return sim
 
 
@@ -171,6 +181,11 @@ def run_script(script: str | Path, args: list[str] | tuple[str, ...] = (), **opt
     "--statistics",
     metavar="FILE",
     help="Write per-component statistics at the end (.csv, or .json).",
+)
+@click.option(
+    "--trace-events",
+    metavar="FILE.json",
+    help="Write every handler execution as Chrome trace-event JSON (Perfetto, chrome://tracing).",
 )
 @click.option(
     "--set",
@@ -274,6 +289,7 @@ def run(
     debug,
     output_dot,
     statistics,
+    trace_events,
     overrides,
     interactive_start,
     replay,
@@ -321,6 +337,7 @@ def run(
         verbose=verbose,
         output_dot=output_dot,
         statistics=statistics,
+        trace_events=trace_events,
         checkpoint=options,
         interactive_start=interactive_start,
         replay=replay,

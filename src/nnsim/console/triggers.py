@@ -155,6 +155,8 @@ def _parse_comparison(tokens: list[str], position: int, resolve) -> tuple[Compar
     if position + 2 >= len(tokens):
         raise TriggerError(f"'{name} {op}' needs a value or a variable")
     operand = tokens[position + 2]
+    if operand in JOINERS or operand in OPERATORS or operand == "changed":
+        raise TriggerError(f"'{name} {op}' needs a value or a variable, found '{operand}'")
     try:
         right = resolve(operand)
     except NnsimError:

@@ -1,7 +1,9 @@
 """What a finished (or running) simulation can tell about itself: dot graph, statistics.
 
 Statistics are the components' declared counters plus what the kernel counts
-anyway: events sent and received per port, ticks handled per clock.
+anyway: events sent and received per port, ticks handled per clock, and from
+those the calls of each handler method (a port's events received are its
+handler's calls, a clock's ticks its handler's).
 """
 
 from __future__ import annotations
@@ -13,17 +15,80 @@ from pathlib import Path
 from nnsim.sim.simulation import Simulation
 from nnsim.units import format_time
 
+# How a link is drawn, by the name of its ports: forward (solid), backward (dashed), result (dotted).
+_EDGE_STYLES = {
+    "forward": "",
+    "backward": ', style=dashed, color="#b03a2e", fontcolor="#b03a2e"',
+    "result": ', style=dotted, penwidth=1.5, color="#1f618d", fontcolor="#1f618d"',
+}
+_LEGEND = {
+    "backward": "dashed: backward",
+    "result": "dotted: result",
+}
+
+
+def _quote(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _link_kind(*ports: str) -> str:
+    for kind in ("backward", "result"):
+        if any(port.startswith(kind) for port in ports):
+            return kind
+    return "forward"
+
+
+def _node_label(component) -> str:
+    lines = [component.name, component.kind()]
+    weights = getattr(component, "weights", None)
+    shape = getattr(weights, "shape", None)
+    if shape is not None and len(shape) == 2:
+        lines.append(f"{shape[0]} x {shape[1]} weights")
+    for slot, sub in component.subcomponents.items():
+        lines.append(f"{slot}: {sub.kind()}")
+    return "\\n".join(_quote(line) for line in lines)
+
 
 def to_dot(sim: Simulation) -> str:
-    """The component graph in Graphviz dot: one node per component, one edge per link."""
-    lines = ["digraph nnsim {", "  rankdir=LR;", '  node [shape=box, fontname="Helvetica"];']
+    """The component graph in Graphviz dot, drawn left to right along the forward links.
+
+    One node per component (name, type, weight shape, subcomponents), one edge
+    per link from its sending port to its receiving one, labelled with the
+    sender's latency (and the ports, unless they are a plain ``x_out -> x_in``
+    pair). Links on ``backward_*`` ports are dashed
+    and ``result_*`` ones dotted; both are laid out against the forward
+    direction so that the forward chain reads from left to right.
+    """
+    lines = [
+        "digraph nnsim {",
+        "  rankdir=LR;",
+        '  graph [fontname="Helvetica", fontsize=10, nodesep=0.3, ranksep=0.45];',
+        '  node [shape=box, style="rounded,filled", fillcolor="#eef3f8", fontname="Helvetica", '
+        "fontsize=11];",
+        '  edge [fontname="Helvetica", fontsize=8, arrowsize=0.7];',
+    ]
     for name, component in sim.components.items():
-        label = f"{name}\\n{component.kind()}"
-        lines.append(f'  "{name}" [label="{label}"];')
+        lines.append(f'  "{_quote(name)}" [label="{_node_label(component)}"];')
+    kinds = set()
     for link in sim.link_list:
-        left, right = link.ends
-        label = f"{left.port} -> {right.port}\\n{format_time(left.latency)}"
-        lines.append(f'  "{left.owner.name}" -> "{right.owner.name}" [label="{label}"];')
+        tail, head = link.ends
+        if tail.handler_name is not None and head.handler_name is None:
+            tail, head = head, tail  # draw from the port that sends to the one that receives
+        kind = _link_kind(tail.port, head.port)
+        kinds.add(kind)
+        label = format_time(tail.latency)
+        if not (tail.port.endswith("_out") and head.port == tail.port[:-4] + "_in"):
+            label = f"{tail.port} -> {head.port}\\n{label}"  # the ports say more than the style
+        source, target = _quote(tail.owner.name), _quote(head.owner.name)
+        if kind == "forward":
+            lines.append(f'  "{source}" -> "{target}" [label="{label}"];')
+        else:  # a feedback link: laid out as if it went forward, arrow reversed
+            lines.append(
+                f'  "{target}" -> "{source}" [label="{label}", dir=back{_EDGE_STYLES[kind]}];'
+            )
+    legend = [_LEGEND[kind] for kind in ("backward", "result") if kind in kinds]
+    if legend:
+        lines.append(f'  label="solid: forward   {"   ".join(legend)}"; labelloc=b;')
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -37,9 +102,23 @@ def collect_statistics(sim: Simulation) -> list[tuple[str, str, float]]:
             rows.append((component.name, f"{end.port}.events_received", end.received))
         for index, clock in enumerate(component.clocks):
             rows.append((component.name, f"clock{index}.busy_ticks", clock.ticks))
+        rows.extend((component.name, stat, value) for stat, value in _handler_calls(component))
         for element in (component, *component.subcomponents.values()):
             rows.extend((element.name, stat, value) for stat, value in element.stats.items())
     return rows
+
+
+def _handler_calls(component) -> list[tuple[str, int]]:
+    """``handler.<name>.calls`` per handler method: events received on its ports, clock ticks."""
+    calls: dict[str, int] = {}
+    for end in component.links.values():
+        if end.handler_name is not None:
+            key = f"handler.{end.handler_name}.calls"
+            calls[key] = calls.get(key, 0) + end.received
+    for clock in component.clocks:
+        key = f"handler.{clock.handler_name}.calls"
+        calls[key] = calls.get(key, 0) + clock.ticks
+    return list(calls.items())
 
 
 def write_statistics(sim: Simulation, path: str | Path) -> None:

@@ -1,0 +1,126 @@
+"""``nnsim graph``: draw the component graph of a model script, a checkpoint or a run folder."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import click
+
+from nnsim.errors import NnsimError
+from nnsim.sim import Simulation
+from nnsim.sim.report import to_dot
+
+INSTALL_HINT = "install graphviz (apt-get install graphviz)"
+
+
+def load_graph(location: str | Path, script_args: list[str] | tuple[str, ...] = ()) -> Simulation:
+    """The constructed (not run) simulation of a model script, checkpoint or run folder.
+
+    A run folder is one with a ``checkpoints/`` subfolder: its latest
+    checkpoint is drawn. A checkpoint's graph is rebuilt from its manifest
+    alone (its tensors are not read).
+    """
+    from nnsim.cli.run import looks_like_checkpoint
+
+    location = os.fspath(location)
+    path = Path(location)
+    if path.is_dir() and (path / "checkpoints").is_dir():
+        location = str(path / "checkpoints")
+    elif path.is_file() and path.name != "manifest.json":
+        from nnsim.script import build_from_script
+
+        sim = Simulation()
+        build_from_script(sim, path, list(script_args))
+        return sim
+    elif not (looks_like_checkpoint(location) or path.name == "manifest.json"):
+        raise NnsimError(
+            f"'{location}' is not a model script, a checkpoint or a run folder; "
+            "pass a .py model script, a checkpoint folder, or a folder with checkpoints/"
+        )
+    from nnsim.checkpoint import open_checkpoint
+    from nnsim.state.snapshot import build_model
+
+    storage, name = open_checkpoint(location)
+    return build_model(storage.load_manifest(name))
+
+
+def dot_program() -> str:
+    """The path of Graphviz's ``dot``, or an error that says how to get it."""
+    program = shutil.which("dot")
+    if program is None:
+        raise NnsimError(
+            "drawing a PNG or SVG needs Graphviz's 'dot' program, which is not installed; "
+            f"{INSTALL_HINT}, or write the dot text with --dot FILE"
+        )
+    return program
+
+
+def render(dot_text: str, path: str | Path, fmt: str) -> None:
+    """Draw ``dot_text`` into ``path`` as ``fmt`` (png, svg) with Graphviz; nothing is left on failure."""
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        result = subprocess.run(
+            [dot_program(), f"-T{fmt}", "-o", str(partial)],
+            input=dot_text,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            reason = (result.stderr.strip().splitlines() or ["no message"])[0]
+            raise NnsimError(f"Graphviz could not draw '{path}': {reason}")
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def write_graph(
+    sim: Simulation,
+    *,
+    png: str | Path | None = None,
+    svg: str | Path | None = None,
+    dot: str | Path | None = None,
+) -> str:
+    """Write the graph of ``sim`` to the files asked for; return the dot text."""
+    text = to_dot(sim)
+    if png or svg:
+        dot_program()  # before writing anything
+    if dot:
+        Path(dot).write_text(text)
+    if png:
+        render(text, png, "png")
+    if svg:
+        render(text, svg, "svg")
+    return text
+
+
+@click.command(
+    "graph",
+    epilog=(
+        "Examples: nnsim graph examples/fashion_mnist/nn.py --png graph.png -- --hiddenLayers 3\n\n"
+        "nnsim graph runs/mlp_fashion-mnist_2025-01-01_120000 --svg graph.svg"
+    ),
+)
+@click.argument("run_or_script")
+@click.argument("script_args", nargs=-1, type=click.UNPROCESSED)
+@click.option("--png", metavar="FILE", help="Draw the graph as PNG (needs Graphviz).")
+@click.option("--svg", metavar="FILE", help="Draw the graph as SVG (needs Graphviz).")
+@click.option("--dot", "dot_file", metavar="FILE", help="Write the graph in Graphviz dot.")
+def graph(run_or_script, script_args, png, svg, dot_file) -> None:
+    """Draw the component graph of RUN_OR_SCRIPT without running it.
+
+    RUN_OR_SCRIPT is a model script (arguments after -- go to it), a
+    checkpoint, or a run folder (its latest checkpoint). Forward links are
+    solid, backward links dashed, result links dotted. Without --png, --svg
+    or --dot the dot text is printed.
+    """
+    if png or svg:
+        dot_program()  # fail before building the model
+    sim = load_graph(run_or_script, script_args)
+    text = write_graph(sim, png=png, svg=svg, dot=dot_file)
+    if not (png or svg or dot_file):
+        click.echo(text, nl=False)

@@ -1,0 +1,118 @@
+"""A simulation from a training config: the builder's chain, or a model script's graph.
+
+With ``model.hidden`` the model is ``Sequential([Input(784), (Dense, ReLU) per
+hidden size, Dense(10), Softmax])`` with the configured optimizer and
+controller, built with the configured link latency, clock and dtype. With
+``model.script`` the script builds the graph (its layers, dtype, weight scale,
+latencies and clocks are its own) and the config's training and dataset
+values are then set on its batch controller and optimizer, so the config
+still decides what is trained on, how long and how fast.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TextIO
+
+from nnsim import nn
+from nnsim.errors import NnsimError
+from nnsim.sim import Component, Simulation
+from nnsim.train.config import Config, ConfigError
+
+INPUT_SIZE = 784
+CLASSES = 10
+
+
+def controller_params(config: Config) -> dict[str, Any]:
+    dataset, training = config.dataset, config.training
+    return {
+        "batch_size": training.batch_size,
+        "epochs": training.epochs,
+        "class_image_limit": dataset.class_image_limit,
+        "training_images": dataset.training,
+        "test_images": dataset.test,
+        "eval_images": dataset.eval,
+        "invert_eval_images": dataset.invert_eval_images,
+    }
+
+
+def optimizer_params(config: Config) -> dict[str, Any]:
+    optimizer = config.training.optimizer
+    params = {"learning_rate": optimizer.learning_rate, "decay": optimizer.decay}
+    if optimizer.name == "adam":
+        params.update(beta_1=optimizer.beta_1, beta_2=optimizer.beta_2, epsilon=optimizer.epsilon)
+    else:
+        params.update(momentum=optimizer.momentum)
+    return params
+
+
+def sequential(config: Config) -> nn.Sequential:
+    """The builder's model for ``model.hidden`` and the training section."""
+    scale = config.training.weight_scale
+    layers = [nn.Input(INPUT_SIZE)]
+    for size in config.model.hidden:
+        layers += [nn.Dense(size, weight_scale=scale), nn.ReLU()]
+    layers += [nn.Dense(CLASSES, weight_scale=scale), nn.Softmax()]
+    make_optimizer = nn.Adam if config.training.optimizer.name == "adam" else nn.SGD
+    return nn.Sequential(
+        layers,
+        loss=nn.CategoricalCrossEntropy(),
+        optimizer=make_optimizer(**optimizer_params(config)),
+        controller=nn.BatchController(**controller_params(config)),
+    )
+
+
+def find_controller(sim: Simulation) -> Component:
+    """The one ``nn.BatchController`` of ``sim``."""
+    found = [c for c in sim.components.values() if c.kind() == "nn.BatchController"]
+    if len(found) != 1:
+        raise NnsimError(
+            f"training needs exactly one nn.BatchController in the model, found {len(found)}"
+        )
+    return found[0]
+
+
+def _apply_to_script_model(sim: Simulation, config: Config) -> None:
+    from nnsim.state.paths import set_value
+
+    controller = find_controller(sim)
+    optimizers = [
+        (component, sub)
+        for component in sim.components.values()
+        for slot, sub in component.subcomponents.items()
+        if slot == "optimizer"
+    ]
+    if len(optimizers) != 1:
+        raise ConfigError(
+            f"model script '{config.model.script}' has {len(optimizers)} optimizers; "
+            "training from a config needs exactly one"
+        )
+    owner, optimizer = optimizers[0]
+    wanted = {"adam": "nn.Adam", "sgd": "nn.SGD"}[config.training.optimizer.name]
+    if optimizer.kind() != wanted:
+        raise ConfigError(
+            f"model script '{config.model.script}' trains with {optimizer.kind()} but "
+            f"training.optimizer.name is '{config.training.optimizer.name}'; make them agree"
+        )
+    values = {f"{controller.name}/{k}": v for k, v in controller_params(config).items()}
+    values.update({f"{owner.name}/optimizer/{k}": v for k, v in optimizer_params(config).items()})
+    for path, value in values.items():
+        set_value(sim, path, str(value))
+    optimizer.current_learning_rate = optimizer.learning_rate  # as its build() derived it
+
+
+def build_simulation(config: Config, *, output: TextIO | None = None) -> Simulation:
+    """A new, not yet started simulation of the configured model."""
+    sim = Simulation(seed=config.training.seed, output=output)
+    if config.model.script:
+        from nnsim.script import build_from_script
+
+        build_from_script(sim, config.model.script, list(config.model.script_args))
+        _apply_to_script_model(sim, config)
+    else:
+        sequential(config).build(
+            sim,
+            latency=config.simulation.link_latency,
+            clock=config.simulation.clock,
+            dtype=config.training.dtype,
+        )
+    return sim

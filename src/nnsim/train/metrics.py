@@ -1,0 +1,130 @@
+"""Per-epoch metrics of a training run: ``metrics.csv`` and TensorBoard event files.
+
+`MetricsLog` observes the element library's ``epoch_end`` notification and
+appends one CSV row and one TensorBoard scalar per column (tag = column name,
+step = epoch) at every epoch, flushing both, so a run that is killed keeps
+every epoch it finished. On resume it first drops the rows of epochs that
+will run again (those after the checkpoint) and opens TensorBoard with
+``purge_step`` so that TensorBoard hides the stale events too.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from nnsim.errors import NnsimError
+from nnsim.sim import Simulation
+from nnsim.train.runfolder import METRICS_FILE, TENSORBOARD, write_text_atomically
+
+COLUMNS = (
+    "epoch",
+    "train_loss",
+    "train_acc",
+    "val_loss",
+    "val_acc",
+    "learning_rate",
+    "simulated_time_ps",
+    "wall_seconds",
+)
+SCALARS = COLUMNS[1:]
+
+
+def read_metrics(path: str | os.PathLike) -> list[dict[str, float]]:
+    """The rows of a ``metrics.csv`` as numbers (``epoch`` and the time in ps as ints)."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    with path.open(newline="", encoding="utf-8") as file:
+        rows = []
+        for row in csv.DictReader(file):
+            rows.append(
+                {
+                    key: int(value) if key in ("epoch", "simulated_time_ps") else float(value)
+                    for key, value in row.items()
+                    if key in COLUMNS
+                }
+            )
+        return rows
+
+
+def _csv_text(rows: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def summary_writer_class():
+    """tensorboardX's SummaryWriter, imported without torch when torch is not loaded yet.
+
+    tensorboardX imports torch (about a second) only to accept torch tensors;
+    nnsim logs Python floats, so a torch that is installed but unused is
+    hidden for the duration of the import.
+    """
+    hide = "torch" not in sys.modules
+    if hide:
+        sys.modules["torch"] = None  # type: ignore[assignment]  # makes `import torch` fail
+    try:
+        from tensorboardX import SummaryWriter
+    except ImportError:
+        raise NnsimError(
+            "writing TensorBoard logs needs tensorboardX: pip install 'tensorboardX>=2.6'"
+        ) from None
+    finally:
+        if hide:
+            del sys.modules["torch"]
+    return SummaryWriter
+
+
+class MetricsLog:
+    """Writes ``metrics.csv`` and the TensorBoard events of a run folder, epoch by epoch."""
+
+    def __init__(self, run_dir: Path, sim: Simulation, first_epoch: int = 0):
+        self.path = run_dir / METRICS_FILE
+        self.sim = sim
+        kept = [row for row in read_metrics(self.path) if row["epoch"] < first_epoch]
+        write_text_atomically(self.path, _csv_text(kept))
+        self.rows: list[dict[str, Any]] = kept
+        self._wall_offset = kept[-1]["wall_seconds"] if kept else 0.0
+        self._started = time.perf_counter()
+        writer = summary_writer_class()
+        self._tensorboard = writer(
+            logdir=str(run_dir / TENSORBOARD),
+            purge_step=first_epoch or None,
+            flush_secs=10,
+            filename_suffix=f".{os.getpid()}.{time.time_ns()}",
+        )
+
+    def epoch_end(self, **metrics: Any) -> None:
+        """``epoch_end`` observer: one row and its scalars, flushed."""
+        row = {
+            "epoch": metrics["epoch"],
+            "train_loss": metrics.get("train_loss", float("nan")),
+            "train_acc": metrics.get("train_acc", float("nan")),
+            "val_loss": metrics["val_loss"],
+            "val_acc": metrics["val_acc"],
+            "learning_rate": metrics.get("learning_rate", float("nan")),
+            "simulated_time_ps": self.sim.now,
+            "wall_seconds": round(self._wall_offset + time.perf_counter() - self._started, 3),
+        }
+        self.rows.append(row)
+        new_file = not self.path.exists() or self.path.stat().st_size == 0
+        with self.path.open("a", newline="", encoding="utf-8") as file:
+            writer = csv.DictWriter(file, COLUMNS, lineterminator="\n")
+            if new_file:
+                writer.writeheader()
+            writer.writerow(row)
+            file.flush()
+        for tag in SCALARS:
+            self._tensorboard.add_scalar(tag, float(row[tag]), row["epoch"])
+        self._tensorboard.flush()
+
+    def close(self) -> None:
+        self._tensorboard.close()

@@ -1,0 +1,60 @@
+"""``predictions.csv``: each evaluation image, its predicted class, and its true class if known.
+
+The true class is read from the file name when it names one: ``ankle_boot.png``
+is ANKLE_BOOT, ``sneaker-2.png`` is SNEAKER, ``tshirt.png`` TOP and
+``pants.png`` TROUSER (the example's eval images); otherwise it is left empty.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from nnsim.data import CLASS_NAMES
+from nnsim.train.runfolder import PREDICTIONS_FILE, write_text_atomically
+
+ALIASES = {
+    "TSHIRT": "TOP",
+    "T_SHIRT": "TOP",
+    "SHIRT_TOP": "TOP",
+    "PANTS": "TROUSER",
+    "TROUSERS": "TROUSER",
+    "JEANS": "TROUSER",
+    "SNEAKERS": "SNEAKER",
+    "SANDALS": "SANDAL",
+    "BOOT": "ANKLE_BOOT",
+    "BOOTS": "ANKLE_BOOT",
+    "HANDBAG": "BAG",
+}
+COLUMNS = ("path", "predicted", "true")
+
+
+def true_class(path: str | Path) -> str | None:
+    """The class an image's file name names (``eval2/ankle_boot.png`` -> ``ANKLE_BOOT``), or None."""
+    stem = re.sub(r"[\s-]+", "_", Path(path).stem.upper())
+    for candidate in (stem, re.sub(r"_?\d+$", "", stem)):
+        candidate = ALIASES.get(candidate, candidate)
+        if candidate in CLASS_NAMES:
+            return candidate
+    return None
+
+
+def prediction_rows(paths: Sequence[str], predicted: Sequence[str]) -> list[dict[str, str]]:
+    return [
+        {"path": str(path), "predicted": name, "true": true_class(path) or ""}
+        for path, name in zip(paths, predicted, strict=False)
+    ]
+
+
+def write_predictions(run_dir: Path, paths: Sequence[str], predicted: Sequence[str]) -> Path:
+    """Write ``<run>/predictions.csv`` (path, predicted, true) and return its path."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(prediction_rows(paths, predicted))
+    path = run_dir / PREDICTIONS_FILE
+    write_text_atomically(path, out.getvalue())
+    return path
