@@ -276,11 +276,6 @@ def test_the_history_persists_across_sessions(terminals, toy_dataset):
     assert second.wait_for_exit() == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="console bug: the controller's rich progress bar keeps refreshing while the "
-    "prompt waits and overwrites it (ConsoleSession should pause live displays at the prompt)",
-)
 def test_the_progress_bar_does_not_overwrite_the_prompt(terminals, toy_dataset):
     terminal = terminals(
         "--interactive-start=0", "--", *example_args(toy_dataset, None, "--epochs=1")

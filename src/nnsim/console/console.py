@@ -200,7 +200,9 @@ class Console:
         if self.sim.finished:
             raise ConsoleError("the simulation has finished")
         self.entry_reason = "run time elapsed" if until is not None else "end"
+        self.sim.notify("console_prompt", active=False)  # progress bars may draw while it runs
         reason = self.sim.run(until=until)
+        self.sim.notify("console_prompt", active=True)
         if reason in ("paused", "break"):
             self.emit(f"Entering interactive mode at time {self.sim.now}")
             self.emit(f"  reason: {self.entry_reason}")

@@ -70,11 +70,12 @@ def _terminal_lines(console: Console) -> Iterator[str]:
     session = PromptSession(history=FileHistory(str(path)), completer=ConsoleCompleter())
     while True:
         try:
-            yield session.prompt(console.prompt())
+            line = session.prompt(console.prompt())
         except KeyboardInterrupt:
             continue  # Ctrl-C at the prompt clears the line
         except EOFError:
             return
+        yield line
 
 
 class ConsoleSession:
@@ -141,6 +142,9 @@ class ConsoleSession:
 
     def _enter(self) -> None:
         console = self.console
+        self.sim.notify(
+            "console_prompt", active=True
+        )  # live displays stop while the console is open
         if self.terminal:
             self._interrupts = 0
         console.emit(f"Entering interactive mode at time {self.sim.now}")
@@ -154,6 +158,7 @@ class ConsoleSession:
             line = next(self.lines(), None)
             if line is None:  # end of input: continue the run to its end
                 self._input_exhausted = True
+                self.sim.notify("console_prompt", active=False)
                 console.clear_watchpoints()
                 while not self.sim.finished:
                     self.sim.run()
@@ -161,3 +166,4 @@ class ConsoleSession:
             console.execute(line)
             if self.terminal:
                 self._interrupts = 0
+        self.sim.notify("console_prompt", active=False)

@@ -97,6 +97,7 @@ class BatchController(Clocked):
         if self.epochs == 0:
             self.state = State.PRECHECK_EVALUATION
         self._bar = ProgressBar(self.progress, self.sim.print)
+        self.sim.observe("console_prompt", self._pause_bar)
         self._clock.wake()
 
     def status(self) -> str:
@@ -109,6 +110,12 @@ class BatchController(Clocked):
         """After a restart: re-read the datasets (not saved) and bring back the progress bar."""
         self.load_datasets()
         self._bar = ProgressBar(self.progress, self.sim.print)
+        self.sim.observe("console_prompt", self._pause_bar)
+
+    def _pause_bar(self, active: bool) -> None:
+        pause = getattr(self._bar, "pause", None)
+        if pause is not None:
+            pause(active)
 
     def finish(self) -> None:
         self._bar.close()

@@ -52,6 +52,14 @@ class ProgressBar:
         else:
             self._progress.console.print(line, markup=False, highlight=False)
 
+    def pause(self, paused: bool = True) -> None:
+        """Stop redrawing while the console prompt waits (it would overwrite the prompt)."""
+        if self._progress is not None:
+            if paused:
+                self._progress.stop()
+            else:
+                self._progress.start()
+
     def close(self) -> None:
         if self._progress is not None:
             self._progress.stop()

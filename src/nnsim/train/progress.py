@@ -130,6 +130,14 @@ class TrainingProgress:
         else:
             self._print(line)
 
+    def pause(self, paused: bool = True) -> None:
+        """Stop redrawing while the console prompt waits (it would overwrite the prompt)."""
+        if self._progress is not None:
+            if paused:
+                self._progress.stop()
+            else:
+                self._progress.start()
+
     def close(self) -> None:
         if self._progress is not None:
             self._progress.stop()
