@@ -41,6 +41,8 @@ format: install
 bench: install dataset
 	$(BIN)/python benchmarks/phold.py
 	$(BIN)/python benchmarks/train_mlp.py
+	$(BIN)/python benchmarks/checkpoint_io.py
+	$(BIN)/python benchmarks/checkpoint_stall.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

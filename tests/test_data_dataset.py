@@ -260,3 +260,20 @@ def test_real_fashion_mnist_exported_pngs_match_the_idx_files(tmp_path: Path) ->
         from_png = load_split(split, tmp_path / split)
         np.testing.assert_array_equal(from_png.images, from_idx.images)
         np.testing.assert_array_equal(from_png.labels, from_idx.labels)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("eval2/ankle_boot.png", "ANKLE_BOOT"),
+        ("eval/tshirt.png", "TOP"),
+        ("eval/pants.png", "TROUSER"),
+        ("photos/T-Shirt 2.png", "TOP"),
+        ("sneaker3.png", "SNEAKER"),
+        ("holiday.png", None),
+    ],
+)
+def test_class_from_file_name_reads_the_class_an_evaluation_file_names(name, expected):
+    from nnsim.data import class_from_file_name
+
+    assert class_from_file_name(name) == expected

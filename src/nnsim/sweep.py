@@ -37,11 +37,8 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
-from nnsim.data.classes import CLASS_NAMES
+from nnsim.data.classes import class_from_file_name
 from nnsim.errors import ModelScriptError, NnsimError, ParamError
-
-ALIASES = {"TSHIRT": "TOP", "T_SHIRT": "TOP", "PANTS": "TROUSER", "TROUSERS": "TROUSER"}
-"""Evaluation file names that name a class without spelling it as in CLASS_NAMES."""
 
 CSV_COLUMNS = (
     "value",
@@ -63,9 +60,7 @@ _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS
 
 def expected_class(image: str | Path) -> str | None:
     """The class an evaluation file's name states (``eval2/ankle_boot.png`` -> ANKLE_BOOT), or None."""
-    stem = Path(image).stem.upper().replace("-", "_").replace(" ", "_")
-    stem = ALIASES.get(stem, stem)
-    return stem if stem in CLASS_NAMES else None
+    return class_from_file_name(image)
 
 
 @dataclass

@@ -9,6 +9,7 @@ from nnsim.data.classes import (
     DEFAULT_FASHION_MNIST_DIR,
     FASHION_MNIST_DIR_ENV,
     IMAGE_SHAPE,
+    class_from_file_name,
     class_index,
     default_dataset_dir,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "IMAGE_SHAPE",
     "EvalImages",
     "LabeledImages",
+    "class_from_file_name",
     "class_index",
     "default_dataset_dir",
     "export_png",

@@ -7,6 +7,7 @@ the console, prediction output) does not import Pillow or touch the disk.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 CLASS_NAMES: tuple[str, ...] = (
@@ -55,3 +56,32 @@ def class_index(name: str) -> int | None:
         return index if index < len(CLASS_NAMES) and name == str(index) else None
     upper = name.upper()
     return CLASS_NAMES.index(upper) if upper in CLASS_NAMES else None
+
+
+# Evaluation file names that name a class without spelling it as in CLASS_NAMES.
+FILE_NAME_ALIASES = {
+    "TSHIRT": "TOP",
+    "T_SHIRT": "TOP",
+    "SHIRT_TOP": "TOP",
+    "PANTS": "TROUSER",
+    "TROUSERS": "TROUSER",
+    "JEANS": "TROUSER",
+    "SNEAKERS": "SNEAKER",
+    "SANDALS": "SANDAL",
+    "BOOT": "ANKLE_BOOT",
+    "BOOTS": "ANKLE_BOOT",
+    "HANDBAG": "BAG",
+}
+
+
+def class_from_file_name(path: str | os.PathLike[str]) -> str | None:
+    """The class an image's file name names (``eval2/ankle_boot.png``, ``pants2.png``), or None.
+
+    How a sweep or a training run tells whether a prediction was right.
+    """
+    stem = re.sub(r"[\s-]+", "_", Path(path).stem.upper())
+    for candidate in (stem, re.sub(r"_?\d+$", "", stem)):
+        candidate = FILE_NAME_ALIASES.get(candidate, candidate)
+        if candidate in CLASS_NAMES:
+            return candidate
+    return None

@@ -9,37 +9,18 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from nnsim.data import CLASS_NAMES
+from nnsim.data import class_from_file_name
 from nnsim.train.runfolder import PREDICTIONS_FILE, write_text_atomically
 
-ALIASES = {
-    "TSHIRT": "TOP",
-    "T_SHIRT": "TOP",
-    "SHIRT_TOP": "TOP",
-    "PANTS": "TROUSER",
-    "TROUSERS": "TROUSER",
-    "JEANS": "TROUSER",
-    "SNEAKERS": "SNEAKER",
-    "SANDALS": "SANDAL",
-    "BOOT": "ANKLE_BOOT",
-    "BOOTS": "ANKLE_BOOT",
-    "HANDBAG": "BAG",
-}
 COLUMNS = ("path", "predicted", "true")
 
 
 def true_class(path: str | Path) -> str | None:
-    """The class an image's file name names (``eval2/ankle_boot.png`` -> ``ANKLE_BOOT``), or None."""
-    stem = re.sub(r"[\s-]+", "_", Path(path).stem.upper())
-    for candidate in (stem, re.sub(r"_?\d+$", "", stem)):
-        candidate = ALIASES.get(candidate, candidate)
-        if candidate in CLASS_NAMES:
-            return candidate
-    return None
+    """The class an image's file name names, or None (see ``nnsim.data.class_from_file_name``)."""
+    return class_from_file_name(path)
 
 
 def prediction_rows(paths: Sequence[str], predicted: Sequence[str]) -> list[dict[str, str]]:
