@@ -453,9 +453,20 @@ def test_checkpoint_command_needs_checkpoints_enabled(console, tmp_path, sim):
     assert (tmp_path / "ckpt" / "mine" / "manifest.json").exists()
 
 
-def test_verbose_sets_a_mask(console):
-    assert console.execute("verbose 3") == "verbose = 3"
-    assert console.execute("v") == "verbose = 3"
+def test_verbose_shows_trigger_evaluations(console, sim):
+    assert console.execute("verbose 1") == "verbose = 1"
+    assert console.execute("v") == "verbose = 1"
+    console.execute("watch controller/step >= 2")
+    output = console.execute("run")
+    checks = [line for line in output.splitlines() if line.startswith("  check wp 0 ")]
+    assert checks and all("-> true (controller/step=" in line for line in checks)
+    console.execute("verbose 2")
+    console.execute("uw 0")
+    console.execute("watch controller/epoch > 0")
+    output = console.execute("run 40us")
+    assert "-> false (controller/epoch=0)" in output
+    console.execute("verbose 0")
+    assert "check wp" not in console.execute("run 40us")
 
 
 def test_prompt_shows_time_and_path(console):

@@ -249,6 +249,19 @@ class Console:
             watchpoint.trace.keep_after_fire = True
         self.sim.request_break(after_this_time=True)  # after a checkpoint the same check asked for
 
+    def _report_check(self, watchpoint: WatchPoint, point: str, time: int, holds: bool) -> None:
+        """``verbose``: one line per trigger evaluation (mask 2) or per one that holds (mask 1)."""
+        if not (self.verbose & 2 or (self.verbose & 1 and holds)):
+            return
+        values = " ".join(
+            f"{variable.path}={show_scalar(variable.read())}"
+            for variable in watchpoint.trigger.variables()
+        )
+        self.emit(
+            f"  check wp {watchpoint.index} {point.upper()} @{time}: {watchpoint.trigger.describe()} "
+            f"-> {'true' if holds else 'false'} ({values})"
+        )
+
     def _print_trace(self, watchpoint: WatchPoint) -> None:
         if watchpoint.trace is None:
             raise ConsoleError(f"watchpoint {watchpoint.index} is not a trace")
@@ -350,7 +363,14 @@ def _confirm(console: Console, args: list[str], rest: str) -> None:
     console.confirm = args[0].lower() == "true"
 
 
-@command("verbose", "v", "verbose [MASK]", "Show trigger evaluation details (0 turns it off).")
+@command(
+    "verbose",
+    "v",
+    "verbose [MASK]",
+    "Show trigger evaluation details (0 turns it off).",
+    "MASK 1: print each check whose trigger holds; 2: print every check, with the\n"
+    "values of the trigger's variables. Without MASK, show the current mask.",
+)
 def _verbose(console: Console, args: list[str], rest: str) -> None:
     if len(args) > 1:
         raise ConsoleError("usage: verbose [MASK]")
@@ -359,6 +379,7 @@ def _verbose(console: Console, args: list[str], rest: str) -> None:
             console.verbose = int(args[0], 0)
         except ValueError:
             raise ConsoleError(f"'{args[0]}' is not a number") from None
+        console.hooks.report = console._report_check if console.verbose else None
     console.emit(f"verbose = {console.verbose}")
 
 

@@ -137,10 +137,17 @@ class WatchPoint:
             found.update(variable.component for variable in self.trace.variables)
         return found
 
-    def check(self, point: str, time: int) -> None:
+    def check(
+        self,
+        point: str,
+        time: int,
+        report: Callable[[WatchPoint, str, int, bool], None] | None = None,
+    ) -> None:
         if point not in self.points:
             return
         holds = self.trigger.holds()
+        if report is not None:
+            report(self, point, time, holds)
         if self.trace is None:
             if holds:
                 self.run_action(self)
@@ -165,6 +172,7 @@ class Hooks:
     def __init__(self, sim: Simulation, watchpoints: Callable[[], list[WatchPoint]]):
         self.sim = sim
         self.watchpoints = watchpoints
+        self.report: Callable[[WatchPoint, str, int, bool], None] | None = None  # `verbose`
         self._installed: dict[str, list[tuple[Any, str, Any, Any]]] = {}
 
     def update(self) -> None:
@@ -183,7 +191,7 @@ class Hooks:
         time = self.sim.now
         for watchpoint in list(self.watchpoints()):
             if component in watchpoint.components:
-                watchpoint.check(point, time)
+                watchpoint.check(point, time, self.report)
 
     def _install(self, component: Component) -> None:
         name = component.name
