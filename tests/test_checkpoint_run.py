@@ -303,3 +303,26 @@ def test_sim_checkpoint_from_python_between_runs(tmp_path, toy_dataset):
     name = sim.checkpoint()
     assert name == "checkpoint_1_30000000"
     assert open_storage(str(tmp_path / "ckpt")).list() == [name]
+
+
+def test_every_n_steps_and_the_wall_clock_period_trigger_checkpoints(tmp_path, toy_dataset):
+    sim = build(toy_dataset, io.StringIO(), epochs=2)  # 7 training steps per epoch
+    manager = enable(sim, str(tmp_path / "steps"), policy=Policy(every_steps=5), announce=False)
+    sim.run()
+    manager.close()
+    storage = open_storage(str(tmp_path / "steps"))
+    assert [storage.load_manifest(name)["reason"] for name in storage.list()] == [
+        "step 5",
+        "step 10",
+    ]
+
+    sim = build(toy_dataset, io.StringIO(), epochs=100_000)
+    manager = enable(sim, str(tmp_path / "wall"), wall_period=0.2, announce=False)
+    sim.observe("epoch_end", lambda **_: manager.written and sim.request_shutdown())
+    sim.run()
+    manager.close()
+    reasons = {
+        open_storage(str(tmp_path / "wall")).load_manifest(name)["reason"]
+        for name in manager.written
+    }
+    assert manager.written and reasons == {"wall"}
