@@ -555,3 +555,8 @@ def test_subcomponents_have_their_own_stream() -> None:
     holder = sim.add(Holder, "holder")
     part = holder.set_subcomponent("part", Part)
     assert not np.array_equal(holder.rng.random(4), part.rng.random(4))
+
+
+def test_a_negative_seed_is_a_parameter_error() -> None:
+    with pytest.raises(ParamError, match="seed -1 is negative"):
+        Simulation(seed=-1)

@@ -111,3 +111,9 @@ def test_any_text_either_parses_or_raises_unit_error(text: str) -> None:
     for parse in (parse_time, parse_frequency, period_of):
         with contextlib.suppress(UnitError):
             parse(text)
+
+
+def test_millihertz_is_refused_rather_than_read_as_megahertz() -> None:
+    with pytest.raises(UnitError, match="did you mean MHz"):
+        parse_frequency("1mHz")
+    assert parse_frequency("1MHz") == 10**6

@@ -62,6 +62,8 @@ def parse_time(value: str | int) -> int:
 def parse_frequency(value: str) -> Fraction:
     """Return a frequency in Hz, exactly (``"2.5GHz"`` -> 2500000000)."""
     number, unit = _split(str(value))
+    if unit == "mHz":
+        raise UnitError(f"{value!r}: millihertz is not supported; did you mean MHz?")
     scale = _FREQUENCY_UNITS.get(unit.lower())
     if scale is None:
         raise UnitError(f"unknown frequency unit {unit!r} in {value!r}; use Hz, kHz, MHz or GHz")

@@ -80,6 +80,8 @@ class Simulation:
         verbose: int = 0,
         output: TextIO | None = None,
     ):
+        if int(seed) < 0:
+            raise ParamError(f"seed {seed} is negative; use a seed >= 0")
         self.seed = int(seed)
         self.verbose = verbose
         self.stop_at = None if stop_at is None else parse_time(stop_at)
