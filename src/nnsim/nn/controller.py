@@ -6,9 +6,12 @@ State machine (as in SST's neural-network example)::
 
 Every epoch trains on all batches, then validates on the whole test set in
 batches. After the last epoch the controller waits one tick in
-PRECHECK_EVALUATION (longer while ``pause_before_evaluation`` is set, polling
-it every tick so the console can clear it), optionally re-reads the
-evaluation images from ``eval_images``, then predicts them one per step.
+PRECHECK_EVALUATION (longer while ``pause_before_evaluation`` is set: its
+clock is then off, so waiting costs nothing, and a ``set`` of the flag to
+false wakes it through ``on_set``), optionally re-reads the evaluation
+images from ``eval_images``, then predicts them one per step. A paused
+controller with nothing else scheduled stalls the run, which then ends (or
+enters the console) saying so.
 The datasets are re-read on restart, not saved: they are ``transient``.
 """
 
@@ -23,7 +26,7 @@ from nnsim.nn.clocked import Clocked
 from nnsim.nn.events import Batch, Gradient, Mode, Outcome
 from nnsim.nn.layers import DTYPES
 from nnsim.nn.progress import ProgressBar
-from nnsim.sim import Param, Port, Statistic
+from nnsim.sim import Param, Port, Statistic, Wait
 from nnsim.state import serializable
 
 
@@ -111,6 +114,24 @@ class BatchController(Clocked):
         self.load_datasets()
         self._bar = ProgressBar(self.progress, self.sim.print)
         self.sim.observe("console_prompt", self._pause_bar)
+
+    def on_set(self, name: str) -> None:
+        """Clearing ``pause_before_evaluation`` while paused wakes the clock (it is off)."""
+        if (
+            name == "pause_before_evaluation"
+            and not self.pause_before_evaluation
+            and self.state == State.PRECHECK_EVALUATION
+            and self.sim.phase == "run"
+        ):
+            self._clock.wake()
+
+    def waiting_for(self) -> Wait:
+        if self.state == State.PRECHECK_EVALUATION and self.pause_before_evaluation:
+            return Wait(
+                f"{self.name} is paused (pause_before_evaluation = true)",
+                (f"{self.name}/pause_before_evaluation", "false"),
+            )
+        return super().waiting_for()
 
     def _pause_bar(self, active: bool) -> None:
         pause = getattr(self._bar, "pause", None)
@@ -201,8 +222,10 @@ class BatchController(Clocked):
             )
         elif state == State.PRECHECK_EVALUATION:
             self.precheck_ticks += 1
-            if self.precheck_ticks == 1 or self.pause_before_evaluation:
-                return False  # stay at least one tick; poll the flag on every tick
+            if self.precheck_ticks == 1:
+                return False  # stay at least one tick
+            if self.pause_before_evaluation:
+                return True  # clock off while paused; on_set wakes it
             if self.reload_eval_images:
                 self.load_eval_images()
             self.state = State.EVALUATION if self.eval_paths else State.COMPLETE
