@@ -24,7 +24,7 @@ from typing import Any
 from nnsim.checkpoint.manager import Policy, enable
 from nnsim.errors import NnsimError
 from nnsim.sim import Simulation
-from nnsim.train.build import build_simulation, find_controller
+from nnsim.train.build import build_simulation, dataset_overrides, find_controller
 from nnsim.train.config import Config, ConfigError
 from nnsim.train.metrics import MetricsLog
 from nnsim.train.predictions import prediction_rows, write_predictions
@@ -115,7 +115,12 @@ def resume(
             f"nnsim train {run_dir / 'config.toml'} --run-name NEW_NAME"
         )
     body, tensors = storage.load(name)
-    sim = restore(body, tensors, output=_Discard() if mode == "quiet" else None)
+    sim = restore(
+        body,
+        tensors,
+        output=_Discard() if mode == "quiet" else None,
+        overrides=dataset_overrides(body, config),
+    )
     controller = find_controller(sim)
     if controller.epoch >= controller.epochs and (run_dir / PLOTS / TRAINING_PLOT).exists():
         raise ConfigError(
