@@ -81,4 +81,5 @@ def test(location: str, config: str | None, out: str | None) -> None:
     else:
         for line in report_lines(report):
             click.echo(line)
-    click.echo(f"confusion matrix: {path}")
+    shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+    click.echo(f"confusion matrix: {shown}")

@@ -360,7 +360,7 @@ def validate(config: Config) -> None:
         )
     if dataset.validation != "test" and not 0 < dataset.validation < 1:
         raise ConfigError(
-            f"dataset.validation must be \"test\" or a fraction of the training images "
+            f'dataset.validation must be "test" or a fraction of the training images '
             f"between 0 and 1 (e.g. 0.1), got {_show(dataset.validation)}"
         )
     if not dataset.name or "/" in dataset.name:
