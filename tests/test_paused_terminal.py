@@ -8,7 +8,9 @@ from __future__ import annotations
 from conftest import example_args
 from test_console_terminal import home, pytestmark, terminals  # noqa: F401 - fixtures, skips
 
-WAITING = "reason: controller is paused (pause_before_evaluation = true) and nothing else is scheduled"
+WAITING = (
+    "reason: controller is paused (pause_before_evaluation = true) and nothing else is scheduled"
+)
 
 
 def test_a_paused_run_on_a_terminal_opens_the_console_and_set_continues(
