@@ -154,5 +154,16 @@ def test_the_kernel_reports_a_stalled_run_and_can_keep_it_resumable():
     assert sim.run(end_when_stalled=False) == "stalled"
     assert not sim.finished
     assert sim.waiting() == [Wait("waiter (test.Waiter) has not said the run may end")]
+    assert sim.stalled
     assert sim.run() == "stalled"
-    assert sim.finished and sim.stop_reason == "stalled"
+    assert sim.finished and sim.stop_reason == "stalled" and sim.stalled
+
+
+def test_a_stop_at_reached_while_paused_says_why_too(toy_dataset, eval_folder):
+    args = example_args(toy_dataset, eval_folder, "--epochs=1")
+    result = nnsim("run", EXAMPLE, "--stop-at=1s", "--set", f"{PAUSE}=true", "--", *args)
+    assert result.returncode == 0, result.stderr
+    last = result.stdout.splitlines()[-1]
+    assert last.startswith("Simulation stopped at 1 s: ") and WAITING in last
+    running = nnsim("run", EXAMPLE, "--stop-at=10us", "--", *args)
+    assert running.stdout.splitlines()[-1] == "Simulation is complete, simulated time: 10 us"

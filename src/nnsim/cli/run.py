@@ -144,7 +144,7 @@ def run_simulation(
             manager.close()
         if tracer is not None:
             tracer.close()
-    if sim.stop_reason == "stalled":
+    if sim.stalled:
         sim.print(stalled_line(sim, manager))
     else:
         sim.print(f"Simulation is complete, simulated time: {format_time(sim.now)}")

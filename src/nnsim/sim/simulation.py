@@ -107,6 +107,7 @@ class Simulation:
         self._observers: dict[str, list] = {}
         self.checkpointer: Any = None  # set by nnsim.checkpoint when checkpoints are enabled
         self._markers = 0  # sequence of stop markers: two at one time must not tie
+        self._stalled = False  # run() returned "stalled" and the run may go on
 
     # Construction -----------------------------------------------------------
     def _push_marker(self, time: int, priority: int, reason: str) -> _StopMarker:
@@ -307,8 +308,8 @@ class Simulation:
         self.start()
         if self.phase != "run":
             return self.stop_reason or "finished"
-        if self.stop_reason == "stalled":
-            self.stop_reason = None
+        if self._stalled:
+            self._stalled = False
             self.notify("resumed")  # tools that went quiet with the model may start again
         pause = None
         if until is not None:
@@ -327,7 +328,7 @@ class Simulation:
         if reason == "queue empty" and self._blocking:
             reason = "stalled"
             if not end_when_stalled:
-                self.stop_reason = reason
+                self._stalled = True
                 return reason
         self.stop_reason = reason
         self.end()
@@ -355,6 +356,15 @@ class Simulation:
     def waiting(self) -> list[Wait]:
         """What each primary component that still keeps the run going waits for."""
         return [self.components[name].waiting_for() for name in sorted(self._blockers)]
+
+    @property
+    def stalled(self) -> bool:
+        """Nothing is scheduled for the model, but a primary component still waits.
+
+        True after a ``"stalled"`` end, and also after ``--stop-at`` or a
+        shutdown reached while the model was waiting.
+        """
+        return bool(self._blocking) and not self.model_events_pending()
 
     def model_events_pending(self) -> bool:
         """True while a link event or a clock tick is queued (tools' markers do not count).
