@@ -155,7 +155,7 @@ class CheckpointManager:
         self._push(_Marker(self, reason, metrics, name))
 
     def _resume_period(self) -> None:
-        if self._period_parked:
+        if self._period_parked and self.sim.model_events_pending():
             self._period_parked = False
             self._schedule_period()
 

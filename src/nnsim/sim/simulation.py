@@ -316,6 +316,8 @@ class Simulation:
             pause = self._push_marker(max(self.now, parse_time(until)), STOP_PRIORITY, "paused")
         delivered, started = self._queue.delivered, time.perf_counter()
         reason = self._loop() if self.verbose < 2 else self._traced_loop()
+        if reason == "queue empty" and self._blocking:
+            reason = "stalled"
         self._note(
             1,
             f"run stopped at {format_time(self.now)} ({reason}): "
@@ -325,11 +327,9 @@ class Simulation:
             self._discard(pause)
         if reason in RESUMABLE_REASONS:
             return reason
-        if reason == "queue empty" and self._blocking:
-            reason = "stalled"
-            if not end_when_stalled:
-                self._stalled = True
-                return reason
+        if reason == "stalled" and not end_when_stalled:
+            self._stalled = True
+            return reason
         self.stop_reason = reason
         self.end()
         return reason
