@@ -167,3 +167,28 @@ def test_a_stop_at_reached_while_paused_says_why_too(toy_dataset, eval_folder):
     assert last.startswith("Simulation stopped at 1 s: ") and WAITING in last
     running = nnsim("run", EXAMPLE, "--stop-at=10us", "--", *args)
     assert running.stdout.splitlines()[-1] == "Simulation is complete, simulated time: 10 us"
+
+
+def test_a_checkpoint_period_starts_again_when_the_console_wakes_the_run(
+    tmp_path, toy_dataset, eval_folder
+):
+    args = example_args(toy_dataset, eval_folder, "--epochs=1")
+    commands = f"set {PAUSE} true\nrun\nset {PAUSE} false\nrun\n"
+    result = nnsim(
+        "run",
+        SCRIPT,
+        "--checkpoint-enable",
+        "--checkpoint-dir=ckpt",
+        "--checkpoint-period=5us",
+        "--interactive-start=0",
+        "--",
+        *args,
+        stdin=commands,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    woken = out.index("pause_before_evaluation = False")
+    assert out[:woken].count(WAITING) == 1
+    assert "# Simulation Checkpoint" in out[woken:]  # the period goes on while it predicts
+    assert len(predictions(out)) == 2
