@@ -91,6 +91,13 @@ def test_a_moved_project_still_tests_and_resumes(tmp_path, eval_folder):
     assert tested.stdout.splitlines()[2] == tested_before.stdout.splitlines()[2]  # same score
     assert tested.stdout.splitlines()[-1] == ("confusion matrix: runs/whole/plots/confusion.png")
 
+    restarted = run_nnsim("run", "runs/whole/checkpoints/last", cwd=moved)
+    assert restarted.returncode == 0, restarted.stderr
+    assert [line.split(" ...")[0] for line in restarted.stdout.splitlines()[:2]] == [
+        f"Prediction for {moved / 'eval' / 'class0.png'}",
+        f"Prediction for {moved / 'eval' / 'class1.png'}",
+    ]
+
     resumed = run_nnsim("train", "--resume", "runs/stopped", "--quiet", cwd=moved)
     assert resumed.returncode == 0, resumed.stderr
     run = moved / "runs" / "stopped"

@@ -59,9 +59,12 @@ def load_simulation(
     """Rebuild a simulation from a checkpoint (into the script's model when one is given)."""
     from nnsim.checkpoint import open_checkpoint
     from nnsim.state import restore
+    from nnsim.train.build import run_folder_overrides
 
     storage, name = open_checkpoint(location)
     body, tensors = storage.load(name)
+    # A run folder's checkpoint reads its data where the run's config.toml says (it may have moved).
+    overrides = {**run_folder_overrides(storage, body), **(overrides or {})}
     sim = None
     if script:
         sim = Simulation(seed=body["model"]["seed"], verbose=verbose)

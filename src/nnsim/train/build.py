@@ -55,6 +55,17 @@ def dataset_overrides(body: dict, config: Config) -> dict[str, str]:
     return {f"{name}/{key}": str(params[key]) for key in DATASET_PATHS}
 
 
+def run_folder_overrides(storage: Any, body: dict) -> dict[str, str]:
+    """``dataset_overrides`` from the run folder's ``config.toml`` when ``storage`` is its
+    ``checkpoints/`` (``nnsim run runs/x/checkpoints/best`` after the project moved), else none."""
+    from nnsim.train.runfolder import open_run_folder, run_folder_of
+
+    folder = run_folder_of(storage)
+    if folder is None:
+        return {}
+    return dataset_overrides(body, open_run_folder(folder)[1])
+
+
 def optimizer_params(config: Config) -> dict[str, Any]:
     optimizer = config.training.optimizer
     params = {"learning_rate": optimizer.learning_rate, "decay": optimizer.decay}
