@@ -192,3 +192,58 @@ def test_a_checkpoint_period_starts_again_when_the_console_wakes_the_run(
     assert out[:woken].count(WAITING) == 1
     assert "# Simulation Checkpoint" in out[woken:]  # the period goes on while it predicts
     assert len(predictions(out)) == 2
+
+
+PRECHECK_RECIPE = """\
+set controller/pause_before_evaluation true
+set controller/reload_eval_images true
+trace controller/state changed && controller/state == PRECHECK_EVALUATION : 2 0 : controller/epoch : checkpoint
+run
+"""
+
+
+def test_the_readme_recipe_checkpoints_before_evaluation_and_predicts_later(
+    tmp_path, toy_dataset, eval_folder
+):
+    (tmp_path / "precheck.in").write_text(PRECHECK_RECIPE)
+    args = example_args(toy_dataset, eval_folder, "--epochs=4")
+    result = nnsim(
+        "run",
+        SCRIPT,
+        "--checkpoint-enable",
+        "--checkpoint-dir",
+        "ckpt",
+        "--replay",
+        "precheck.in",
+        "--",
+        *args,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[-5].startswith("epoch 3 validation:")
+    assert lines[-4].startswith("# Simulation Checkpoint: Simulated Time ")
+    assert lines[-3].startswith("Entering interactive mode at time ")
+    assert lines[-2] == (
+        f"  reason: {WAITING}; 'set {PAUSE} false' then 'run' continues, 'shutdown' ends the run"
+    )
+    command = re.search(r"continue from its checkpoint with: (nnsim run .*)$", lines[-1]).group(1)
+    assert re.fullmatch(rf"nnsim run ckpt/checkpoint_1_\d+ --set {PAUSE}=false", command)
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "trousers.png").write_bytes((eval_folder / "class1.png").read_bytes())
+    checkpoint = command.split()[2]
+    later = nnsim(
+        "run",
+        checkpoint,
+        "--set",
+        f"controller/eval_images={other}",
+        "--set",
+        f"{PAUSE}=false",
+        cwd=tmp_path,
+    )
+    assert later.returncode == 0, later.stderr
+    assert predictions(later.stdout) == [
+        f"Prediction for {other / 'trousers.png'} ...\tSurvey says ### TROUSER"
+    ]
