@@ -55,6 +55,7 @@ def test_a_held_out_fraction_of_training_validates_and_the_test_set_stays_unseen
     config = write_config(tmp_path, toy_dataset, "0.2", "held")
     result = run_nnsim("train", str(config), "--quiet")
     assert result.returncode == 0, result.stderr
+    assert "(on 40 held-out training images)" in result.stdout.splitlines()[1]
     run = tmp_path / "runs" / "held"
     assert load_config(run / "config.toml").dataset.validation == 0.2
 
@@ -81,7 +82,9 @@ def test_the_held_out_images_are_not_trained_on(tmp_path, toy_dataset):
 
 def test_the_default_validates_on_the_test_set_and_nnsim_test_says_so(tmp_path, toy_dataset):
     config = write_config(tmp_path, toy_dataset, None, "default")
-    assert run_nnsim("train", str(config), "--quiet").returncode == 0
+    trained = run_nnsim("train", str(config), "--quiet")
+    assert trained.returncode == 0, trained.stderr
+    assert trained.stdout.splitlines()[1].endswith("(on the test set)")
     run = tmp_path / "runs" / "default"
     assert load_config(run / "config.toml").dataset.validation == "test"
     tested = run_nnsim("test", "--load", str(run / "checkpoints" / "best"))

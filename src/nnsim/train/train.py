@@ -197,6 +197,14 @@ def _run(
     return result
 
 
+def validated_on(sim: Simulation) -> str:
+    """``on the test set`` or ``on 2000 held-out training images``: what the val_* metrics are."""
+    controller = find_controller(sim)
+    if controller.validation_split:
+        return f"on {controller.validation_images} held-out training images"
+    return "on the test set"
+
+
 def summary(result: TrainResult, config: Config) -> list[str]:
     """The lines ``nnsim train`` ends with (all that ``--quiet`` prints)."""
     lines = [f"run folder: {result.run_dir}"]
@@ -205,7 +213,7 @@ def summary(result: TrainResult, config: Config) -> list[str]:
         lines.append(
             f"epoch {last['epoch']}: training acc {last['train_acc']:.3f} "
             f"loss {last['train_loss']:.3f}, validation acc {last['val_acc']:.3f} "
-            f"loss {last['val_loss']:.3f}"
+            f"loss {last['val_loss']:.3f} ({validated_on(result.sim)})"
         )
     best = result.run_dir / CHECKPOINTS / BEST
     if best.is_symlink():
