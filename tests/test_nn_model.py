@@ -205,7 +205,8 @@ def test_pause_before_evaluation_holds_in_precheck_until_cleared(toy_dataset, ev
     assert sim.run(until="2ms") == "paused"
     assert controller.state == State.PRECHECK_EVALUATION
     assert "Prediction" not in output.getvalue()
-    controller.pause_before_evaluation = False
+    assert not controller.clocks[0].active and sim.pending_events == 0  # waiting costs nothing
+    controller.assign("pause_before_evaluation", False)  # what the console's set does
     assert sim.run() == "primaries done"
     assert output.getvalue().count("Prediction for") == 2
 
@@ -220,7 +221,7 @@ def test_reload_eval_images_reads_the_folder_set_while_paused(toy_dataset, eval_
     controller = components["controller"]
     sim.run(until="5ms")
     controller.eval_images = str(other)
-    controller.pause_before_evaluation = False
+    controller.assign("pause_before_evaluation", False)
     sim.run()
     predictions = [line for line in output.getvalue().splitlines() if line.startswith("Prediction")]
     assert predictions == [f"Prediction for {other / 'only.png'} ...\tSurvey says ### TROUSER"]

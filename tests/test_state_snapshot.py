@@ -119,7 +119,7 @@ def test_restart_in_precheck_evaluation_then_predict(toy_dataset, eval_folder):
 
     straight_output = io.StringIO()
     straight = paused_run(straight_output)
-    straight.components["controller"].pause_before_evaluation = False
+    straight.components["controller"].assign("pause_before_evaluation", False)
     straight.run()
 
     first_output = io.StringIO()

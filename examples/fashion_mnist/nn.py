@@ -5,7 +5,8 @@ Run it with:
     nnsim run examples/fashion_mnist/nn.py -- --epochs 10
 
 The chain is controller -> input -> (dense -> relu) x hiddenLayers -> dense
--> softmax -> loss; the controller trains, validates after every epoch, then
+-> softmax -> loss; the controller trains, validates after every epoch (on
+the test set, or with --validation-split on held-out training images), then
 predicts the images of --evalImages.
 """
 
@@ -17,6 +18,22 @@ import nnsim
 from nnsim import nn
 
 HERE = Path(__file__).resolve().parent
+
+
+def validation_split(text: str) -> float:
+    """``test`` (0: validate on the test set, as SST's example does) or a fraction of training."""
+    if text == "test":
+        return 0.0
+    try:
+        fraction = float(text)
+    except ValueError:
+        fraction = -1.0
+    if not 0 < fraction < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected 'test' or a fraction between 0 and 1, not {text!r}"
+        )
+    return fraction
+
 
 parser = argparse.ArgumentParser(prog="nn.py", description=__doc__.splitlines()[0])
 parser.add_argument("--classImageLimit", type=int, default=2000, help="images per class (0: all)")
@@ -34,6 +51,14 @@ parser.add_argument(
 )
 parser.add_argument(
     "--testImages", default="", help="IDX folder or class folders (default: Fashion-MNIST)"
+)
+parser.add_argument(
+    "--validation-split",
+    type=validation_split,
+    default="test",
+    metavar="test|FRACTION",
+    help="validate on the test set (default, as SST's example) or on this fraction of the "
+    "training images, held out (e.g. 0.1)",
 )
 parser.add_argument(
     "--evalImages", default=os.path.relpath(HERE / "eval"), help="folder of PNGs to predict"
@@ -61,6 +86,7 @@ model = nn.Sequential(
         class_image_limit=args.classImageLimit,
         training_images=args.trainingImages,
         test_images=args.testImages,
+        validation_split=args.validation_split,
         eval_images=args.evalImages,
         invert_eval_images=args.invertEvalImages,
     ),

@@ -95,6 +95,7 @@ class CheckpointManager:
         self._latest_metrics: dict[str, Any] = {}
         self._number = self._last_number()
         self._marker_seq = 0
+        self._period_parked = False
         self._last_wall = time.perf_counter()
         self._writer: threading.Thread | None = None
         self._timer: threading.Timer | None = None
@@ -110,6 +111,7 @@ class CheckpointManager:
             sim.observe("step_end", self._on_step_end)
         if self.period is not None:
             sim._on_start(self._schedule_period)
+            sim.observe("resumed", self._resume_period)
         if self.wall_period:
             self._start_timer()
         return self
@@ -152,9 +154,17 @@ class CheckpointManager:
         """Checkpoint at the next safe point (after the events of the current time)."""
         self._push(_Marker(self, reason, metrics, name))
 
+    def _resume_period(self) -> None:
+        if self._period_parked and self.sim.model_events_pending():
+            self._period_parked = False
+            self._schedule_period()
+
     def _marker_fired(self, marker: _Marker) -> None:
         if marker.reason == "period":
-            self._schedule_period()
+            if self.sim.model_events_pending():
+                self._schedule_period()
+            else:  # the model went quiet (a paused run): do not keep it alive; see "resumed"
+                self._period_parked = True
         if self.error is not None:
             return  # the run is already stopping
         with contextlib.suppress(CheckpointError):  # recorded; the stop marker ends the run

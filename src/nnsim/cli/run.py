@@ -59,9 +59,12 @@ def load_simulation(
     """Rebuild a simulation from a checkpoint (into the script's model when one is given)."""
     from nnsim.checkpoint import open_checkpoint
     from nnsim.state import restore
+    from nnsim.train.build import run_folder_overrides
 
     storage, name = open_checkpoint(location)
     body, tensors = storage.load(name)
+    # A run folder's checkpoint reads its data where the run's config.toml says (it may have moved).
+    overrides = {**run_folder_overrides(storage, body), **(overrides or {})}
     sim = None
     if script:
         sim = Simulation(seed=body["model"]["seed"], verbose=verbose)
@@ -144,12 +147,40 @@ def run_simulation(
             manager.close()
         if tracer is not None:
             tracer.close()
-    sim.print(f"Simulation is complete, simulated time: {format_time(sim.now)}")
+    if sim.stalled:
+        sim.print(stalled_line(sim, manager))
+    else:
+        sim.print(f"Simulation is complete, simulated time: {format_time(sim.now)}")
     if statistics:
         write_statistics(sim, statistics)
     if tracer is not None:
         tracer.write(trace_events)
     return sim
+
+
+def stalled_line(sim: Simulation, manager=None) -> str:
+    """The last line of a run that stopped waiting: what waited, and how to go on from there.
+
+    ``manager`` is the run's checkpoint manager (or None): its newest
+    checkpoint is the one to restart from with the waking setting.
+    """
+    waits = sim.waiting()
+    why = "; ".join(wait.why for wait in waits) + " and nothing else is scheduled"
+    sets = " ".join(
+        f"--set {path}={value}" for path, value in (w.setting for w in waits if w.setting)
+    )
+    line = f"Simulation stopped at {format_time(sim.now)}: {why}"
+    if not sets:
+        return line
+    if manager is not None and manager.written:
+        where = manager.storage.location(manager.written[-1])
+        if Path(where).is_absolute() and Path(where).is_relative_to(Path.cwd()):
+            where = str(Path(where).relative_to(Path.cwd()))
+        return f"{line}; continue from its checkpoint with: nnsim run {where} {sets}"
+    return (
+        f"{line}; nothing was checkpointed: run with --checkpoint-enable and a trigger "
+        f"(e.g. --checkpoint-every-epochs 1), then restart the newest checkpoint with {sets}"
+    )
 
 
 def run_script(script: str | Path, args: list[str] | tuple[str, ...] = (), **options) -> Simulation:

@@ -8,6 +8,13 @@ from pathlib import Path
 import click
 
 
+def checkpoint_folder(storage) -> Path:
+    """Where a bare checkpoint's plots go: the folder that holds it (the current one if remote)."""
+    from nnsim.checkpoint import DirStorage
+
+    return storage.root if isinstance(storage, DirStorage) else Path.cwd()
+
+
 @click.command(
     "test",
     epilog=(
@@ -30,15 +37,18 @@ import click
 @click.option(
     "--out",
     metavar="DIR",
-    help="Write DIR/plots/confusion.png (default: into the run folder the checkpoint is in).",
+    help="Write DIR/plots/confusion.png (default: the run folder, or the checkpoint's folder).",
 )
 def test(location: str, config: str | None, out: str | None) -> None:
     """Test a checkpoint's trained network: loss, accuracy, per-class accuracy, confusion matrix.
 
     The network's forward math runs over the whole test set with the trained
-    weights (no simulated time). The test set is the one the checkpoint
-    validated on unless --config names another. plots/confusion.png goes into
-    the folder that holds the checkpoints folder (the run folder), or --out.
+    weights (no simulated time). The test set is the run's own (its
+    config.toml's, in a run folder) unless --config names another; the output
+    says whether the run validated (and chose its best checkpoint) on that
+    same test set or on training images it held out. plots/confusion.png goes
+    into the run folder, for a bare checkpoint into the folder that holds it,
+    or into --out; the last line says where.
     """
     from nnsim.checkpoint import open_checkpoint
     from nnsim.train.config import load_config
@@ -52,7 +62,7 @@ def test(location: str, config: str | None, out: str | None) -> None:
         folder = Path(out)
     else:
         storage, _ = open_checkpoint(location)
-        folder = run_folder_of(storage) or Path.cwd()
+        folder = run_folder_of(storage) or checkpoint_folder(storage)
     path = plot_confusion(
         report.confusion,
         report.classes,
@@ -64,10 +74,12 @@ def test(location: str, config: str | None, out: str | None) -> None:
         from rich.console import Console
 
         console = Console()
-        for line in report_lines(report)[:3]:
+        lines = report_lines(report)
+        for line in lines[: lines.index("")]:
             console.print(line, markup=False, highlight=False)
         console.print(rich_report(report))
     else:
         for line in report_lines(report):
             click.echo(line)
-    click.echo(f"confusion matrix: {path}")
+    shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+    click.echo(f"confusion matrix: {shown}")

@@ -53,8 +53,10 @@ def train(
 ) -> None:
     """Train the model a TOML config describes, into a new run folder.
 
-    Values come from the built-in defaults, then CONFIG.toml, then the flags
-    below (--set last). The run folder
+    CONFIG.toml is needed unless --resume is given (without one nnsim does not
+    guess a job: examples/fashion_mnist/train.toml is the README's example,
+    with every key). Values come from the built-in defaults, then CONFIG.toml,
+    then the flags below (--set last). The run folder
     <project_dir>/<model>_<dataset>_<YYYY-MM-DD_HHMMSS>/ gets config.toml,
     checkpoints/ (with best and last), metrics.csv, tensorboard/,
     plots/training.png and predictions.csv. On a terminal, progress bars show
@@ -86,6 +88,12 @@ def train(
         result = resume_run(resume, progress=progress)
         resolved = load_config(result.run_dir / "config.toml")
     else:
+        if not config:
+            raise click.UsageError(
+                "give a CONFIG.toml, e.g. 'nnsim train examples/fashion_mnist/train.toml' "
+                "(the README's example, every key explained), or --resume RUN_DIR",
+                ctx=ctx,
+            )
         resolved = load_config(config, flags=flags, sets=sets)
         result = train_run(resolved, progress=progress)
     for line in summary(result, resolved):

@@ -36,6 +36,15 @@ from nnsim.units import format_time, parse_time
 ACTIONS = ("interactive", "printTrace", "checkpoint", "set", "printStatus", "shutdown")
 
 
+def stalled_reason(sim: Simulation) -> str:
+    """The console's reason line for a stalled run: what waits, and the ``set`` that wakes it."""
+    waits = sim.waiting()
+    why = "; ".join(wait.why for wait in waits) + " and nothing else is scheduled"
+    sets = [f"set {path} {value}" for path, value in (w.setting for w in waits if w.setting)]
+    todo = f"'{' then '.join(sets)}' then 'run' continues, " if sets else ""
+    return f"{why}; {todo}'shutdown' ends the run"
+
+
 class ConsoleError(NnsimError):
     """A command that cannot run as typed; the console prints it and carries on."""
 
@@ -195,15 +204,22 @@ class Console:
         return f"[{format_time(self.sim.now)}] /{self.cwd}> "
 
     # Entering and running -------------------------------------------------------------------
-    def run_simulation(self, until: int | None = None) -> str:
-        """Continue the simulation; return why it stopped."""
+    def run_simulation(self, until: int | None = None, *, to_the_end: bool = False) -> str:
+        """Continue the simulation; return why it stopped.
+
+        A stalled run (nothing scheduled, a component waiting, e.g. paused)
+        comes back to the console with the reason, unless ``to_the_end``
+        (``exit``): then it ends.
+        """
         if self.sim.finished:
             raise ConsoleError("the simulation has finished")
         self.entry_reason = "run time elapsed" if until is not None else "end"
         self.sim.notify("console_prompt", active=False)  # progress bars may draw while it runs
-        reason = self.sim.run(until=until)
+        reason = self.sim.run(until=until, end_when_stalled=to_the_end)
         self.sim.notify("console_prompt", active=True)
-        if reason in ("paused", "break"):
+        if reason == "stalled" and not self.sim.finished:
+            self.entry_reason = stalled_reason(self.sim)
+        if reason in ("paused", "break") or not self.sim.finished:
             self.emit(f"Entering interactive mode at time {self.sim.now}")
             self.emit(f"  reason: {self.entry_reason}")
         else:
@@ -645,7 +661,7 @@ def _exit(console: Console, args: list[str], rest: str) -> None:
         return
     console.clear_watchpoints()
     while not console.sim.finished:
-        console.run_simulation()
+        console.run_simulation(to_the_end=True)
     console.finished_session = True
 
 

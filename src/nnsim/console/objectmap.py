@@ -56,8 +56,7 @@ def children(value: Any) -> dict[str, tuple[Any, Callable[[Any], None] | None]]:
         return {name: (component, None) for name, component in value.components.items()}
     if isinstance(value, Element):
         return {
-            name: (item, _attribute_writer(value, name))
-            for name, item in state_items(value).items()
+            name: (item, _element_writer(value, name)) for name, item in state_items(value).items()
         }
     if isinstance(value, dict):
         return {str(key): (item, _item_writer(value, key)) for key, item in value.items()}
@@ -75,6 +74,10 @@ def children(value: Any) -> dict[str, tuple[Any, Callable[[Any], None] | None]]:
 
 def _attribute_writer(owner: Any, name: str) -> Callable[[Any], None]:
     return lambda new: object.__setattr__(owner, name, new)
+
+
+def _element_writer(owner: Element, name: str) -> Callable[[Any], None]:
+    return lambda new: owner.assign(name, new)  # the element hears of it (a pause flag wakes)
 
 
 def _item_writer(owner: Any, key: Any) -> Callable[[Any], None]:

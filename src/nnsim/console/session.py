@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from nnsim.console.console import ALIASES, COMMANDS, Console
+from nnsim.console.console import ALIASES, COMMANDS, Console, stalled_reason
 from nnsim.console.objectmap import children, is_scalar
 from nnsim.sim import Simulation
 from nnsim.sim.event import STOP_PRIORITY
@@ -100,6 +100,7 @@ class ConsoleSession:
         self._lines: Iterator[str] | None = None
         self._interrupts = 0
         self._input_exhausted = False
+        self._entered = False
 
     def lines(self) -> Iterator[str]:
         if self._lines is None:
@@ -126,11 +127,23 @@ class ConsoleSession:
         previous = signal.signal(signal.SIGINT, self._on_interrupt)
         try:
             while not sim.finished:
-                reason = sim.run()
-                if reason == "break":
+                reason = sim.run(end_when_stalled=not self.attached)
+                if reason == "stalled" and not sim.finished:
+                    self.console.entry_reason = stalled_reason(sim)
+                    self._enter()
+                elif reason == "break":
                     self._enter()
         finally:
             signal.signal(signal.SIGINT, previous)
+
+    @property
+    def attached(self) -> bool:
+        """Someone can answer the console: a terminal, or an input that was read and is not used up.
+
+        A stalled run (a paused component, nothing scheduled) enters the
+        console then; otherwise it ends, saying why.
+        """
+        return self.terminal or (self._entered and not self._input_exhausted)
 
     def _on_interrupt(self, signum, frame) -> None:
         self._interrupts += 1
@@ -142,6 +155,7 @@ class ConsoleSession:
 
     def _enter(self) -> None:
         console = self.console
+        self._entered = True
         self.sim.notify(
             "console_prompt", active=True
         )  # live displays stop while the console is open

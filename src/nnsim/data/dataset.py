@@ -104,6 +104,34 @@ def load_split(
     return LabeledImages(data.images[keep], data.labels[keep], data.source)
 
 
+_HOLD_OUT_KEY = 0x76616C  # "val": the seed stream of the validation split, apart from all others
+
+
+def hold_out(
+    data: LabeledImages, fraction: float, seed: int
+) -> tuple[LabeledImages, LabeledImages]:
+    """Split ``fraction`` of ``data`` off as a validation set: ``(the rest, the held-out part)``.
+
+    Which images are held out is a random choice fixed by ``seed`` alone (not
+    by how far a run has got), so a restarted run holds out the same ones; both
+    parts keep the original order. Round(fraction * N) images are held out.
+    """
+    count = len(data)
+    held = round(count * fraction)
+    if not 0 < fraction < 1 or held == 0 or held == count:
+        raise DataError(
+            f"a validation split of {fraction:g} of {count} training images leaves "
+            f"{held} for validation and {count - held} for training; use a fraction "
+            "between 0 and 1 that leaves images on both sides (or validate on the test set)"
+        )
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_HOLD_OUT_KEY,)))
+    chosen = np.zeros(count, dtype=bool)
+    chosen[rng.permutation(count)[:held]] = True
+    rest = LabeledImages(data.images[~chosen], data.labels[~chosen], data.source)
+    held_out = LabeledImages(data.images[chosen], data.labels[chosen], data.source)
+    return rest, held_out
+
+
 def find_idx_files(folder: str | os.PathLike[str], split: Split) -> tuple[Path, Path] | None:
     """The (images, labels) IDX files of `split` in `folder`, or None if absent.
 

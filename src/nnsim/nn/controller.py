@@ -4,11 +4,16 @@ State machine (as in SST's neural-network example)::
 
     TRAINING -> VALIDATION -> TRAINING ... -> PRECHECK_EVALUATION -> EVALUATION -> COMPLETE
 
-Every epoch trains on all batches, then validates on the whole test set in
-batches. After the last epoch the controller waits one tick in
-PRECHECK_EVALUATION (longer while ``pause_before_evaluation`` is set, polling
-it every tick so the console can clear it), optionally re-reads the
-evaluation images from ``eval_images``, then predicts them one per step.
+Every epoch trains on all batches, then validates in batches on the whole
+validation set: the test set (as in SST's example), or with
+``validation_split`` a fraction of the training images held out (chosen by
+the seed alone, so a restart holds out the same ones). After the last epoch the controller waits one tick in
+PRECHECK_EVALUATION (longer while ``pause_before_evaluation`` is set: its
+clock is then off, so waiting costs nothing, and a ``set`` of the flag to
+false wakes it through ``on_set``), optionally re-reads the evaluation
+images from ``eval_images``, then predicts them one per step. A paused
+controller with nothing else scheduled stalls the run, which then ends (or
+enters the console) saying so.
 The datasets are re-read on restart, not saved: they are ``transient``.
 """
 
@@ -18,12 +23,12 @@ from enum import IntEnum
 
 import numpy as np
 
-from nnsim.data import CLASS_NAMES, load_split, read_eval_folder, scale_pixels
+from nnsim.data import CLASS_NAMES, hold_out, load_split, read_eval_folder, scale_pixels
 from nnsim.nn.clocked import Clocked
 from nnsim.nn.events import Batch, Gradient, Mode, Outcome
 from nnsim.nn.layers import DTYPES
 from nnsim.nn.progress import ProgressBar
-from nnsim.sim import Param, Port, Statistic
+from nnsim.sim import Param, Port, Statistic, Wait
 from nnsim.state import serializable
 
 
@@ -48,6 +53,14 @@ class BatchController(Clocked):
             "training_images", str, "", "IDX folder or folder of class folders ('' : Fashion-MNIST)"
         ),
         Param("test_images", str, "", "IDX folder or folder of class folders ('' : Fashion-MNIST)"),
+        Param(
+            "validation_split",
+            float,
+            0.0,
+            "fraction of the training images held out to validate on (0: the test set)",
+            min=0.0,
+            max=1.0,
+        ),
         Param("eval_images", str, "", "flat folder of PNGs to predict after training ('' : none)"),
         Param("invert_eval_images", bool, False, "invert evaluation images (dark object on light)"),
         Param("shuffle", bool, True, "shuffle the training set every epoch"),
@@ -71,7 +84,7 @@ class BatchController(Clocked):
         Statistic("validation_steps", "validation batches completed"),
         Statistic("predictions", "evaluation images predicted"),
     )
-    transient = ("train_x", "train_y", "test_x", "test_y", "eval_x", "eval_paths")
+    transient = ("train_x", "train_y", "val_x", "val_y", "eval_x", "eval_paths")
 
     def build(self) -> None:
         super().build()
@@ -87,6 +100,7 @@ class BatchController(Clocked):
         self.count = 0
         self.predicted: list[str] = []
         self.precheck_ticks = 0
+        self.validation_images = 0  # how many images validate (nnsim test reports it)
         self.last_training: dict[str, float] = {}
 
     # Phases -------------------------------------------------------------------
@@ -112,6 +126,24 @@ class BatchController(Clocked):
         self._bar = ProgressBar(self.progress, self.sim.print)
         self.sim.observe("console_prompt", self._pause_bar)
 
+    def on_set(self, name: str) -> None:
+        """Clearing ``pause_before_evaluation`` while paused wakes the clock (it is off)."""
+        if (
+            name == "pause_before_evaluation"
+            and not self.pause_before_evaluation
+            and self.state == State.PRECHECK_EVALUATION
+            and self.sim.phase == "run"
+        ):
+            self._clock.wake()
+
+    def waiting_for(self) -> Wait:
+        if self.state == State.PRECHECK_EVALUATION and self.pause_before_evaluation:
+            return Wait(
+                f"{self.name} is paused (pause_before_evaluation = true)",
+                (f"{self.name}/pause_before_evaluation", "false"),
+            )
+        return super().waiting_for()
+
     def _pause_bar(self, active: bool) -> None:
         pause = getattr(self._bar, "pause", None)
         if pause is not None:
@@ -129,14 +161,18 @@ class BatchController(Clocked):
         limit = self.class_image_limit or None
         dtype = np.dtype(self.dtype)
         if self.epochs == 0:
-            self.train_x = self.test_x = np.zeros((0, 0), dtype=dtype)
-            self.train_y = self.test_y = np.zeros(0, dtype=np.int64)
+            self.train_x = self.val_x = np.zeros((0, 0), dtype=dtype)
+            self.train_y = self.val_y = np.zeros(0, dtype=np.int64)
             self.load_eval_images()
             return
         train = load_split("train", self.training_images or None, limit)
-        test = load_split("test", self.test_images or None, limit)
+        if self.validation_split:
+            train, validation = hold_out(train, self.validation_split, self.sim.seed)
+        else:
+            validation = load_split("test", self.test_images or None, limit)
         self.train_x, self.train_y = scale_pixels(train.images, dtype), train.labels
-        self.test_x, self.test_y = scale_pixels(test.images, dtype), test.labels
+        self.val_x, self.val_y = scale_pixels(validation.images, dtype), validation.labels
+        self.validation_images = len(validation)
         self.load_eval_images()
 
     def load_eval_images(self) -> None:
@@ -154,7 +190,7 @@ class BatchController(Clocked):
 
     @property
     def validation_batches(self) -> int:
-        return -(-len(self.test_x) // self.batch_size)
+        return -(-len(self.val_x) // self.batch_size)
 
     def _reset_metrics(self) -> None:
         self.loss_sum, self.reg_loss, self.correct, self.count = 0.0, 0.0, 0, 0
@@ -194,15 +230,17 @@ class BatchController(Clocked):
                 self._bar.phase(f"epoch {self.epoch} validation", self.validation_batches)
             self._send(
                 Mode.VALIDATE,
-                self.test_x,
-                self.test_y,
+                self.val_x,
+                self.val_y,
                 self.step * self.batch_size,
                 self.batch_size,
             )
         elif state == State.PRECHECK_EVALUATION:
             self.precheck_ticks += 1
-            if self.precheck_ticks == 1 or self.pause_before_evaluation:
-                return False  # stay at least one tick; poll the flag on every tick
+            if self.precheck_ticks == 1:
+                return False  # stay at least one tick
+            if self.pause_before_evaluation:
+                return True  # clock off while paused; on_set wakes it
             if self.reload_eval_images:
                 self.load_eval_images()
             self.state = State.EVALUATION if self.eval_paths else State.COMPLETE

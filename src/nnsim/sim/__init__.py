@@ -1,7 +1,7 @@
 """The discrete-event kernel: simulation, components, links, clocks, declarations."""
 
 from nnsim.sim.clock import Clock
-from nnsim.sim.component import Component, Element, SubComponent
+from nnsim.sim.component import Component, Element, SubComponent, Wait
 from nnsim.sim.declare import REQUIRED, Frequency, Param, Port, Slot, Statistic, Time
 from nnsim.sim.event import Event
 from nnsim.sim.link import Link, LinkEnd
@@ -25,6 +25,7 @@ __all__ = [
     "Statistic",
     "SubComponent",
     "Time",
+    "Wait",
     "lookup",
     "register",
     "registered_types",

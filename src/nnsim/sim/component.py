@@ -14,6 +14,7 @@ parameters are set: create weights, register clocks), ``init(phase)``,
 from __future__ import annotations
 
 import zlib
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -34,6 +35,20 @@ def _collect(cls: type, attribute: str) -> dict[str, Any]:
         for item in vars(klass).get(attribute, ()):
             merged[item.name] = item
     return merged
+
+
+@dataclass(frozen=True)
+class Wait:
+    """What a primary component waits for when nothing is scheduled, and the setting that wakes it.
+
+    ``why`` is a clause a sentence can carry ("controller is paused
+    (pause_before_evaluation = true)"); ``setting`` is a state path and the value
+    that lets the component go on (``("controller/pause_before_evaluation",
+    "false")``), or None when no setting helps.
+    """
+
+    why: str
+    setting: tuple[str, str] | None = None
 
 
 class Element:
@@ -123,6 +138,21 @@ class Element:
         """Write a line of the simulation's output."""
         self.sim.print(line)
 
+    # Changes made from outside the simulation's own handlers.
+    def assign(self, name: str, value: Any) -> None:
+        """Set attribute ``name`` as a tool does (console ``set``, ``--set``, sweeps), then ``on_set``."""
+        setattr(self, name, value)
+        self.on_set(name)
+
+    def on_set(self, name: str) -> None:
+        """Called after a tool changed attribute ``name`` of this element (see ``assign``).
+
+        The default does nothing. A component whose clock is off while it waits
+        on a flag wakes here, so waiting costs nothing and a ``set`` resumes it
+        (the batch controller's ``pause_before_evaluation``). It may be called in
+        any phase, also before the run starts.
+        """
+
 
 class SubComponent(Element):
     """A part that fills a slot of a component (an optimizer, say); it has no links."""
@@ -186,3 +216,11 @@ class Component(Element):
 
     def primary_component_ok_to_end_sim(self) -> None:
         self.sim._primary_blocks(self, False)
+
+    def waiting_for(self) -> Wait:
+        """Why this primary component still keeps the run going when nothing is scheduled.
+
+        Asked only then (``Simulation.waiting``); components that wait on purpose
+        (a pause flag) say what and which setting wakes them.
+        """
+        return Wait(f"{self.name} ({self.kind()}) has not said the run may end")

@@ -7,6 +7,11 @@ run (DESIGN.md rule 4); ``target(payload)`` is the whole of what the loop does
 per event. Stops (``--stop-at``, a pause, the end
 requested by the primary components) are entries too, which raise to leave
 the loop: the hot path has no flag checks.
+
+A run whose queue empties while a primary component still keeps it going is
+*stalled*: nothing scheduled can ever change that, so ``run`` ends it (or,
+when asked, returns ``"stalled"`` so a console can change a setting and
+continue) and ``waiting()`` says what the components wait for.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Any, TextIO
 
 from nnsim.errors import LinkError, ParamError
 from nnsim.sim.clock import Clock
-from nnsim.sim.component import Component
+from nnsim.sim.component import Component, Wait
 from nnsim.sim.event import EXIT_PRIORITY, STOP_PRIORITY
 from nnsim.sim.link import Link, LinkEnd
 from nnsim.sim.queue import EventQueue
@@ -58,8 +63,10 @@ def _describe(target: Any, payload: Any) -> str:
 
 # Why `run` returned. "paused" (a time limit) and "break" (a request to stop
 # between events, e.g. for the console) leave the simulation resumable.
+# "stalled" (nothing scheduled, but a primary component waits) ends the run
+# unless ``run(end_when_stalled=False)`` was asked to return it resumable.
 RESUMABLE_REASONS = ("paused", "break")
-FINISHED_REASONS = ("primaries done", "queue empty", "stop-at", "shutdown")
+FINISHED_REASONS = ("primaries done", "queue empty", "stalled", "stop-at", "shutdown")
 
 
 class Simulation:
@@ -100,6 +107,7 @@ class Simulation:
         self._observers: dict[str, list] = {}
         self.checkpointer: Any = None  # set by nnsim.checkpoint when checkpoints are enabled
         self._markers = 0  # sequence of stop markers: two at one time must not tie
+        self._stalled = False  # run() returned "stalled" and the run may go on
 
     # Construction -----------------------------------------------------------
     def _push_marker(self, time: int, priority: int, reason: str) -> _StopMarker:
@@ -288,20 +296,28 @@ class Simulation:
                 )
             self._push_marker(self.stop_at, STOP_PRIORITY, "stop-at")
 
-    def run(self, until: int | str | None = None) -> str:
+    def run(self, until: int | str | None = None, *, end_when_stalled: bool = True) -> str:
         """Advance simulated time; return why it stopped (see ``FINISHED_REASONS``).
 
         With ``until`` (a time), pause before the first event after it and
-        return ``"paused"``; call ``run`` again to continue.
+        return ``"paused"``; call ``run`` again to continue. A stalled run
+        (nothing scheduled, a primary component waiting: see ``waiting``) ends
+        as ``"stalled"``; with ``end_when_stalled=False`` it returns
+        ``"stalled"`` and stays resumable, for a tool that can change a setting.
         """
         self.start()
         if self.phase != "run":
             return self.stop_reason or "finished"
+        if self._stalled:
+            self._stalled = False
+            self.notify("resumed")  # tools that went quiet with the model may start again
         pause = None
         if until is not None:
             pause = self._push_marker(max(self.now, parse_time(until)), STOP_PRIORITY, "paused")
         delivered, started = self._queue.delivered, time.perf_counter()
         reason = self._loop() if self.verbose < 2 else self._traced_loop()
+        if reason == "queue empty" and self._blocking:
+            reason = "stalled"
         self._note(
             1,
             f"run stopped at {format_time(self.now)} ({reason}): "
@@ -310,6 +326,9 @@ class Simulation:
         if pause is not None and reason != "paused":
             self._discard(pause)
         if reason in RESUMABLE_REASONS:
+            return reason
+        if reason == "stalled" and not end_when_stalled:
+            self._stalled = True
             return reason
         self.stop_reason = reason
         self.end()
@@ -333,6 +352,27 @@ class Simulation:
         except _Stop as stop:
             return stop.reason
         return "queue empty"
+
+    def waiting(self) -> list[Wait]:
+        """What each primary component that still keeps the run going waits for."""
+        return [self.components[name].waiting_for() for name in sorted(self._blockers)]
+
+    @property
+    def stalled(self) -> bool:
+        """Nothing is scheduled for the model, but a primary component still waits.
+
+        True after a ``"stalled"`` end, and also after ``--stop-at`` or a
+        shutdown reached while the model was waiting.
+        """
+        return bool(self._blocking) and not self.model_events_pending()
+
+    def model_events_pending(self) -> bool:
+        """True while a link event or a clock tick is queued (tools' markers do not count).
+
+        A tool that schedules itself periodically (a checkpoint period) stops
+        when this is False, so it does not keep a stalled run alive.
+        """
+        return any(entry[2] != 0 for entry in self._queue.entries())
 
     def _discard(self, marker: _StopMarker) -> None:
         self._queue.remove_target(marker)

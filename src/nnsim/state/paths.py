@@ -106,5 +106,5 @@ def set_value(sim: Simulation, path: str, text: str) -> Any:
             raise StateError(f"cannot set {path}: {error}") from None
     else:
         value = convert_like(current, text, path)
-    setattr(element, name, value)
+    element.assign(name, value)  # tells the element (a paused component wakes)
     return value

@@ -30,9 +30,40 @@ def controller_params(config: Config) -> dict[str, Any]:
         "class_image_limit": dataset.class_image_limit,
         "training_images": dataset.training,
         "test_images": dataset.test,
+        "validation_split": 0.0 if dataset.validation == "test" else dataset.validation,
         "eval_images": dataset.eval,
         "invert_eval_images": dataset.invert_eval_images,
     }
+
+
+DATASET_PATHS = ("training_images", "test_images", "eval_images")
+
+
+def dataset_overrides(body: dict, config: Config) -> dict[str, str]:
+    """``--set``-style overrides that point a checkpoint's controller at ``config``'s data folders.
+
+    A resumed run reads its data where its ``config.toml`` says (resolved
+    against the run folder), not where the folders were when the checkpoint
+    was taken, so a run folder moved with its project still resumes.
+    """
+    names = [spec["name"] for spec in body["model"]["components"]]
+    types = [spec["type"] for spec in body["model"]["components"]]
+    if types.count("nn.BatchController") != 1:
+        return {}
+    name = names[types.index("nn.BatchController")]
+    params = controller_params(config)
+    return {f"{name}/{key}": str(params[key]) for key in DATASET_PATHS}
+
+
+def run_folder_overrides(storage: Any, body: dict) -> dict[str, str]:
+    """``dataset_overrides`` from the run folder's ``config.toml`` when ``storage`` is its
+    ``checkpoints/`` (``nnsim run runs/x/checkpoints/best`` after the project moved), else none."""
+    from nnsim.train.runfolder import open_run_folder, run_folder_of
+
+    folder = run_folder_of(storage)
+    if folder is None:
+        return {}
+    return dataset_overrides(body, open_run_folder(folder)[1])
 
 
 def optimizer_params(config: Config) -> dict[str, Any]:

@@ -11,8 +11,9 @@ the closest valid key, a value of the wrong type names the key, the type
 wanted and the value given. Paths of input files (datasets, a model script)
 in a TOML file are relative to that file; on the command line, to the
 current directory. ``output.project_dir`` is relative to the current
-directory. `to_toml` writes a config back (the run folder's ``config.toml``);
-reading that file gives the same config.
+directory. `to_toml` writes a config back (the run folder's ``config.toml``,
+with its input paths relative to the run folder: see
+``nnsim.train.runfolder``); reading that file gives the same config.
 """
 
 from __future__ import annotations
@@ -61,13 +62,24 @@ class ModelConfig:
     script_args: list[str] = _opt([])
 
 
+# ``dataset.validation``: "test" (validate on the test set) or a fraction of the training set.
+Validation = str | float
+
+
 @dataclass
 class DatasetConfig:
-    """``name`` labels the run; with no folders it must be a built-in dataset."""
+    """``name`` labels the run; with no folders it must be a built-in dataset.
+
+    ``validation`` is what the epochs validate on, and so what chooses the
+    best checkpoint: ``"test"`` (the test set, as in SST's example) or a
+    fraction of the training images held out (e.g. 0.1), which keeps the test
+    set unseen until ``nnsim test``.
+    """
 
     name: str = "fashion-mnist"
     training: str = _opt("", path=True)
     test: str = _opt("", path=True)
+    validation: Validation = "test"
     eval: str = _opt("", path=True)
     class_image_limit: int = _opt(0, min=0)
     invert_eval_images: bool = False
@@ -169,6 +181,7 @@ def _describe(kind: Any) -> str:
         str: "a string",
         list[int]: "a list of integers",
         list[str]: "a list of strings",
+        Validation: '"test" or a fraction of the training images (e.g. 0.1)',
     }[kind]
 
 
@@ -187,9 +200,12 @@ def _typed(path: str, kind: Any, value: Any, where: str) -> Any:
         str: lambda v: type(v) is str,
         list[int]: lambda v: type(v) is list and all(type(x) is int for x in v),
         list[str]: lambda v: type(v) is list and all(type(x) is str for x in v),
+        Validation: lambda v: v == "test" or type(v) in (int, float),
     }[kind](value)
     if not ok:
         raise ConfigError(f"{where}{path} must be {_describe(kind)}, got {_show(value)}")
+    if kind is Validation and value != "test":
+        return float(value)
     return float(value) if kind is float else value
 
 
@@ -255,7 +271,7 @@ def parse_set(pair: str) -> tuple[str, Any]:
     if not sep or not path:
         raise ConfigError(f"--set takes KEY=VALUE (e.g. training.epochs=3), not {pair!r}")
     kind = _kind_of(path)
-    if kind is str or dataclasses.is_dataclass(kind):
+    if kind is str or dataclasses.is_dataclass(kind) or (kind is Validation and text == "test"):
         return path, text
     source = text
     if kind in (list[int], list[str]) and not text.strip().startswith("["):
@@ -342,6 +358,11 @@ def validate(config: Config) -> None:
             f"dataset.name '{dataset.name}' is not a built-in dataset "
             f"({', '.join(BUILTIN_DATASETS)}); give dataset.training and dataset.test folders"
         )
+    if dataset.validation != "test" and not 0 < dataset.validation < 1:
+        raise ConfigError(
+            f'dataset.validation must be "test" or a fraction of the training images '
+            f"between 0 and 1 (e.g. 0.1), got {_show(dataset.validation)}"
+        )
     if not dataset.name or "/" in dataset.name:
         raise ConfigError(f"dataset.name must be a short label without '/', got {dataset.name!r}")
     optimizer = config.training.optimizer
@@ -364,6 +385,22 @@ def validate(config: Config) -> None:
     name = config.output.run_name
     if name and (name in (".", "..") or "/" in name or os.sep in name):
         raise ConfigError(f"output.run_name must be a folder name without '/', got {name!r}")
+
+
+def map_paths(config: Config, function) -> Config:
+    """A copy of ``config`` with ``function(path)`` applied to every input path (datasets, script)."""
+
+    def walk(section: Any) -> Any:
+        section = dataclasses.replace(section)
+        for item, kind in _fields(type(section)).values():
+            value = getattr(section, item.name)
+            if dataclasses.is_dataclass(kind):
+                setattr(section, item.name, walk(value))
+            elif item.metadata.get("path"):
+                setattr(section, item.name, function(value))
+        return section
+
+    return walk(config)
 
 
 # Writing ------------------------------------------------------------------------

@@ -5,9 +5,12 @@ whole test set with the checkpoint's trained weights, in batches, outside the
 simulation: the chain is read from the checkpoint's graph (``nn.Input``,
 ``nn.Dense``, ``nn.ReLU``, ``nn.Softmax``), so it is the same computation the
 simulated validation pass does, without simulated time. The test set is the
-one the checkpoint's controller validated on (its ``test_images``,
-``class_image_limit`` and ``dtype``), unless a config's dataset section is
-given instead.
+checkpoint's controller's (its ``test_images``, ``class_image_limit`` and
+``dtype``; in a run folder, its ``config.toml``'s), unless a config's dataset
+section is given instead. The report
+also says what the run validated on — the test set itself (SST's way, so
+the score is on the images that chose the best checkpoint) or training
+images held out (``validation_split``), which leave the test set unseen.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from nnsim.errors import NnsimError
 from nnsim.nn import functional as F
 from nnsim.nn.export import layer_chain, trained_parameters
 from nnsim.train.config import DatasetConfig
+from nnsim.train.runfolder import open_run_folder, run_folder_of
 
 BATCH = 1024
 
@@ -42,6 +46,25 @@ class EvaluationReport:
     classes: tuple[str, ...] = CLASS_NAMES
     test_images: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)  # the checkpoint's own
+    validation_split: float = 0.0  # the run's: 0 validated on the test set
+    validation_images: int = 0  # how many images it validated on
+    own_test_set: bool = True  # the score is on the checkpoint's own test set
+
+    def validation(self) -> str:
+        """One line: which data validated (and chose the best checkpoint), which data scored."""
+        if self.validation_split:
+            return (
+                f"validated on: {self.validation_images} training images held out "
+                f"(validation = {self.validation_split:g}); this score is on a test set "
+                "that neither training nor choosing the best checkpoint saw"
+            )
+        if not self.own_test_set:
+            return "validated on: the run's own test set; this score is on another test set"
+        return (
+            'validated on: the test set itself (validation = "test", as in SST\'s example), '
+            "so this score is on the images that chose the best checkpoint; hold out "
+            "training images (dataset.validation = 0.1) for a score on unseen images"
+        )
 
     @property
     def count(self) -> int:
@@ -116,6 +139,10 @@ def evaluate_checkpoint(location: str, *, dataset: DatasetConfig | None = None) 
     body, tensors = storage.load(name)
     resolved = Path(storage.location(name))
     resolved_name = os.readlink(resolved) if resolved.is_symlink() else name
+    own_test_set = dataset is None
+    run = run_folder_of(storage)
+    if dataset is None and run is not None:
+        dataset = open_run_folder(run)[1].dataset  # its paths hold after the run folder moved
     if dataset is None:
         folder = _controller_setting(body, "test_images", "")
         limit = int(_controller_setting(body, "class_image_limit", 0))
@@ -134,6 +161,9 @@ def evaluate_checkpoint(location: str, *, dataset: DatasetConfig | None = None) 
         confusion=confusion,
         test_images=folder or "fashion-mnist",
         metrics=dict(body.get("metrics") or {}),
+        validation_split=float(_controller_setting(body, "validation_split", 0.0)),
+        validation_images=int(_controller_setting(body, "validation_images", 0)),
+        own_test_set=own_test_set,
     )
 
 
@@ -144,6 +174,7 @@ def report_lines(report: EvaluationReport) -> list[str]:
         + ("" if report.checkpoint.endswith(report.name) else f" -> {report.name}"),
         f"test set: {report.test_images} ({report.count} images)",
         f"test loss: {report.loss:.4f}  accuracy: {report.accuracy:.4f}",
+        report.validation(),
         "",
     ]
     width = max(len(name) for name in report.classes)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from nnsim.data import class_from_file_name
-from nnsim.train.runfolder import PREDICTIONS_FILE, write_text_atomically
+from nnsim.train.runfolder import PREDICTIONS_FILE, portable_path, write_text_atomically
 
 COLUMNS = ("path", "predicted", "true")
 
@@ -31,11 +31,15 @@ def prediction_rows(paths: Sequence[str], predicted: Sequence[str]) -> list[dict
 
 
 def write_predictions(run_dir: Path, paths: Sequence[str], predicted: Sequence[str]) -> Path:
-    """Write ``<run>/predictions.csv`` (path, predicted, true) and return its path."""
+    """Write ``<run>/predictions.csv`` (path, predicted, true) and return its path.
+
+    Image paths inside the project are written relative to the run folder
+    (``nnsim.train.runfolder.portable_path``).
+    """
     out = io.StringIO()
     writer = csv.DictWriter(out, COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(prediction_rows(paths, predicted))
+    writer.writerows(prediction_rows([portable_path(path, run_dir) for path in paths], predicted))
     path = run_dir / PREDICTIONS_FILE
     write_text_atomically(path, out.getvalue())
     return path

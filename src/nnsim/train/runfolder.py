@@ -11,6 +11,12 @@
         plots/confusion.png  written by ``nnsim test``
         predictions.csv      the evaluation images' predicted (and true) classes
 
+Paths in ``config.toml`` and ``predictions.csv`` that lie inside the
+project (the folder that holds ``project_dir``, i.e. two levels above the
+run folder) are stored relative to the run folder and read relative to it,
+so a project moved or copied as a whole, with its data, keeps working;
+paths outside it (``/usr/share/datasets/...``) stay absolute.
+
 ``checkpoints/best`` and ``checkpoints/last`` are relative symbolic links to
 checkpoint folders, so every tool that takes a checkpoint takes them as
 they are (``nnsim run``, ``nnsim test --load``, ``nnsim predict``,
@@ -31,7 +37,7 @@ import numpy as np
 
 from nnsim.checkpoint import CheckpointError, DirStorage, Storage
 from nnsim.checkpoint.manager import Policy
-from nnsim.train.config import Config, ConfigError, load_config, to_toml
+from nnsim.train.config import Config, ConfigError, load_config, map_paths, to_toml
 
 CONFIG_FILE = "config.toml"
 CHECKPOINTS = "checkpoints"
@@ -69,6 +75,22 @@ def write_text_atomically(path: Path, text: str) -> None:
         raise
 
 
+def portable_path(path: str, run_dir: str | os.PathLike) -> str:
+    """``path`` as a run folder stores it: relative to ``run_dir`` when inside its project.
+
+    The project is the folder two levels above the run folder (the one that
+    holds ``project_dir``); paths outside it, and relative or empty ones, are
+    returned as they are.
+    """
+    if not path or not os.path.isabs(path):
+        return path
+    folder = os.path.abspath(run_dir)
+    project = os.path.dirname(os.path.dirname(folder))
+    if os.path.commonpath([os.path.abspath(path), project]) != project:
+        return path
+    return os.path.relpath(path, folder)
+
+
 def create_run_folder(config: Config, when: datetime | None = None) -> Path:
     """Make a new run folder under ``output.project_dir`` and write ``config.toml`` into it."""
     project = Path(config.output.project_dir).expanduser()
@@ -97,7 +119,8 @@ def create_run_folder(config: Config, when: datetime | None = None) -> Path:
             "check output.project_dir (--project-dir)"
         ) from None
     header = "nnsim training config, resolved (defaults < config file < command line)"
-    write_text_atomically(folder / CONFIG_FILE, to_toml(config, header))
+    portable = map_paths(config, lambda path: portable_path(path, folder))
+    write_text_atomically(folder / CONFIG_FILE, to_toml(portable, header))
     return folder
 
 
@@ -114,9 +137,11 @@ def open_run_folder(folder: str | os.PathLike) -> tuple[Path, Config]:
 
 
 def run_folder_of(storage: Storage) -> Path | None:
-    """The folder that holds a local checkpoint storage (a run folder for ``<run>/checkpoints``)."""
+    """The run folder whose ``checkpoints/`` ``storage`` is, or None (a bare checkpoint folder)."""
     if isinstance(storage, DirStorage):
-        return storage.root.parent
+        folder = storage.root.parent
+        if storage.root.name == CHECKPOINTS and (folder / CONFIG_FILE).is_file():
+            return folder
     return None
 
 

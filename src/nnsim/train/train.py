@@ -24,7 +24,7 @@ from typing import Any
 from nnsim.checkpoint.manager import Policy, enable
 from nnsim.errors import NnsimError
 from nnsim.sim import Simulation
-from nnsim.train.build import build_simulation, find_controller
+from nnsim.train.build import build_simulation, dataset_overrides, find_controller
 from nnsim.train.config import Config, ConfigError
 from nnsim.train.metrics import MetricsLog
 from nnsim.train.predictions import prediction_rows, write_predictions
@@ -115,7 +115,12 @@ def resume(
             f"nnsim train {run_dir / 'config.toml'} --run-name NEW_NAME"
         )
     body, tensors = storage.load(name)
-    sim = restore(body, tensors, output=_Discard() if mode == "quiet" else None)
+    sim = restore(
+        body,
+        tensors,
+        output=_Discard() if mode == "quiet" else None,
+        overrides=dataset_overrides(body, config),
+    )
     controller = find_controller(sim)
     if controller.epoch >= controller.epochs and (run_dir / PLOTS / TRAINING_PLOT).exists():
         raise ConfigError(
@@ -192,6 +197,14 @@ def _run(
     return result
 
 
+def validated_on(sim: Simulation) -> str:
+    """``on the test set`` or ``on 2000 held-out training images``: what the val_* metrics are."""
+    controller = find_controller(sim)
+    if controller.validation_split:
+        return f"on {controller.validation_images} held-out training images"
+    return "on the test set"
+
+
 def summary(result: TrainResult, config: Config) -> list[str]:
     """The lines ``nnsim train`` ends with (all that ``--quiet`` prints)."""
     lines = [f"run folder: {result.run_dir}"]
@@ -200,7 +213,7 @@ def summary(result: TrainResult, config: Config) -> list[str]:
         lines.append(
             f"epoch {last['epoch']}: training acc {last['train_acc']:.3f} "
             f"loss {last['train_loss']:.3f}, validation acc {last['val_acc']:.3f} "
-            f"loss {last['val_loss']:.3f}"
+            f"loss {last['val_loss']:.3f} ({validated_on(result.sim)})"
         )
     best = result.run_dir / CHECKPOINTS / BEST
     if best.is_symlink():
