@@ -31,11 +31,30 @@ class CheckpointOptions:
 
 
 def looks_like_checkpoint(location: str) -> bool:
-    """A URL, or a folder holding a checkpoint (manifest.json) or checkpoints (latest)."""
-    path = Path(location)
-    return "://" in location or (
-        path.is_dir() and ((path / "manifest.json").exists() or (path / "latest").exists())
-    )
+    """A URL or a folder: a model script is neither, so it is a checkpoint or a folder of them.
+
+    A folder that is neither is then refused as "not a checkpoint", not as a missing script.
+    """
+    return "://" in location or Path(location).is_dir()
+
+
+def check_checkpoint_options(options: dict) -> None:
+    """ParamError (one line naming the option) for a negative count, a period <= 0, an unknown metric."""
+    from nnsim.checkpoint.manager import MONITORS, check_count, check_seconds
+    from nnsim.units import parse_time
+
+    for key in ("every_epochs", "every_steps", "keep_last", "keep_best"):
+        check_count(f"--checkpoint-{key.replace('_', '-')}", options[f"checkpoint_{key}"])
+    check_seconds("--checkpoint-wall-period", options["checkpoint_wall_period"])
+    period = options["checkpoint_period"]
+    if period is not None and parse_time(period) <= 0:
+        raise ParamError(f"--checkpoint-period must be longer than 0, not {period!r}")
+    monitor = options["checkpoint_monitor"]
+    if monitor not in MONITORS:
+        raise ParamError(
+            f"--checkpoint-monitor {monitor!r} is not a metric nnsim reports; "
+            f"use one of {', '.join(MONITORS)}"
+        )
 
 
 def parse_overrides(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
@@ -58,6 +77,7 @@ def load_simulation(
 ) -> Simulation:
     """Rebuild a simulation from a checkpoint (into the script's model when one is given)."""
     from nnsim.checkpoint import open_checkpoint
+    from nnsim.checkpoint.manager import continue_lineage
     from nnsim.state import restore
 
     storage, name = open_checkpoint(location)
@@ -66,7 +86,8 @@ def load_simulation(
     if script:
         sim = Simulation(seed=body["model"]["seed"], verbose=verbose)
         build_from_script(sim, script, list(script_args))
-    return restore(body, tensors, sim=sim, overrides=overrides, verbose=verbose)
+    sim = restore(body, tensors, sim=sim, overrides=overrides, verbose=verbose)
+    return continue_lineage(sim, body)
 
 
 def run_simulation(
@@ -307,6 +328,7 @@ def run(
         ctx.find_root().meta["debug"] = True
     if script and not load_checkpoint and looks_like_checkpoint(script):
         load_checkpoint, script = script, None
+    check_checkpoint_options(checkpoint)
     options = None
     if checkpoint.pop("checkpoint_enable"):
         options = CheckpointOptions(

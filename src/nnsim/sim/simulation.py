@@ -99,6 +99,7 @@ class Simulation:
         self._start_actions: list = []
         self._observers: dict[str, list] = {}
         self.checkpointer: Any = None  # set by nnsim.checkpoint when checkpoints are enabled
+        self.checkpoint_lineage: str | None = None  # the run a restored simulation continues
         self._markers = 0  # sequence of stop markers: two at one time must not tie
 
     # Construction -----------------------------------------------------------
