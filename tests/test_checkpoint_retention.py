@@ -168,9 +168,7 @@ def test_the_python_policy_refuses_what_the_cli_refuses(fields):
 
 
 @pytest.mark.parametrize("wall_period", [-1, 0, float("nan"), float("inf"), "5"])
-def test_enable_refuses_a_wall_period_that_is_not_a_positive_number(
-    wall_period, tmp_path, dataset
-):
+def test_enable_refuses_a_wall_period_that_is_not_a_positive_number(wall_period, tmp_path, dataset):
     sim = build(dataset, io.StringIO(), epochs=1)
     with pytest.raises(ParamError, match="wall_period"):
         enable(sim, str(tmp_path / "ckpt"), wall_period=wall_period)
