@@ -294,6 +294,10 @@ def open_checkpoint(location: str | os.PathLike) -> tuple[Storage, str]:
 
     ``location`` is a checkpoint (``runs/a/ckpt_3_1234``, or its
     ``manifest.json``) or a storage (``runs/a``: its `Storage.latest`).
+    For a storage, unusable entries newer than the one chosen (or named by
+    ``latest``) are skipped with a `CheckpointWarning` each; if none is
+    usable, the error names the newest one and why. A folder that is
+    neither is "not a checkpoint".
     """
     location = os.fspath(location)
     parent, base = _split(location)
