@@ -422,7 +422,7 @@ def _is_alias(root: Path, name: str) -> bool:
         target = os.readlink(root / name)
     except OSError:
         return False
-    return is_valid_name(target) and os.sep not in target and (root / target).is_dir()
+    return is_valid_name(target) and os.sep not in target
 
 
 def _write_shards(folder: Path, plans: dict[str, TensorFilePlan]) -> dict[str, dict]:

@@ -210,8 +210,9 @@ class Storage(abc.ABC):
         label = self.location(name)
         if incomplete:
             return CheckpointError(
-                f"checkpoint '{label}' is incomplete (its write was interrupted before it was "
-                "committed); load another checkpoint"
+                f"checkpoint '{label}' is incomplete: it has no {MANIFEST_FILE} (its write was "
+                "interrupted before it was committed, or the file was removed); "
+                "load another checkpoint"
             )
         names = self.list()
         if not names:

@@ -31,11 +31,11 @@ class CheckpointOptions:
 
 
 def looks_like_checkpoint(location: str) -> bool:
-    """A URL or a folder: a model script is neither, so it is a checkpoint or a folder of them.
-
-    A folder that is neither is then refused as "not a checkpoint", not as a missing script.
-    """
-    return "://" in location or Path(location).is_dir()
+    """A URL, or a folder holding a checkpoint (manifest.json) or checkpoints (latest)."""
+    path = Path(location)
+    return "://" in location or (
+        path.is_dir() and ((path / "manifest.json").exists() or (path / "latest").exists())
+    )
 
 
 def check_checkpoint_options(options: dict) -> None:
@@ -326,7 +326,8 @@ def run(
     """
     if debug:
         ctx.find_root().meta["debug"] = True
-    if script and not load_checkpoint and looks_like_checkpoint(script):
+    if script and not load_checkpoint and (looks_like_checkpoint(script) or Path(script).is_dir()):
+        # a model script is never a folder: one without a manifest is "not a checkpoint"
         load_checkpoint, script = script, None
     check_checkpoint_options(checkpoint)
     options = None
