@@ -69,7 +69,7 @@ def test_another_models_eight_checkpoints_in_a_reused_folder_all_survive(tmp_pat
         hidden=8,
     )
     (warning,) = warnings_of(result.stderr)
-    assert "already holds 8 checkpoints of another run" in warning and "they are kept" in warning
+    assert "already holds 8 checkpoints of other runs" in warning and "they are kept" in warning
     names = DirStorage(folder).list()
     assert [name for name in names if name in theirs] == theirs  # 8 of 8 kept
     mine = [name for name in names if name not in theirs]
@@ -108,7 +108,7 @@ def test_checkpoints_without_a_lineage_are_never_pruned(tmp_path, dataset):
     for number in (1, 2, 3):
         storage.save(f"checkpoint_{number}_0", {"metrics": {"val_loss": 0.1}}, {})
     sim = build(dataset, io.StringIO(), epochs=3)
-    with pytest.warns(UserWarning, match="already holds 3 checkpoints of another run"):
+    with pytest.warns(UserWarning, match="already holds 3 checkpoints of other runs"):
         manager = enable(sim, storage, policy=Policy(every_epochs=1, keep_last=1, keep_best=1))
     sim.run()
     manager.close()

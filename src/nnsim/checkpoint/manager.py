@@ -14,9 +14,11 @@ a ``lineage`` (a random id, recorded in every manifest it writes as
 ``"lineage"``; a run restored from a checkpoint continues that checkpoint's
 lineage), and keep-last/keep-best rank only the checkpoints of its lineage
 and prefix. Checkpoints of other runs in the same folder, and entries that
-cannot be read, are kept and reported once as warnings. Async mode copies the state on the simulation thread and writes it
-in a background thread, one write in flight at most; a failed write stops
-the run cleanly (complete and finish still run) and is reported.
+cannot be read, are kept and reported once as warnings.
+
+Async mode copies the state on the simulation thread and writes it in a
+background thread, one write in flight at most; a failed write stops the
+run cleanly (complete and finish still run) and is reported.
 """
 
 from __future__ import annotations
@@ -236,9 +238,10 @@ class CheckpointManager:
         foreign = [entry for entry in entries if entry.usable and not self._is_mine(entry)]
         if foreign:
             count = f"{len(foreign)} checkpoint{'s' if len(foreign) > 1 else ''}"
+            shown = ", ".join(entry.name for entry in foreign[-3:])
+            more = ", ..." if len(foreign) > 3 else ""
             warn(
-                f"'{self.storage.url}' already holds {count} of another run "
-                f"({', '.join(entry.name for entry in foreign[-3:])}{', ...' if len(foreign) > 3 else ''}); "
+                f"'{self.storage.url}' already holds {count} of other runs ({shown}{more}); "
                 "they are kept: retention deletes only this run's checkpoints"
             )
         return max(numbers)
