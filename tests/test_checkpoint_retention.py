@@ -196,3 +196,13 @@ def test_a_resumed_training_run_keeps_pruning_the_checkpoints_before_the_resume(
     (after,) = storage.list()
     assert after.startswith("checkpoint_4_")
     assert storage.load_manifest(after)[LINEAGE_KEY] == lineage
+
+
+def test_retention_survives_a_checkpoint_of_its_lineage_with_nonsense_metrics(tmp_path, dataset):
+    storage = DirStorage(tmp_path / "ckpt")
+    storage.save("checkpoint_1_0", {"metrics": [1, 2], LINEAGE_KEY: "abc"}, {})
+    sim = build(dataset, io.StringIO(), epochs=2)
+    manager = enable(sim, storage, lineage="abc", policy=Policy(every_epochs=1, keep_best=1))
+    sim.run()
+    manager.close()
+    assert sim.finished and storage.list()[-1].startswith("checkpoint_3_")

@@ -330,7 +330,8 @@ class CheckpointManager:
         if policy.keep_best:
             known = {}
             for entry in mine:
-                value = (entry.manifest.get("metrics") or {}).get(policy.monitor)
+                metrics = entry.manifest.get("metrics")
+                value = metrics.get(policy.monitor) if isinstance(metrics, dict) else None
                 if (
                     isinstance(value, int | float)
                     and not isinstance(value, bool)
