@@ -9,11 +9,12 @@
 
 See `nnsim.checkpoint.storage` for the backend API (and how to add one),
 `nnsim.checkpoint.manifest` for the format, `nnsim.checkpoint.tensorfile`
-for the safetensors reader and writer.
+for the safetensors reader and writer, `nnsim.checkpoint.safefile` for how
+every checkpoint file is opened (regular files only, no links, bounded reads).
 """
 
 from nnsim.checkpoint.dir_backend import DirStorage
-from nnsim.checkpoint.errors import CheckpointError
+from nnsim.checkpoint.errors import CheckpointError, CheckpointWarning
 from nnsim.checkpoint.fsspec_backend import FsspecStorage
 from nnsim.checkpoint.manifest import (
     FORMAT,
@@ -22,21 +23,26 @@ from nnsim.checkpoint.manifest import (
     order_key,
     parse_checkpoint_name,
 )
-from nnsim.checkpoint.storage import Storage, open_checkpoint, open_storage
+from nnsim.checkpoint.safefile import open_regular, read_regular
+from nnsim.checkpoint.storage import CheckpointEntry, Storage, open_checkpoint, open_storage
 from nnsim.checkpoint.tensorfile import read_safetensors, write_safetensors
 
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
+    "CheckpointEntry",
     "CheckpointError",
+    "CheckpointWarning",
     "DirStorage",
     "FsspecStorage",
     "Storage",
     "checkpoint_name",
     "open_checkpoint",
+    "open_regular",
     "open_storage",
     "order_key",
     "parse_checkpoint_name",
+    "read_regular",
     "read_safetensors",
     "write_safetensors",
 ]

@@ -26,6 +26,7 @@ import mmap
 import os
 import secrets
 import shutil
+import stat
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -43,12 +44,20 @@ from nnsim.checkpoint.manifest import (
     hash_workers,
     is_valid_name,
     order_key,
+    parse_checkpoint_name,
     parse_manifest,
     shard_tensors,
     size_error,
     tensor_entries,
 )
-from nnsim.checkpoint.storage import Storage
+from nnsim.checkpoint.safefile import (
+    MAX_MANIFEST_BYTES,
+    MAX_POINTER_BYTES,
+    kind_of,
+    read_regular,
+    regular_size,
+)
+from nnsim.checkpoint.storage import CheckpointEntry, Storage, pointer_name
 from nnsim.checkpoint.tensorfile import (
     Header,
     TensorFilePlan,
@@ -158,12 +167,15 @@ class DirStorage(Storage):
                 shutil.rmtree(temp, ignore_errors=True)
                 raise
             _fsync_dir(self.root)
-            self._point_latest(name)
         except OSError as error:
             raise CheckpointError(
                 f"cannot write checkpoint '{label}' ({error.strerror or error}); "
                 f"check the free space and permissions of '{self.url}'"
             ) from error
+        try:  # the checkpoint is committed: a failure here loses nothing
+            self._point_latest(name)
+        except OSError as error:
+            self._pointer_failed(name, error)
         return final
 
     def _duplicate(self, name: str) -> CheckpointError:
@@ -231,31 +243,55 @@ class DirStorage(Storage):
         return removed
 
     # Reading ----------------------------------------------------------------------
-    def _read_manifest(self, name: str, verify: bool) -> dict:
-        if isinstance(name, str) and name.startswith(TEMP_PREFIX):
-            raise self._missing(name, incomplete=True)
-        check_name(name)
+    # Every file is opened through nnsim.checkpoint.safefile: regular files only,
+    # no link followed inside a checkpoint folder, every read bounded.
+    def _folder(self, name: str) -> Path:
+        """The folder of checkpoint ``name``: a folder, or a link to one the caller named."""
         folder = self.root / name
         try:
-            data = (folder / MANIFEST_FILE).read_bytes()
+            mode = folder.stat().st_mode
         except FileNotFoundError:
-            interrupted = folder.is_dir() or any(self.root.glob(f"{TEMP_PREFIX}{name}-*"))
-            raise self._missing(name, incomplete=interrupted) from None
+            return folder  # reported as missing by the reader
         except OSError as error:
             raise CheckpointError(
                 f"cannot read checkpoint '{self.location(name)}' ({error.strerror or error}); "
                 "check the permissions of its folder"
-            ) from error
-        return parse_manifest(data, self.location(name), verify=verify)
+            ) from None
+        if not stat.S_ISDIR(mode):
+            raise CheckpointError(
+                f"'{self.location(name)}' is {kind_of(mode)}, not a checkpoint folder; "
+                "load another checkpoint"
+            )
+        return folder
+
+    def _read_manifest(self, name: str, verify: bool) -> dict:
+        if isinstance(name, str) and name.startswith(TEMP_PREFIX):
+            raise self._missing(name, incomplete=True)
+        check_name(name)
+        folder = self._folder(name)
+        label = self.location(name)
+        try:
+            data = read_regular(
+                folder / MANIFEST_FILE,
+                f"{MANIFEST_FILE} of checkpoint '{label}'",
+                MAX_MANIFEST_BYTES,
+            )
+        except FileNotFoundError:
+            interrupted = folder.is_dir() or any(self.root.glob(f"{TEMP_PREFIX}{name}-*"))
+            raise self._missing(name, incomplete=interrupted) from None
+        return parse_manifest(data, label, verify=verify)
 
     def _check_sizes(self, name: str, manifest: dict) -> None:
+        label = self.location(name)
         for file, entry in manifest["files"].items():
             try:
-                size = (self.root / name / file).stat().st_size
+                size = regular_size(
+                    self.root / name / file, f"tensor file '{file}' of checkpoint '{label}'"
+                )
             except FileNotFoundError:
                 size = None
             if size != entry["bytes"]:
-                raise size_error(file, self.location(name), size, entry["bytes"])
+                raise size_error(file, label, size, entry["bytes"])
 
     def load_manifest(self, name: str, *, verify: bool = True) -> dict:
         """The manifest of ``name``; with ``verify``, its checksum and its files' sizes are checked.
@@ -276,7 +312,9 @@ class DirStorage(Storage):
             if entry["bytes"] < 8:
                 raise size_error(file, label, entry["bytes"], 8)
             try:
-                maps[file] = map_file(self.root / name / file)
+                maps[file] = map_file(
+                    self.root / name / file, f"tensor file '{file}' of checkpoint '{label}'"
+                )
             except FileNotFoundError:
                 raise size_error(file, label, None, entry["bytes"]) from None
             if len(maps[file]) != entry["bytes"]:
@@ -313,42 +351,78 @@ class DirStorage(Storage):
         self._open(name, verify=True)
 
     def exists(self, name: str) -> bool:
-        return is_valid_name(name) and (self.root / name / MANIFEST_FILE).is_file()
+        """A ``manifest.json`` entry is in folder ``name`` (loading it may still be refused)."""
+        return is_valid_name(name) and os.path.lexists(self.root / name / MANIFEST_FILE)
 
-    def list(self) -> list[str]:
-        """Committed checkpoints with a valid manifest, in commit order (`order_key`).
+    def scan(self) -> list[CheckpointEntry]:
+        """Every checkpoint entry, usable or not, in commit order (`order_key`).
 
-        Symbolic links (aliases such as a run folder's ``best`` and ``last``) are not listed.
+        Listed: each folder holding a ``manifest.json`` (of any kind: a link
+        or a FIFO there is a problem, not a reason to hide it), each entry
+        with a numbered name (``<prefix>_<n>_<time>``) even without one, and
+        each symbolic link that is not an alias. Aliases (links to a bare
+        name in this folder, such as a run folder's ``best`` and ``last``)
+        and other files are not listed; links are never followed.
         """
         try:
             entries = list(os.scandir(self.root))
         except (FileNotFoundError, NotADirectoryError):
             return []
-        names = []
+        found = []
         for entry in entries:
-            if not is_valid_name(entry.name) or entry.is_symlink() or not entry.is_dir():
+            name = entry.name
+            if not is_valid_name(name):
                 continue
+            numbered = parse_checkpoint_name(name) is not None
+            label = self.location(name)
             try:
-                self._read_manifest(entry.name, verify=True)
-            except CheckpointError:
-                continue
-            names.append(entry.name)
-        return sorted(names, key=order_key)
+                if entry.is_symlink():
+                    if _is_alias(self.root, name):
+                        continue
+                    found.append(
+                        CheckpointEntry(
+                            name,
+                            problem=f"'{label}' is a symbolic link, not a checkpoint folder; "
+                            "nnsim does not follow links in a checkpoint folder",
+                        )
+                    )
+                    continue
+                if not entry.is_dir(follow_symlinks=False):
+                    if numbered:
+                        kind = kind_of(entry.stat(follow_symlinks=False).st_mode)
+                        found.append(
+                            CheckpointEntry(
+                                name, problem=f"'{label}' is {kind}, not a checkpoint folder"
+                            )
+                        )
+                    continue
+                if not numbered and not os.path.lexists(os.path.join(entry.path, MANIFEST_FILE)):
+                    continue  # a folder that is not a checkpoint
+            except OSError:
+                continue  # removed while scanning
+            try:
+                found.append(CheckpointEntry(name, manifest=self.load_manifest(name, verify=True)))
+            except CheckpointError as error:
+                found.append(CheckpointEntry(name, problem=str(error)))
+        return sorted(found, key=lambda entry: order_key(entry.name))
 
-    def latest(self) -> str | None:
-        """The checkpoint ``latest`` names if it is complete, else the newest complete one."""
+    def read_pointer(self) -> str | None:
+        """The name in ``latest`` (read as a regular file of at most a few KiB), or None."""
+        what = f"the latest pointer of '{self.url}'"
         try:
-            pointed = (self.root / LATEST).read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError):
-            pointed = ""
-        if is_valid_name(pointed):
-            try:
-                self._read_manifest(pointed, verify=True)
-                return pointed
-            except CheckpointError:
-                pass
-        names = self.list()
-        return names[-1] if names else None
+            data = read_regular(self.root / LATEST, what, MAX_POINTER_BYTES)
+        except FileNotFoundError:
+            return None
+        return pointer_name(data, what)
+
+
+def _is_alias(root: Path, name: str) -> bool:
+    """``root/name`` is a link to a bare name in ``root`` (``best -> checkpoint_3_100``)."""
+    try:
+        target = os.readlink(root / name)
+    except OSError:
+        return False
+    return is_valid_name(target) and os.sep not in target
 
 
 def _write_shards(folder: Path, plans: dict[str, TensorFilePlan]) -> dict[str, dict]:

@@ -31,12 +31,19 @@ from nnsim.checkpoint.manifest import (
     hash_workers,
     is_valid_name,
     order_key,
+    parse_checkpoint_name,
     parse_manifest,
     shard_tensors,
     size_error,
     tensor_entries,
 )
-from nnsim.checkpoint.storage import Storage
+from nnsim.checkpoint.safefile import (
+    MAX_MANIFEST_BYTES,
+    MAX_POINTER_BYTES,
+    fsspec_regular_size,
+    read_fsspec,
+)
+from nnsim.checkpoint.storage import CheckpointEntry, Storage, pointer_name
 from nnsim.checkpoint.tensorfile import (
     CHUNK,
     arrays_from_buffer,
@@ -104,11 +111,14 @@ class FsspecStorage(Storage):
                 files = dict(pool.map(write, plans.items()))
             final, text = build_manifest(manifest, name, files, entries, label)
             self.fs.pipe_file(self._path(name, MANIFEST_FILE), text)
-            self.fs.pipe_file(self._path(LATEST), f"{name}\n".encode())
         except OSError as error:
             raise CheckpointError(
                 f"cannot write checkpoint '{label}' ({error}); check the storage's space and permissions"
             ) from error
+        try:  # the checkpoint is committed: a failure here loses nothing
+            self.fs.pipe_file(self._path(LATEST), f"{name}\n".encode())
+        except OSError as error:
+            self._pointer_failed(name, error)
         return final
 
     def delete(self, name: str) -> None:
@@ -127,24 +137,32 @@ class FsspecStorage(Storage):
             ) from error
 
     # Reading ----------------------------------------------------------------------
+    # Every file is checked to be a plain file (fs.info) and read with a bound:
+    # see nnsim.checkpoint.safefile.
     def _read_manifest(self, name: str, verify: bool) -> dict:
         check_name(name)
+        label = self.location(name)
         try:
-            data = self.fs.cat_file(self._path(name, MANIFEST_FILE))
+            data = read_fsspec(
+                self.fs,
+                self._path(name, MANIFEST_FILE),
+                f"{MANIFEST_FILE} of checkpoint '{label}'",
+                MAX_MANIFEST_BYTES,
+            )
         except FileNotFoundError:
             raise self._missing(name, incomplete=self.fs.exists(self._path(name))) from None
-        except OSError as error:
-            raise CheckpointError(
-                f"cannot read checkpoint '{self.location(name)}' ({error}); check the storage's permissions"
-            ) from error
-        return parse_manifest(data, self.location(name), verify=verify)
+        return parse_manifest(data, label, verify=verify)
+
+    def _size(self, name: str, file: str) -> int | None:
+        what = f"tensor file '{file}' of checkpoint '{self.location(name)}'"
+        try:
+            return fsspec_regular_size(self.fs, self._path(name, file), what)
+        except FileNotFoundError:
+            return None
 
     def _sizes(self, name: str, manifest: dict) -> None:
         for file, entry in manifest["files"].items():
-            try:
-                size = self.fs.size(self._path(name, file))
-            except FileNotFoundError:
-                size = None
+            size = self._size(name, file)
             if size != entry["bytes"]:
                 raise size_error(file, self.location(name), size, entry["bytes"])
 
@@ -156,6 +174,9 @@ class FsspecStorage(Storage):
         return manifest
 
     def _read_file(self, name: str, file: str, expected: int) -> bytearray:
+        size = self._size(name, file)  # a plain file, checked again just before it is read
+        if size != expected:
+            raise size_error(file, self.location(name), size, expected)
         buffer = bytearray(expected)
         view = memoryview(buffer)
         got = 0
@@ -202,35 +223,52 @@ class FsspecStorage(Storage):
     def exists(self, name: str) -> bool:
         return is_valid_name(name) and self.fs.exists(self._path(name, MANIFEST_FILE))
 
-    def list(self) -> list[str]:
-        """Checkpoints with a valid manifest, in commit order (`order_key`)."""
+    def scan(self) -> list[CheckpointEntry]:
+        """Every checkpoint entry, usable or not, in commit order (`order_key`).
+
+        Listed: each folder holding a ``manifest.json``, and each entry with
+        a numbered name (``<prefix>_<n>_<time>``) even without one; links
+        (on local filesystems) are reported, never followed.
+        """
         try:
             entries = self.fs.ls(self._path(), detail=True)
         except (FileNotFoundError, NotADirectoryError):
             return []
-        names = []
+        found = []
         for entry in entries:
-            base = entry["name"].rstrip("/").rsplit("/", 1)[-1]
-            if entry.get("type") != "directory" or not is_valid_name(base):
+            name = entry["name"].rstrip("/").rsplit("/", 1)[-1]
+            if not is_valid_name(name):
                 continue
+            numbered = parse_checkpoint_name(name) is not None
+            label = self.location(name)
+            if entry.get("islink"):
+                found.append(
+                    CheckpointEntry(
+                        name,
+                        problem=f"'{label}' is a symbolic link, not a checkpoint folder; "
+                        "nnsim does not follow links in a checkpoint folder",
+                    )
+                )
+                continue
+            if entry.get("type") != "directory":
+                if numbered:
+                    found.append(
+                        CheckpointEntry(name, problem=f"'{label}' is not a checkpoint folder")
+                    )
+                continue
+            if not numbered and not self.exists(name):
+                continue  # a folder that is not a checkpoint
             try:
-                self._read_manifest(base, verify=True)
-            except CheckpointError:
-                continue
-            names.append(base)
-        return sorted(names, key=order_key)
+                found.append(CheckpointEntry(name, manifest=self.load_manifest(name, verify=True)))
+            except CheckpointError as error:
+                found.append(CheckpointEntry(name, problem=str(error)))
+        return sorted(found, key=lambda entry: order_key(entry.name))
 
-    def latest(self) -> str | None:
-        """The checkpoint ``latest`` names if it is complete, else the newest complete one."""
+    def read_pointer(self) -> str | None:
+        """The name in ``latest`` (a plain file of at most a few KiB), or None."""
+        what = f"the latest pointer of '{self.url}'"
         try:
-            pointed = self.fs.cat_file(self._path(LATEST)).decode("utf-8").strip()
-        except (OSError, UnicodeDecodeError):
-            pointed = ""
-        if is_valid_name(pointed):
-            try:
-                self._read_manifest(pointed, verify=True)
-                return pointed
-            except CheckpointError:
-                pass
-        names = self.list()
-        return names[-1] if names else None
+            data = read_fsspec(self.fs, self._path(LATEST), what, MAX_POINTER_BYTES)
+        except FileNotFoundError:
+            return None
+        return pointer_name(data, what)

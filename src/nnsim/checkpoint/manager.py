@@ -9,33 +9,82 @@ event of that time — a safe point by construction.
 
 Retention, like Keras/Lightning/Orbax: keep the last K, keep the best K by a
 monitored metric (``val_loss`` min, ``val_acc`` max), and always keep the
-newest. Async mode copies the state on the simulation thread and writes it
-in a background thread, one write in flight at most; a failed write stops
-the run cleanly (complete and finish still run) and is reported.
+newest. Retention deletes only this run's own checkpoints: each manager has
+a ``lineage`` (a random id, recorded in every manifest it writes as
+``"lineage"``; a run restored from a checkpoint continues that checkpoint's
+lineage), and keep-last/keep-best rank only the checkpoints of its lineage
+and prefix. Checkpoints of other runs in the same folder, and entries that
+cannot be read, are kept and reported once as warnings.
+
+Async mode copies the state on the simulation thread and writes it in a
+background thread, one write in flight at most; a failed write stops the
+run cleanly (complete and finish still run) and is reported.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import secrets
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from nnsim.checkpoint.errors import CheckpointError
-from nnsim.checkpoint.storage import Storage, open_storage, parse_checkpoint_name
+from nnsim.checkpoint.errors import CheckpointError, warn
+from nnsim.checkpoint.storage import (
+    CheckpointEntry,
+    Storage,
+    open_storage,
+    parse_checkpoint_name,
+)
+from nnsim.errors import ParamError
 from nnsim.sim import Simulation
 from nnsim.sim.simulation import _StopMarker
 from nnsim.state import capture
 from nnsim.units import format_time, parse_time
 
 MARKER_PRIORITY = 99  # after every event of the same time, before the end-of-run check
+#: The metrics nn's batch controller reports at the end of every epoch, that can be monitored.
+MONITORS = ("val_loss", "val_acc", "train_loss", "train_acc")
+#: The manifest key that holds the identity of the run (lineage) that wrote a checkpoint.
+LINEAGE_KEY = "lineage"
+
+
+def lineage_of(manifest: dict) -> str | None:
+    """The lineage (run identity) recorded in a checkpoint's manifest, or None (a foreign one)."""
+    value = manifest.get(LINEAGE_KEY) if isinstance(manifest, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+def check_count(option: str, value: object) -> int:
+    """``value`` as a count >= 0 (0: not used); ParamError naming ``option`` otherwise."""
+    if type(value) is not int or value < 0:
+        raise ParamError(f"{option} must be a whole number >= 0 (0: not used), not {value!r}")
+    return value
+
+
+def check_seconds(option: str, value: object) -> float | None:
+    """``value`` as a finite number of seconds > 0, or None; ParamError naming ``option``."""
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ParamError(f"{option} must be a number of seconds > 0, not {value!r}")
+    return float(value)
 
 
 @dataclass
 class Policy:
-    """What to checkpoint and what to keep (0 means "not used")."""
+    """What to checkpoint and what to keep (0 means "not used").
+
+    Counts must be whole numbers >= 0 and ``mode`` one of min, max, auto;
+    anything else is a ParamError naming the field.
+    """
 
     every_epochs: int = 0
     every_steps: int = 0
@@ -43,6 +92,16 @@ class Policy:
     keep_best: int = 0
     monitor: str = "val_loss"
     mode: str = "auto"  # "min", "max", or "auto": max for accuracies, min otherwise
+
+    def __post_init__(self) -> None:
+        for field in ("every_epochs", "every_steps", "keep_last", "keep_best"):
+            check_count(f"checkpoint policy {field}", getattr(self, field))
+        if not isinstance(self.monitor, str) or not self.monitor:
+            raise ParamError(
+                f"checkpoint policy monitor must be a metric name, not {self.monitor!r}"
+            )
+        if self.mode not in ("min", "max", "auto"):
+            raise ParamError(f"checkpoint policy mode must be min, max or auto, not {self.mode!r}")
 
     def better(self, a: float, b: float) -> bool:
         maximize = self.mode == "max" or (self.mode == "auto" and "acc" in self.monitor)
@@ -77,23 +136,29 @@ class CheckpointManager:
         policy: Policy | None = None,
         asynchronous: bool = False,
         announce: bool = True,
+        lineage: str | None = None,
     ):
+        """``lineage`` is the run identity written into every manifest: by default the
+        lineage of the checkpoint ``sim`` was restored from (``sim.checkpoint_lineage``),
+        else a new random one. Periods must be > 0; see `Policy` for the counts.
+        """
         self.sim = sim
         self.storage = open_storage(location) if isinstance(location, str) else location
         self.prefix = prefix
         self.period = parse_time(period) if period not in (None, "", 0) else None
-        if self.period == 0:
+        if self.period is not None and self.period <= 0:
             raise CheckpointError("--checkpoint-period must be longer than 0")
-        self.wall_period = wall_period
+        self.wall_period = check_seconds("checkpoint wall_period", wall_period)
         self.policy = policy or Policy()
         self.asynchronous = asynchronous
         self.announce = announce
+        self.lineage = lineage or getattr(sim, "checkpoint_lineage", None) or secrets.token_hex(8)
         self.written: list[str] = []
         self.stall_seconds = 0.0  # time the simulation waited for checkpoints
         self.error: BaseException | None = None
-        self._metrics: dict[str, float] | None = None  # monitored metric of each kept checkpoint
         self._latest_metrics: dict[str, Any] = {}
-        self._number = self._last_number()
+        self._reported: set[str] = set()  # entries already warned about
+        self._number = self._survey()
         self._marker_seq = 0
         self._period_parked = False
         self._last_wall = time.perf_counter()
@@ -171,13 +236,42 @@ class CheckpointManager:
             self.checkpoint_now(marker.reason, metrics=marker.metrics, name=marker.name)
 
     # Taking and writing ----------------------------------------------------------------
-    def _last_number(self) -> int:
+    def _survey(self) -> int:
+        """The last number used in the folder; warns once about entries this run will not touch."""
+        entries = self.storage.scan()
         numbers = [0]
-        for name in self.storage.list():
-            parsed = parse_checkpoint_name(name)
+        for entry in entries:
+            parsed = parse_checkpoint_name(entry.name)
             if parsed and parsed[0] == self.prefix:
-                numbers.append(parsed[1])
+                numbers.append(parsed[1])  # bad entries too: their names stay taken
+        self._report(entries)
+        foreign = [entry for entry in entries if entry.usable and not self._is_mine(entry)]
+        if foreign:
+            count = f"{len(foreign)} checkpoint{'s' if len(foreign) > 1 else ''}"
+            shown = ", ".join(entry.name for entry in foreign[-3:])
+            more = ", ..." if len(foreign) > 3 else ""
+            warn(
+                f"'{self.storage.url}' already holds {count} of other runs ({shown}{more}); "
+                "they are kept: retention deletes only this run's checkpoints"
+            )
         return max(numbers)
+
+    def _report(self, entries: list[CheckpointEntry]) -> None:
+        """Warn once about each entry that cannot be read (it is skipped, never deleted)."""
+        for entry in entries:
+            if not entry.usable and entry.name not in self._reported:
+                self._reported.add(entry.name)
+                warn(f"skipped {entry.name}: {entry.problem}")
+
+    def _is_mine(self, entry: CheckpointEntry) -> bool:
+        """``entry`` is a checkpoint of this run's lineage and prefix (one retention may delete)."""
+        parsed = parse_checkpoint_name(entry.name)
+        return (
+            entry.usable
+            and parsed is not None
+            and parsed[0] == self.prefix
+            and lineage_of(entry.manifest) == self.lineage
+        )
 
     def checkpoint_now(
         self, reason: str = "requested", *, metrics: dict | None = None, name: str | None = None
@@ -192,6 +286,7 @@ class CheckpointManager:
         body, tensors = capture(self.sim, copy_tensors=self.asynchronous)
         body["reason"] = reason
         body["metrics"] = dict(metrics if metrics is not None else self._latest_metrics)
+        body[LINEAGE_KEY] = self.lineage
         now = time.perf_counter()
         if self.announce:
             self.sim.print(
@@ -215,7 +310,7 @@ class CheckpointManager:
         try:
             self.storage.save(name, body, tensors)
             self.written.append(name)
-            self._retain(name, body["metrics"])
+            self._retain(name)
         except BaseException as error:  # reported, and the run stops cleanly
             self.error = error
             if self.sim.phase == "run":
@@ -226,49 +321,41 @@ class CheckpointManager:
             self._writer.join()
             self._writer = None
 
-    def _known_metrics(self) -> dict[str, float]:
-        """The monitored metric of this prefix's checkpoints (read once from their manifests)."""
-        if self._metrics is None:
-            self._metrics = {}
-            for name in self.storage.list():
-                if (parse_checkpoint_name(name) or ("",))[0] != self.prefix:
-                    continue
-                value = (
-                    self.storage.load_manifest(name, verify=False)
-                    .get("metrics", {})
-                    .get(self.policy.monitor)
-                )
-                if isinstance(value, int | float) and not math.isnan(value):
-                    self._metrics[name] = value
-        return self._metrics
+    def _retain(self, newest: str) -> None:
+        """Delete this run's checkpoints that keep-last and keep-best do not keep.
 
-    def _retain(self, newest: str, metrics: dict) -> None:
+        Only checkpoints of this run's lineage and prefix are candidates;
+        the newest is always kept. A deletion that fails is a warning.
+        """
         policy = self.policy
-        known = self._known_metrics()
-        value = metrics.get(policy.monitor)
-        if value is not None and not (isinstance(value, float) and math.isnan(value)):
-            known[newest] = value
         if not (policy.keep_last or policy.keep_best):
             return
-        mine = [
-            name
-            for name in self.storage.list()
-            if (parse_checkpoint_name(name) or ("",))[0] == self.prefix
-        ]
+        entries = self.storage.scan()
+        self._report(entries)
+        mine = [entry for entry in entries if self._is_mine(entry)]
+        names = [entry.name for entry in mine]
         keep = {newest}
         if policy.keep_last:
-            keep.update(mine[-policy.keep_last :])
+            keep.update(names[-policy.keep_last :])
         if policy.keep_best:
-            ranked = sorted(
-                (name for name in mine if name in known),
-                key=lambda name: known[name],
-                reverse=policy.better(1.0, 0.0),
-            )
+            known = {}
+            for entry in mine:
+                metrics = entry.manifest.get("metrics")
+                value = metrics.get(policy.monitor) if isinstance(metrics, dict) else None
+                if (
+                    isinstance(value, int | float)
+                    and not isinstance(value, bool)
+                    and not math.isnan(value)
+                ):
+                    known[entry.name] = value
+            ranked = sorted(known, key=known.__getitem__, reverse=policy.better(1.0, 0.0))
             keep.update(ranked[: policy.keep_best])
-        for name in mine:
+        for name in names:
             if name not in keep:
-                self.storage.delete(name)
-                known.pop(name, None)
+                try:
+                    self.storage.delete(name)
+                except CheckpointError as error:
+                    warn(f"old checkpoint {name} is kept: {error}")
 
     def close(self) -> None:
         """Wait for the last write and stop the wall timer; raise if a write failed."""
@@ -283,5 +370,20 @@ class CheckpointManager:
 
 
 def enable(sim: Simulation, location: str | Storage, **options: Any) -> CheckpointManager:
-    """Turn checkpoints on for ``sim`` (see ``CheckpointManager``); ``sim.checkpoint()`` works after."""
+    """Turn checkpoints on for ``sim`` (see ``CheckpointManager``); ``sim.checkpoint()`` works after.
+
+    A simulation restored from a checkpoint continues its lineage when
+    ``sim.checkpoint_lineage`` is set (`continue_lineage`), so retention
+    keeps pruning the checkpoints written before the restart.
+    """
     return CheckpointManager(sim, location, **options).attach()
+
+
+def continue_lineage(sim: Simulation, manifest: dict) -> Simulation:
+    """Mark ``sim`` (restored from ``manifest``) as continuing that checkpoint's run; return it.
+
+    A `CheckpointManager` on ``sim`` then writes the same lineage, so its
+    retention treats the checkpoints before the restart as its own.
+    """
+    sim.checkpoint_lineage = lineage_of(manifest)
+    return sim

@@ -43,13 +43,18 @@ does). The contract each method must keep:
 * ``load_manifest(name, verify=True)``: the manifest alone; with ``verify``
   its own checksum and the tensor files' presence and sizes are checked.
 * ``verify(name)``: like ``load`` with ``verify=True``, keeping nothing.
-* ``list()``: the committed checkpoints with a valid manifest, sorted by
-  ``order_key`` (commit order); never one being written.
+* ``scan()``: every entry that is or looks like a checkpoint, as
+  `CheckpointEntry` (name, manifest or the one-line problem), sorted by
+  ``order_key``; a bad entry is reported there, never raised, and reading
+  it must not block or read without bound (see `nnsim.checkpoint.safefile`).
+  Never one being written.
 * ``delete(name)``: remove a checkpoint, so that it is never seen half-deleted.
-* ``latest()``: the checkpoint the ``latest`` pointer names if it is listed,
-  else the last listed one, else None.
+* ``read_pointer()`` (optional): the name the ``latest`` pointer holds, or None.
 * ``exists(name)`` (optional to override): a committed checkpoint of that name
   is there (it may still fail verification).
+
+``list()`` (the usable checkpoints) and ``latest()`` (the one ``latest``
+names if it is usable, else the newest usable one) are built on these.
 
 The tests in ``tests/test_checkpoint_storage.py`` run against any backend.
 """
@@ -60,27 +65,31 @@ import abc
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 
 import numpy as np
 
-from nnsim.checkpoint.errors import CheckpointError
+from nnsim.checkpoint.errors import CheckpointError, warn
 from nnsim.checkpoint.manifest import (
     MANIFEST_FILE,
     checkpoint_name,
     is_valid_name,
+    order_key,
     parse_checkpoint_name,
 )
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "CheckpointEntry",
     "Storage",
     "backend_class",
     "checkpoint_name",
     "open_checkpoint",
     "open_storage",
     "parse_checkpoint_name",
+    "pointer_name",
 ]
 
 ENTRY_POINT_GROUP = "nnsim.checkpoint_backends"
@@ -91,6 +100,24 @@ BUILTIN_BACKENDS = {
     "fsspec": "nnsim.checkpoint.fsspec_backend:FsspecStorage",
 }
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+@dataclass(frozen=True)
+class CheckpointEntry:
+    """One entry of a storage: a usable checkpoint (``manifest``) or why it is not (``problem``).
+
+    ``problem`` is the one line a reader of it would get: a newer format, a
+    malformed or tampered manifest, an incomplete write, a file that is a
+    link or a FIFO. Exactly one of ``manifest`` and ``problem`` is set.
+    """
+
+    name: str
+    manifest: dict | None = None
+    problem: str | None = None
+
+    @property
+    def usable(self) -> bool:
+        return self.problem is None
 
 
 class Storage(abc.ABC):
@@ -115,16 +142,48 @@ class Storage(abc.ABC):
         self.load(name, verify=True)
 
     @abc.abstractmethod
-    def list(self) -> list[str]:
-        """Names of the complete checkpoints, in commit order."""
+    def scan(self) -> list[CheckpointEntry]:
+        """Every checkpoint entry, usable or not, in commit order; never raises for a bad one."""
 
     @abc.abstractmethod
     def delete(self, name: str) -> None:
         """Remove checkpoint ``name`` (complete or not)."""
 
-    @abc.abstractmethod
+    def read_pointer(self) -> str | None:
+        """The name the ``latest`` pointer holds (None: no pointer); CheckpointError if unreadable."""
+        return None
+
+    def list(self) -> list[str]:
+        """Names of the usable checkpoints (complete, valid manifest), in commit order."""
+        return [entry.name for entry in self.scan() if entry.usable]
+
     def latest(self) -> str | None:
-        """The checkpoint ``latest`` points to if it is complete, else the newest complete one."""
+        """The checkpoint ``latest`` points to if it is usable, else the newest usable one."""
+        return self.find_latest()[0]
+
+    def find_latest(
+        self, entries: list[CheckpointEntry] | None = None
+    ) -> tuple[str | None, list[CheckpointEntry]]:
+        """(`latest`, the unusable entries it passed over): those newer than it, or pointed to.
+
+        A ``latest`` pointer that cannot be read is passed over too, as an
+        entry named ``latest``. ``entries`` is a `scan` already made.
+        """
+        entries = self.scan() if entries is None else entries
+        usable = [entry.name for entry in entries if entry.usable]
+        skipped: list[CheckpointEntry] = []
+        try:
+            pointed = self.read_pointer()
+        except CheckpointError as error:
+            pointed = None
+            skipped.append(CheckpointEntry("latest", problem=str(error)))
+        chosen = pointed if pointed in usable else (usable[-1] if usable else None)
+        for entry in entries:
+            if entry.usable:
+                continue
+            if chosen is None or entry.name == pointed or order_key(entry.name) > order_key(chosen):
+                skipped.append(entry)
+        return chosen, skipped
 
     def exists(self, name: str) -> bool:
         """True if a committed checkpoint ``name`` is here (it may still fail verification)."""
@@ -138,13 +197,22 @@ class Storage(abc.ABC):
         return f"{type(self).__name__}({self.url!r})"
 
     # Shared by the built-in backends -------------------------------------------
+    def _pointer_failed(self, name: str, error: OSError) -> None:
+        """Warn that ``name`` is committed but ``latest`` still names an older checkpoint."""
+        warn(
+            f"checkpoint '{self.location(name)}' is written, but the latest pointer of "
+            f"'{self.url}' could not be updated ({getattr(error, 'strerror', None) or error}); "
+            "the run goes on: restart from that checkpoint by its name, and check the free space"
+        )
+
     def _missing(self, name: str, incomplete: bool) -> CheckpointError:
         """The error for a checkpoint that is not there, or was never committed."""
         label = self.location(name)
         if incomplete:
             return CheckpointError(
-                f"checkpoint '{label}' is incomplete (its write was interrupted before it was "
-                "committed); load another checkpoint"
+                f"checkpoint '{label}' is incomplete: it has no {MANIFEST_FILE} (its write was "
+                "interrupted before it was committed, or the file was removed); "
+                "load another checkpoint"
             )
         names = self.list()
         if not names:
@@ -152,7 +220,24 @@ class Storage(abc.ABC):
         else:
             shown = ", ".join(names[-5:])
             hint = f"the latest ones there: {shown}"
-        return CheckpointError(f"checkpoint '{label}' does not exist; {hint}")
+        return CheckpointError(
+            f"checkpoint '{label}' does not exist; {hint} (it was never written, or was "
+            "deleted since, e.g. by a keep-last/keep-best policy)"
+        )
+
+
+def pointer_name(data: bytes, what: str) -> str:
+    """The checkpoint name in the bytes of a ``latest`` pointer; CheckpointError if there is none."""
+    try:
+        name = data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        name = None
+    if not is_valid_name(name):
+        raise CheckpointError(
+            f"{what} does not hold a checkpoint name; it is ignored (the next checkpoint "
+            "written replaces it)"
+        )
+    return name
 
 
 def backend_class(scheme: str) -> type[Storage] | None:
@@ -210,6 +295,10 @@ def open_checkpoint(location: str | os.PathLike) -> tuple[Storage, str]:
 
     ``location`` is a checkpoint (``runs/a/ckpt_3_1234``, or its
     ``manifest.json``) or a storage (``runs/a``: its `Storage.latest`).
+    For a storage, unusable entries newer than the one chosen (or named by
+    ``latest``) are skipped with a `CheckpointWarning` each; if none is
+    usable, the error names the newest one and why. A folder that is
+    neither is "not a checkpoint".
     """
     location = os.fspath(location)
     parent, base = _split(location)
@@ -227,12 +316,40 @@ def open_checkpoint(location: str | os.PathLike) -> tuple[Storage, str]:
         if parent_storage.exists(base):
             return parent_storage, base
     storage = open_storage(location)
-    name = storage.latest()
+    name, skipped = storage.find_latest()
     if name is not None:
+        for entry in skipped:
+            warn(f"skipped {entry.name}: {entry.problem}")
         return storage, name
     if parent_storage is not None and parse_checkpoint_name(base) is not None:
         parent_storage.load_manifest(base)  # raises the precise error: missing or incomplete
+    if skipped:
+        newest = skipped[-1]
+        raise CheckpointError(
+            f"no usable checkpoint at '{location}' ({_count(len(skipped))} unusable; "
+            f"the newest, {newest.name}: {newest.problem})"
+        )
+    if _SCHEME.match(location) is None:
+        path = Path(location)
+        if not path.exists():
+            raise CheckpointError(
+                f"no complete checkpoint at '{location}' (it does not exist); pass a checkpoint "
+                "folder (.../<prefix>_<number>_<time_ps>) or a folder that holds checkpoints"
+            )
+        if path.is_dir():
+            raise CheckpointError(
+                f"not a checkpoint: '{location}' has no {MANIFEST_FILE} and holds no checkpoints; "
+                "pass a checkpoint folder (.../<prefix>_<number>_<time_ps>) or a folder that holds them"
+            )
+        raise CheckpointError(
+            f"not a checkpoint: '{location}' is a file; pass a checkpoint folder "
+            "(.../<prefix>_<number>_<time_ps>) or a folder that holds checkpoints"
+        )
     raise CheckpointError(
         f"no complete checkpoint at '{location}'; pass a checkpoint "
         "(.../<prefix>_<number>_<time_ps>) or a folder that holds checkpoints"
     )
+
+
+def _count(number: int) -> str:
+    return f"{number} entry" if number == 1 else f"{number} entries"

@@ -33,11 +33,11 @@ import sys
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from nnsim.checkpoint.errors import CheckpointError
+from nnsim.checkpoint.safefile import map_regular, regular_size
 
 #: safetensors dtype code -> the numpy dtype of its little-endian bytes.
 DTYPES: dict[str, np.dtype] = {
@@ -328,10 +328,16 @@ def arrays_from_buffer(buffer, header: Header) -> dict[str, np.ndarray]:
     }
 
 
-def map_file(path: str | os.PathLike) -> mmap.mmap:
-    """A copy-on-write memory map of the whole file (writes to it never reach the file)."""
-    with open(path, "rb") as file:
-        return mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_COPY)
+def map_file(
+    path: str | os.PathLike, what: str | None = None, *, follow_links: bool = False
+) -> mmap.mmap:
+    """A copy-on-write memory map of the whole regular file (writes to it never reach the file).
+
+    Opened through `nnsim.checkpoint.safefile.map_regular`: a symbolic link
+    (unless ``follow_links``), a FIFO, a device or a folder is refused with a
+    CheckpointError naming ``what``.
+    """
+    return map_regular(path, what or f"tensor file '{path}'", follow_links=follow_links)
 
 
 def hash_buffer(buffer, chunk: int = CHUNK) -> str:
@@ -349,13 +355,16 @@ def read_safetensors(
     """(tensors, metadata) of a safetensors file, memory-mapped copy-on-write.
 
     The arrays are writable; changing them never changes the file. Files too
-    short to map are refused like any other malformed file.
+    short to map are refused like any other malformed file, and so is a path
+    that is not a regular file (a FIFO, a device, a folder); a symbolic link
+    the caller passes is followed.
     """
     source = source or f"tensor file '{path}'"
-    size = Path(path).stat().st_size
+    size = regular_size(path, source, follow_links=True)
     if size < 8:
         raise _bad(source, f"{size} bytes is too short")
-    mapped = map_file(path)
+    mapped = map_file(path, source, follow_links=True)
+    size = len(mapped)
     header = parse_header(mapped, size, source)
     return arrays_from_buffer(mapped, header), header.metadata
 

@@ -71,23 +71,39 @@ def _table(rows: list[list[str]]) -> list[str]:
     ]
 
 
-def format_listing(manifests: list[dict], latest: str | None) -> str:
-    """One row per checkpoint: name, simulated time, reason, metrics, size, created."""
+def format_listing(
+    manifests: list[dict], latest: str | None, problems: dict[str, str] | None = None
+) -> str:
+    """One row per checkpoint: name, simulated time, reason, metrics, size, created.
+
+    ``problems`` maps the names of entries that cannot be used to why; they
+    get a row too, in commit order, marked ``UNUSABLE: <why>``.
+    """
+    from nnsim.checkpoint.manifest import order_key
+
     rows = [["NAME", "SIMULATED", "REASON", "VAL_LOSS", "VAL_ACC", "SIZE", "CREATED", ""]]
-    for manifest in manifests:
-        metrics = manifest.get("metrics") or {}
-        rows.append(
-            [
-                manifest["name"],
-                format_time(manifest.get("simulated_time_ps", 0)),
-                str(manifest.get("reason", "")),
-                _number(metrics.get("val_loss")),
-                _number(metrics.get("val_acc")),
-                format_bytes(_total_bytes(manifest)),
-                str(manifest.get("created_at", "")),
-                "latest" if manifest["name"] == latest else "",
-            ]
-        )
+    items: list[tuple[str, dict | str]] = [(str(m.get("name")), m) for m in manifests]
+    items += list((problems or {}).items())
+    for name, manifest in sorted(items, key=lambda item: order_key(item[0])):
+        if not isinstance(manifest, str):
+            try:
+                metrics = manifest.get("metrics") or {}
+                rows.append(
+                    [
+                        name,
+                        format_time(manifest.get("simulated_time_ps", 0)),
+                        str(manifest.get("reason", "")),
+                        _number(metrics.get("val_loss")),
+                        _number(metrics.get("val_acc")),
+                        format_bytes(_total_bytes(manifest)),
+                        str(manifest.get("created_at", "")),
+                        "latest" if name == latest else "",
+                    ]
+                )
+                continue
+            except (AttributeError, TypeError, ValueError, KeyError, OverflowError) as error:
+                manifest = f"its manifest is malformed ({type(error).__name__})"
+        rows.append([name, "-", "-", "-", "-", "-", "-", f"UNUSABLE: {manifest}"])
     return "\n".join(_table(rows))
 
 
@@ -275,24 +291,30 @@ def checkpoint() -> None:
 @checkpoint.command("list")
 @click.argument("location", metavar="DIR|URL")
 def list_command(location: str) -> None:
-    """The complete checkpoints in DIR|URL; the latest marked.
+    """Every checkpoint in DIR|URL; the latest marked, the unusable ones with why.
 
     One row each, oldest first: name, simulated time, reason, validation
-    metrics, size on disk, creation time.
+    metrics, size on disk, creation time. An entry that cannot be used (a
+    newer format, a malformed or tampered manifest, an incomplete write, a
+    link or FIFO in place of a file) is listed as UNUSABLE with the reason.
     """
     from nnsim.checkpoint import open_storage
+    from nnsim.checkpoint.errors import warn
 
     if "://" not in location and not Path(location).is_dir():
         raise NnsimError(f"checkpoint folder '{location}' does not exist")
     storage = open_storage(location)
-    names = storage.list()
-    if not names:
+    entries = storage.scan()
+    if not entries:
         click.echo(f"no checkpoints in {location}")
         return
-    manifests = [storage.load_manifest(name, verify=False) for name in names]
-    for name, manifest in zip(names, manifests, strict=True):
-        manifest.setdefault("name", name)
-    click.echo(format_listing(manifests, storage.latest()))
+    latest, skipped = storage.find_latest(entries)
+    for entry in skipped:
+        if entry.name == "latest":
+            warn(entry.problem)
+    manifests = [{**entry.manifest, "name": entry.name} for entry in entries if entry.usable]
+    problems = {entry.name: entry.problem for entry in entries if not entry.usable}
+    click.echo(format_listing(manifests, latest, problems))
 
 
 @checkpoint.command("inspect")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sys
+import warnings
 
 import click
 
 from nnsim import __version__
+from nnsim.checkpoint.errors import CheckpointWarning
 from nnsim.cli.checkpoint import checkpoint
 from nnsim.cli.data import data
 from nnsim.cli.graph import graph
@@ -20,16 +22,35 @@ from nnsim.errors import NnsimError
 
 
 class _Group(click.Group):
-    """Prints an NnsimError as one line and exits 1; ``--debug`` keeps the traceback."""
+    """Prints an NnsimError as one line and exits 1; ``--debug`` keeps the traceback.
+
+    nnsim's own warnings (`CheckpointWarning`: a checkpoint skipped, another
+    run's checkpoints kept) are printed as one ``nnsim: warning:`` line each.
+    """
 
     def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except NnsimError as error:
-            if ctx.meta.get("debug"):
-                raise
-            click.echo(f"nnsim: error: {error}", err=True)
-            sys.exit(1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", CheckpointWarning)
+            warnings.showwarning = _one_line_warnings(warnings.showwarning)
+            try:
+                return super().invoke(ctx)
+            except NnsimError as error:
+                if ctx.meta.get("debug"):
+                    raise
+                click.echo(f"nnsim: error: {error}", err=True)
+                sys.exit(1)
+
+
+def _one_line_warnings(show):
+    """A ``warnings.showwarning`` that prints nnsim's warnings as one line, others as ``show`` does."""
+
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, CheckpointWarning):
+            click.echo(f"nnsim: warning: {message}", err=True)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    return showwarning
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -38,6 +38,25 @@ def looks_like_checkpoint(location: str) -> bool:
     )
 
 
+def check_checkpoint_options(options: dict) -> None:
+    """ParamError (one line naming the option) for a negative count, a period <= 0, an unknown metric."""
+    from nnsim.checkpoint.manager import MONITORS, check_count, check_seconds
+    from nnsim.units import parse_time
+
+    for key in ("every_epochs", "every_steps", "keep_last", "keep_best"):
+        check_count(f"--checkpoint-{key.replace('_', '-')}", options[f"checkpoint_{key}"])
+    check_seconds("--checkpoint-wall-period", options["checkpoint_wall_period"])
+    period = options["checkpoint_period"]
+    if period is not None and parse_time(period) <= 0:
+        raise ParamError(f"--checkpoint-period must be longer than 0, not {period!r}")
+    monitor = options["checkpoint_monitor"]
+    if monitor not in MONITORS:
+        raise ParamError(
+            f"--checkpoint-monitor {monitor!r} is not a metric nnsim reports; "
+            f"use one of {', '.join(MONITORS)}"
+        )
+
+
 def parse_overrides(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
     overrides = {}
     for pair in pairs:
@@ -58,6 +77,7 @@ def load_simulation(
 ) -> Simulation:
     """Rebuild a simulation from a checkpoint (into the script's model when one is given)."""
     from nnsim.checkpoint import open_checkpoint
+    from nnsim.checkpoint.manager import continue_lineage
     from nnsim.state import restore
     from nnsim.train.build import run_folder_overrides
 
@@ -69,7 +89,8 @@ def load_simulation(
     if script:
         sim = Simulation(seed=body["model"]["seed"], verbose=verbose)
         build_from_script(sim, script, list(script_args))
-    return restore(body, tensors, sim=sim, overrides=overrides, verbose=verbose)
+    sim = restore(body, tensors, sim=sim, overrides=overrides, verbose=verbose)
+    return continue_lineage(sim, body)
 
 
 def run_simulation(
@@ -336,8 +357,10 @@ def run(
     """
     if debug:
         ctx.find_root().meta["debug"] = True
-    if script and not load_checkpoint and looks_like_checkpoint(script):
+    if script and not load_checkpoint and (looks_like_checkpoint(script) or Path(script).is_dir()):
+        # a model script is never a folder: one without a manifest is "not a checkpoint"
         load_checkpoint, script = script, None
+    check_checkpoint_options(checkpoint)
     options = None
     if checkpoint.pop("checkpoint_enable"):
         options = CheckpointOptions(

@@ -106,6 +106,7 @@ class Simulation:
         self._start_actions: list = []
         self._observers: dict[str, list] = {}
         self.checkpointer: Any = None  # set by nnsim.checkpoint when checkpoints are enabled
+        self.checkpoint_lineage: str | None = None  # the run a restored simulation continues
         self._markers = 0  # sequence of stop markers: two at one time must not tie
         self._stalled = False  # run() returned "stalled" and the run may go on
 

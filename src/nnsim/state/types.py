@@ -8,6 +8,7 @@ with ``@serializable``. A name in a file is looked up, never imported.
 
 from __future__ import annotations
 
+import sys
 from enum import Enum
 
 from nnsim.errors import StateError
@@ -44,14 +45,32 @@ def _subclasses(base: type) -> list[type]:
     return found
 
 
+def _is_current(cls: type) -> bool:
+    """``cls`` is the class its module defines under its name now.
+
+    ``@dataclass(slots=True)`` replaces the class it decorates by a new one;
+    the old one stays among ``Event.__subclasses__()`` until the garbage
+    collector frees it, with the same ``module:QualName``. Without this
+    check, which of the two a saved event is decoded into would depend on
+    import order and memory layout.
+    """
+    owner: object = sys.modules.get(cls.__module__)
+    for part in cls.__qualname__.split("."):
+        owner = getattr(owner, part, None)
+    return owner is cls
+
+
 def resolve_type(key: str, path: str) -> type:
     """The class saved as ``key``; a key that names no allowed class is refused."""
     if key in _marked:
         return _marked[key]
     registered_types()  # importing the element libraries defines their events
-    for cls in _subclasses(Event):
-        if type_key(cls) == key:
+    matches = [cls for cls in _subclasses(Event) if type_key(cls) == key]
+    for cls in matches:
+        if _is_current(cls):
             return cls
+    if matches:  # a class not reachable by its name (defined in a function)
+        return matches[-1]
     raise StateError(
         f"{path}: saved state names class '{key}', which is not a registered serializable "
         "type here (is the element library that defines it installed?)"

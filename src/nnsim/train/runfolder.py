@@ -175,7 +175,7 @@ class RunCheckpoints(DirStorage):
                 value = self.load_manifest(name, verify=False).get("metrics", {})
             except CheckpointError:
                 continue
-            value = value.get(self.policy.monitor)
+            value = value.get(self.policy.monitor) if isinstance(value, dict) else None
             if not isinstance(value, int | float) or value != value:
                 continue
             if best_value is None or self.policy.better(value, best_value):

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nnsim.checkpoint.manager import Policy, enable
+from nnsim.checkpoint.manager import Policy, continue_lineage, enable
 from nnsim.errors import NnsimError
 from nnsim.sim import Simulation
 from nnsim.train.build import build_simulation, dataset_overrides, find_controller
@@ -121,6 +121,7 @@ def resume(
         output=_Discard() if mode == "quiet" else None,
         overrides=dataset_overrides(body, config),
     )
+    continue_lineage(sim, body)  # retention keeps pruning the checkpoints before the resume
     controller = find_controller(sim)
     if controller.epoch >= controller.epochs and (run_dir / PLOTS / TRAINING_PLOT).exists():
         raise ConfigError(
