@@ -13,15 +13,13 @@ parameters are set: create weights, register clocks), ``init(phase)``,
 
 from __future__ import annotations
 
-import zlib
 from typing import TYPE_CHECKING, Any, ClassVar
-
-import numpy as np
 
 from nnsim.errors import LinkError, ParamError
 from nnsim.sim.clock import Clock
 from nnsim.sim.declare import Param, Port, Slot, Statistic, resolve_params
 from nnsim.sim.link import LinkEnd
+from nnsim.sim.rng import component_rng
 
 if TYPE_CHECKING:
     from nnsim.sim.simulation import Simulation
@@ -53,8 +51,7 @@ class Element:
         for key, value in values.items():
             setattr(self, key, value)
         self.stats = {stat: 0 for stat in self.declared_statistics()}
-        seed_key = zlib.crc32(name.encode())
-        self.rng = np.random.default_rng(np.random.SeedSequence(sim.seed, spawn_key=(seed_key,)))
+        self.rng = component_rng(sim.seed, name)  # seed + full name (nnsim.sim.rng)
         self.subcomponents: dict[str, SubComponent] = {}
         for slot in self.declared_slots().values():
             if slot.default is not None:
