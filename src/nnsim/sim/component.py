@@ -173,13 +173,19 @@ class Component(Element):
         return clock
 
     # Primary components decide when the simulation may end (SST semantics).
+    # The primary-component protocol and its names are SST's (registerAsPrimaryComponent,
+    # primaryComponentDoNotEndSim, primaryComponentOKToEndSim): the run ends when every
+    # primary component has said it is OK to end.
     def register_as_primary(self) -> None:
+        """Take part in deciding when the run ends (SST's registerAsPrimaryComponent)."""
         if not self.primary:
             self.primary = True
             self.sim._primaries += 1
 
     def primary_component_do_not_end_sim(self) -> None:
+        """Hold the run open until this component says it is OK to end."""
         self.sim._primary_blocks(self, True)
 
     def primary_component_ok_to_end_sim(self) -> None:
+        """Let the run end once every primary component has said so."""
         self.sim._primary_blocks(self, False)
