@@ -73,6 +73,8 @@ def markdown_table() -> str:
 def info(type_name: str | None, markdown: bool) -> None:
     """Describe registered component types: parameters, ports, slots, statistics.
 
+    Each parameter shows its type, default, the values it accepts (a range
+    such as ">= 1" or "0.0 to 1.0", or "one of ..."; "-" for any) and its help.
     With TYPE_NAME (e.g. nn.Dense) describe that type; without, all of them.
     """
     from nnsim.sim.registry import lookup
