@@ -8,6 +8,7 @@ with ``@serializable``. A name in a file is looked up, never imported.
 
 from __future__ import annotations
 
+import sys
 from enum import Enum
 
 from nnsim.errors import StateError
@@ -35,6 +36,14 @@ def is_serializable(cls: type) -> bool:
     )
 
 
+def _module_holds(cls: type) -> bool:
+    """Whether ``cls`` is what its (already imported) module's name for it refers to."""
+    holder: object = sys.modules.get(cls.__module__)
+    for part in cls.__qualname__.split("."):
+        holder = getattr(holder, part, None)
+    return holder is cls
+
+
 def _subclasses(base: type) -> list[type]:
     found, stack = [], [base]
     while stack:
@@ -49,9 +58,11 @@ def resolve_type(key: str, path: str) -> type:
     if key in _marked:
         return _marked[key]
     registered_types()  # importing the element libraries defines their events
-    for cls in _subclasses(Event):
-        if type_key(cls) == key:
-            return cls
+    found = [cls for cls in _subclasses(Event) if type_key(cls) == key]
+    if found:
+        # ``@dataclass(slots=True)`` replaces the class it decorates; the old one stays in
+        # ``__subclasses__`` until the garbage collector runs. Prefer the one its module holds.
+        return next((cls for cls in found if _module_holds(cls)), found[-1])
     raise StateError(
         f"{path}: saved state names class '{key}', which is not a registered serializable "
         "type here (is the element library that defines it installed?)"
