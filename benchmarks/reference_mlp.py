@@ -4,8 +4,9 @@ It does the same math as the chain ``controller -> input -> dense1 -> relu1 ->
 dense2 -> relu2 -> dense3 -> softmax -> loss`` in the same order, so its
 weights and printed metrics are bitwise identical to nnsim's:
 
-* weights: each dense layer's RNG is seeded like a component's,
-  ``SeedSequence(seed, spawn_key=(crc32(name),))``, and draws
+* weights: each dense layer's RNG is the component's own,
+  ``nnsim.sim.component_rng(seed, name)`` (the seed and the SHA-256 of the
+  full name through ``SeedSequence``), and draws
   ``weight_scale * standard_normal((n_in, n_out))`` cast to ``dtype``;
 * batches: the controller's RNG (named ``controller``) gives
   ``permutation(n)`` at the start of every epoch, batches are consecutive
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import time
-import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -34,12 +34,7 @@ import numpy as np
 
 from nnsim.data import load_split, scale_pixels
 from nnsim.nn import functional as F
-
-
-def component_rng(seed: int, name: str) -> np.random.Generator:
-    """The RNG nnsim gives the component called ``name`` in a simulation seeded ``seed``."""
-    key = zlib.crc32(name.encode())
-    return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(key,)))
+from nnsim.sim import component_rng
 
 
 def load_data(

@@ -32,11 +32,16 @@ class Clocked(Component):
         self.pending = []
         for event in pending:
             self.handle(event)
-        return self.idle()
+        return self.advance()
 
     def handle(self, event: Any) -> None:
         raise NotImplementedError
 
-    def idle(self) -> bool:
-        """True turns the clock off until the next event arrives."""
+    def advance(self) -> bool:
+        """This tick's own work, after the arrived events: True turns the clock off.
+
+        A layer has none (the clock sleeps until the next event); the batch
+        controller runs its state machine here. (Not a clock handler: the
+        clock's handler, the name a checkpoint stores, is ``on_tick``.)
+        """
         return True

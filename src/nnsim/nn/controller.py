@@ -216,8 +216,9 @@ class BatchController(Clocked):
         else:
             self._report_prediction(event)
 
-    def idle(self) -> bool:
-        """Send the next batch if the chain is free; keep ticking only while paused."""
+    def advance(self) -> bool:
+        """Run the state machine one tick: send the next batch if the chain is free,
+        move between phases; keep the clock ticking only while paused."""
         if self.awaiting:
             return True
         state = self.state
@@ -245,7 +246,7 @@ class BatchController(Clocked):
                 self.load_eval_images()
             self.state = State.EVALUATION if self.eval_paths else State.COMPLETE
             self.step = 0
-            return self.idle()
+            return self.advance()
         elif state == State.EVALUATION:
             if self.step == 0:
                 self._bar.phase("evaluation", len(self.eval_paths))

@@ -78,6 +78,11 @@ class Dense(Layer):
     """Fully connected layer: inputs @ weights + biases, with optional L1/L2 penalties.
 
     Holds its own optimizer moment buffers; the update rule comes with the gradient.
+    The buffers keep the names of the nnfs book ("Neural Networks from Scratch"),
+    whose model SST's example and nnsim follow, so its code reads across:
+    ``weight_momentums``/``bias_momentums`` are Adam's first moments (SGD's
+    velocity), ``weight_cache``/``bias_cache`` Adam's second moments (the squared
+    gradients' running average), not a cache of anything.
     """
 
     type_name = "nn.Dense"

@@ -16,7 +16,12 @@ from nnsim.sim import Param, SubComponent
 
 
 class Optimizer(SubComponent):
-    """Learning-rate schedule shared by all layers: lr / (1 + decay * iterations)."""
+    """Learning-rate schedule shared by all layers: lr / (1 + decay * iterations).
+
+    ``current_learning_rate``, ``decay`` and ``iterations`` (training steps so
+    far) keep the nnfs book's names, as do Adam's ``beta_1``, ``beta_2`` and
+    ``epsilon``: the SST example this repository follows took them from there.
+    """
 
     params = (
         Param("learning_rate", float, 0.001, "base learning rate", min=0.0),

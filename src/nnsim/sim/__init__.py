@@ -6,6 +6,7 @@ from nnsim.sim.declare import REQUIRED, Frequency, Param, Port, Slot, Statistic,
 from nnsim.sim.event import Event
 from nnsim.sim.link import Link, LinkEnd
 from nnsim.sim.registry import lookup, register, registered_types
+from nnsim.sim.rng import component_rng, component_seed_sequence
 from nnsim.sim.simulation import FINISHED_REASONS, Simulation
 
 __all__ = [
@@ -26,6 +27,8 @@ __all__ = [
     "SubComponent",
     "Time",
     "Wait",
+    "component_rng",
+    "component_seed_sequence",
     "lookup",
     "register",
     "registered_types",

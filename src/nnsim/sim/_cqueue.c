@@ -6,11 +6,15 @@
  * its payload. Python's heapq over tuples spends most of its time comparing
  * tuples; here a comparison is four integer compares. queue.py holds the
  * same queue in pure Python (used when this module is not compiled) and the
- * tests run both against each other.
+ * tests run both against each other, error paths included: every check here
+ * has its twin there with the same exception type and message.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <limits.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 
 typedef struct {
     long long time;
@@ -37,6 +41,60 @@ entry_less(const Entry *a, const Entry *b)
     if (a->priority != b->priority) return a->priority < b->priority;
     if (a->source != b->source) return a->source < b->source;
     return a->seq < b->seq;
+}
+
+static inline int
+same_key(const Entry *a, const Entry *b)
+{
+    return a->seq == b->seq && a->source == b->source && a->time == b->time &&
+           a->priority == b->priority;
+}
+
+/* Two entries with the first one's key: its twin, if any, is a child of the root. */
+static inline int
+top_is_duplicate(const EventQueue *self)
+{
+    const Entry *h = self->heap;
+    return (self->size > 1 && same_key(&h[0], &h[1])) ||
+           (self->size > 2 && same_key(&h[0], &h[2]));
+}
+
+static void
+raise_duplicate(const Entry *e)
+{
+    PyErr_Format(PyExc_ValueError,
+                 "two events share the key (time %lld ps, priority %lld, source %lld, seq %lld); "
+                 "each event's (time, priority, source, seq) must be unique",
+                 e->time, e->priority, e->source, e->seq);
+}
+
+/* An integer argument as a 64-bit value; queue.py's _int64 raises the same errors. */
+static int
+as_int64(PyObject *obj, const char *what, long long *out)
+{
+    int overflow = 0;
+    long long value;
+    if (PyLong_CheckExact(obj)) {
+        value = PyLong_AsLongLongAndOverflow(obj, &overflow);
+        if (overflow) {
+            PyErr_Format(PyExc_OverflowError, "%s %S does not fit in a 64-bit integer", what, obj);
+            return -1;
+        }
+    } else {
+        PyObject *index = PyNumber_Index(obj);
+        if (!index) return -1;
+        value = PyLong_AsLongLongAndOverflow(index, &overflow);
+        if (overflow) {
+            PyErr_Format(PyExc_OverflowError, "%s %S does not fit in a 64-bit integer", what,
+                         index);
+            Py_DECREF(index);
+            return -1;
+        }
+        Py_DECREF(index);
+    }
+    if (value == -1 && PyErr_Occurred()) return -1;
+    *out = value;
+    return 0;
 }
 
 static void
@@ -108,16 +166,21 @@ queue_take(EventQueue *self)
     return first;
 }
 
+static const char *const PUSH_FIELDS[4] = {"delay", "priority", "source", "seq"};
+static const char *const PUSH_AT_FIELDS[4] = {"time", "priority", "source", "seq"};
+
 static int
-parse_entry(PyObject *const *args, Py_ssize_t nargs, long long values[4])
+parse_entry(const char *method, const char *const fields[4], PyObject *const *args,
+            Py_ssize_t nargs, long long values[4])
 {
     if (nargs != 6) {
-        PyErr_SetString(PyExc_TypeError, "expected (time, priority, source, seq, target, payload)");
+        PyErr_Format(PyExc_TypeError,
+                     "%s() takes 6 arguments (%s, priority, source, seq, target, payload), %zd given",
+                     method, fields[0], nargs);
         return -1;
     }
     for (int i = 0; i < 4; i++) {
-        values[i] = PyLong_AsLongLong(args[i]);
-        if (values[i] == -1 && PyErr_Occurred()) return -1;
+        if (as_int64(args[i], fields[i], &values[i]) < 0) return -1;
     }
     return 0;
 }
@@ -126,9 +189,17 @@ static PyObject *
 EventQueue_push(EventQueue *self, PyObject *const *args, Py_ssize_t nargs)
 {
     long long v[4];
-    if (parse_entry(args, nargs, v) < 0) return NULL;
+    if (parse_entry("push", PUSH_FIELDS, args, nargs, v) < 0) return NULL;
     if (v[0] < 0) {
-        PyErr_Format(PyExc_ValueError, "cannot schedule an event %lld ps in the past", -v[0]);
+        PyErr_Format(PyExc_ValueError, "cannot schedule an event with a negative delay (%lld ps)",
+                     v[0]);
+        return NULL;
+    }
+    if (v[0] > LLONG_MAX - self->now) {
+        PyErr_Format(PyExc_OverflowError,
+                     "cannot schedule an event %lld ps after %lld ps: the time does not fit in "
+                     "a 64-bit integer",
+                     v[0], self->now);
         return NULL;
     }
     if (queue_insert(self, self->now + v[0], v[1], v[2], v[3], args[4], args[5]) < 0) return NULL;
@@ -139,7 +210,7 @@ static PyObject *
 EventQueue_push_at(EventQueue *self, PyObject *const *args, Py_ssize_t nargs)
 {
     long long v[4];
-    if (parse_entry(args, nargs, v) < 0) return NULL;
+    if (parse_entry("push_at", PUSH_AT_FIELDS, args, nargs, v) < 0) return NULL;
     if (v[0] < self->now) {
         PyErr_Format(PyExc_ValueError, "cannot schedule an event at %lld ps, before now (%lld ps)",
                      v[0], self->now);
@@ -156,6 +227,10 @@ EventQueue_pop(EventQueue *self, PyObject *Py_UNUSED(ignored))
         PyErr_SetString(PyExc_IndexError, "pop from an empty event queue");
         return NULL;
     }
+    if (top_is_duplicate(self)) {
+        raise_duplicate(&self->heap[0]);
+        return NULL;
+    }
     Entry first = queue_take(self);
     self->now = first.time;
     self->delivered++;
@@ -168,6 +243,10 @@ static PyObject *
 EventQueue_run(EventQueue *self, PyObject *Py_UNUSED(ignored))
 {
     while (self->size > 0) {
+        if (top_is_duplicate(self)) {
+            raise_duplicate(&self->heap[0]);
+            return NULL;
+        }
         Entry first = queue_take(self);
         self->now = first.time;
         self->delivered++;
@@ -180,21 +259,38 @@ EventQueue_run(EventQueue *self, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
+static int
+entry_compare(const void *a, const void *b)
+{
+    if (entry_less(a, b)) return -1;
+    return entry_less(b, a) ? 1 : 0;
+}
+
 static PyObject *
 EventQueue_entries(EventQueue *self, PyObject *Py_UNUSED(ignored))
 {
+    /* A sorted copy: the heap's layout is this implementation's own business. */
+    Entry *sorted = PyMem_Malloc((self->size ? self->size : 1) * sizeof(Entry));
+    if (!sorted) return PyErr_NoMemory();
+    memcpy(sorted, self->heap, self->size * sizeof(Entry));
+    qsort(sorted, self->size, sizeof(Entry), entry_compare);
     PyObject *list = PyList_New(self->size);
-    if (!list) return NULL;
+    if (!list) {
+        PyMem_Free(sorted);
+        return NULL;
+    }
     for (Py_ssize_t i = 0; i < self->size; i++) {
-        Entry *e = &self->heap[i];
+        Entry *e = &sorted[i];
         PyObject *item = Py_BuildValue("(LLLLOO)", e->time, e->priority, e->source, e->seq,
                                        e->target, e->payload);
         if (!item) {
+            PyMem_Free(sorted);
             Py_DECREF(list);
             return NULL;
         }
         PyList_SET_ITEM(list, i, item);
     }
+    PyMem_Free(sorted);
     return list;
 }
 
@@ -222,7 +318,8 @@ static PyObject *
 EventQueue_replace_target(EventQueue *self, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "replace_target(old, new)");
+        PyErr_Format(PyExc_TypeError, "replace_target() takes 2 arguments (old, new), %zd given",
+                     nargs);
         return NULL;
     }
     Py_ssize_t replaced = 0;
@@ -266,8 +363,12 @@ EventQueue_set_now(EventQueue *self, PyObject *value, void *Py_UNUSED(closure))
         PyErr_SetString(PyExc_AttributeError, "cannot delete now");
         return -1;
     }
-    long long now = PyLong_AsLongLong(value);
-    if (now == -1 && PyErr_Occurred()) return -1;
+    long long now;
+    if (as_int64(value, "now", &now) < 0) return -1;
+    if (now < 0) {
+        PyErr_Format(PyExc_ValueError, "now cannot be negative (%lld ps)", now);
+        return -1;
+    }
     self->now = now;
     return 0;
 }
@@ -285,8 +386,8 @@ EventQueue_set_delivered(EventQueue *self, PyObject *value, void *Py_UNUSED(clos
         PyErr_SetString(PyExc_AttributeError, "cannot delete delivered");
         return -1;
     }
-    long long delivered = PyLong_AsLongLong(value);
-    if (delivered == -1 && PyErr_Occurred()) return -1;
+    long long delivered;
+    if (as_int64(value, "delivered", &delivered) < 0) return -1;
     self->delivered = delivered;
     return 0;
 }
@@ -328,11 +429,13 @@ static PyMethodDef EventQueue_methods[] = {
     {"push_at", (PyCFunction)(void (*)(void))EventQueue_push_at, METH_FASTCALL,
      "push_at(time, priority, source, seq, target, payload): at an absolute time"},
     {"pop", (PyCFunction)EventQueue_pop, METH_NOARGS,
-     "Remove the first entry, set now to its time and return it as a 6-tuple."},
+     "Remove the first entry, set now to its time and return it as a 6-tuple.\n"
+     "IndexError when empty; ValueError (nothing removed) when another entry has its key."},
     {"run", (PyCFunction)EventQueue_run, METH_NOARGS,
-     "Call target(payload) for each entry in order until the queue is empty or a call raises."},
+     "Call target(payload) for each entry in order until the queue is empty or a call raises\n"
+     "(or, as in pop, the next entry's key is not unique)."},
     {"entries", (PyCFunction)EventQueue_entries, METH_NOARGS,
-     "The pending entries as 6-tuples, in heap order."},
+     "The pending entries as 6-tuples, in delivery order."},
     {"remove_target", (PyCFunction)EventQueue_remove_target, METH_O,
      "Remove every entry whose target is the given object; return how many."},
     {"replace_target", (PyCFunction)(void (*)(void))EventQueue_replace_target, METH_FASTCALL,
@@ -408,12 +511,19 @@ Sender_vectorcall(Sender *self, PyObject *const *args, size_t nargsf, PyObject *
         }
     }
     if (delay_obj != NULL) {
-        delay = PyLong_AsLongLong(delay_obj);
-        if (delay == -1 && PyErr_Occurred()) return NULL;
+        if (as_int64(delay_obj, "delay", &delay) < 0) return NULL;
         if (delay < 0) {
             PyErr_Format(PyExc_ValueError, "cannot send an event with a negative delay (%lld ps)", delay);
             return NULL;
         }
+    }
+    long long room = LLONG_MAX - self->queue->now;
+    if (self->latency > room || delay > room - self->latency) {
+        PyErr_Format(PyExc_OverflowError,
+                     "cannot send an event %lld + %lld ps after %lld ps: the time does not fit "
+                     "in a 64-bit integer",
+                     self->latency, delay, self->queue->now);
+        return NULL;
     }
     self->sent++;
     if (queue_insert(self->queue, self->queue->now + self->latency + delay, self->priority,
@@ -428,11 +538,25 @@ static PyObject *
 Sender_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {"queue", "source", "priority", "latency", "target", NULL};
-    PyObject *queue, *target;
+    PyObject *queue, *target, *source_obj, *priority_obj, *latency_obj;
     long long source, priority, latency;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!LLLO", keywords, &EventQueueType, &queue,
-                                     &source, &priority, &latency, &target))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOO:Sender", keywords, &queue, &source_obj,
+                                     &priority_obj, &latency_obj, &target))
         return NULL;
+    if (!PyObject_TypeCheck(queue, &EventQueueType)) {
+        const char *type_name = Py_TYPE(queue)->tp_name, *dot = strrchr(type_name, '.');
+        PyErr_Format(PyExc_TypeError, "a Sender's queue must be an EventQueue, not %s",
+                     dot ? dot + 1 : type_name);
+        return NULL;
+    }
+    if (as_int64(source_obj, "source", &source) < 0 ||
+        as_int64(priority_obj, "priority", &priority) < 0 ||
+        as_int64(latency_obj, "latency", &latency) < 0)
+        return NULL;
+    if (latency < 0) {
+        PyErr_Format(PyExc_ValueError, "latency cannot be negative (%lld ps)", latency);
+        return NULL;
+    }
     Sender *self = (Sender *)type->tp_alloc(type, 0);
     if (!self) return NULL;
     self->vectorcall = (vectorcallfunc)Sender_vectorcall;
@@ -497,7 +621,7 @@ Sender_get_queue(Sender *self, void *Py_UNUSED(closure))
     return (PyObject *)self->queue;
 }
 
-#define LONG_FIELD(name)                                                              \
+#define LONG_FIELD(name, nonnegative)                                                            \
     static PyObject *Sender_get_##name(Sender *self, void *Py_UNUSED(c))              \
     {                                                                                 \
         return PyLong_FromLongLong(self->name);                                       \
@@ -508,16 +632,20 @@ Sender_get_queue(Sender *self, void *Py_UNUSED(closure))
             PyErr_SetString(PyExc_AttributeError, "cannot delete " #name);            \
             return -1;                                                                \
         }                                                                             \
-        long long v = PyLong_AsLongLong(value);                                       \
-        if (v == -1 && PyErr_Occurred()) return -1;                                   \
+        long long v;                                                                  \
+        if (as_int64(value, #name, &v) < 0) return -1;                                \
+        if (nonnegative && v < 0) {                                                   \
+            PyErr_Format(PyExc_ValueError, #name " cannot be negative (%lld ps)", v);   \
+            return -1;                                                                \
+        }                                                                             \
         self->name = v;                                                               \
         return 0;                                                                     \
     }
 
-LONG_FIELD(source)
-LONG_FIELD(priority)
-LONG_FIELD(latency)
-LONG_FIELD(sent)
+LONG_FIELD(source, 0)
+LONG_FIELD(priority, 0)
+LONG_FIELD(latency, 1)
+LONG_FIELD(sent, 0)
 
 static PyGetSetDef Sender_getset[] = {
     {"queue", (getter)Sender_get_queue, NULL, "the event queue", NULL},

@@ -13,16 +13,14 @@ parameters are set: create weights, register clocks), ``init(phase)``,
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
-
-import numpy as np
 
 from nnsim.errors import LinkError, ParamError
 from nnsim.sim.clock import Clock
 from nnsim.sim.declare import Param, Port, Slot, Statistic, resolve_params
 from nnsim.sim.link import LinkEnd
+from nnsim.sim.rng import component_rng
 
 if TYPE_CHECKING:
     from nnsim.sim.simulation import Simulation
@@ -68,8 +66,7 @@ class Element:
         for key, value in values.items():
             setattr(self, key, value)
         self.stats = {stat: 0 for stat in self.declared_statistics()}
-        seed_key = zlib.crc32(name.encode())
-        self.rng = np.random.default_rng(np.random.SeedSequence(sim.seed, spawn_key=(seed_key,)))
+        self.rng = component_rng(sim.seed, name)  # seed + full name (nnsim.sim.rng)
         self.subcomponents: dict[str, SubComponent] = {}
         for slot in self.declared_slots().values():
             if slot.default is not None:
@@ -206,15 +203,21 @@ class Component(Element):
         return clock
 
     # Primary components decide when the simulation may end (SST semantics).
+    # The primary-component protocol and its names are SST's (registerAsPrimaryComponent,
+    # primaryComponentDoNotEndSim, primaryComponentOKToEndSim): the run ends when every
+    # primary component has said it is OK to end.
     def register_as_primary(self) -> None:
+        """Take part in deciding when the run ends (SST's registerAsPrimaryComponent)."""
         if not self.primary:
             self.primary = True
             self.sim._primaries += 1
 
     def primary_component_do_not_end_sim(self) -> None:
+        """Hold the run open until this component says it is OK to end."""
         self.sim._primary_blocks(self, True)
 
     def primary_component_ok_to_end_sim(self) -> None:
+        """Let the run end once every primary component has said so."""
         self.sim._primary_blocks(self, False)
 
     def waiting_for(self) -> Wait:

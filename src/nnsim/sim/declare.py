@@ -59,6 +59,22 @@ class Param:
     def type_name(self) -> str:
         return _TYPE_NAMES.get(self.type, self.type.__name__)
 
+    @property
+    def allowed(self) -> str:
+        """The values ``convert`` accepts beyond the type, for people: ``>= 1``, ``0.0 to 1.0``,
+        ``one of float32, float64`` (joined by ``; ``), or ``""`` when any value of the type is.
+        """
+        parts = []
+        if self.choices is not None:
+            parts.append(f"one of {', '.join(map(str, self.choices))}")
+        if self.min is not None and self.max is not None:
+            parts.append(f"{self.min!r} to {self.max!r}")
+        elif self.min is not None:
+            parts.append(f">= {self.min!r}")
+        elif self.max is not None:
+            parts.append(f"<= {self.max!r}")
+        return "; ".join(parts)
+
     def convert(self, value: Any) -> Any:
         """Return ``value`` as this parameter's type; raise ValueError with a short reason."""
         kind = self.type
