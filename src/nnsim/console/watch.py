@@ -16,6 +16,7 @@ overwrote it (the buffer was smaller than the post delay: an overrun).
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -227,6 +228,7 @@ class Hooks:
                 continue
             original = peer.send.target
 
+            @functools.wraps(original)  # -vv still names the component's handler
             def handled(event: Any, _original=original) -> None:
                 self._check(name, "be")
                 _original(event)
