@@ -182,6 +182,7 @@ class CheckpointManager:
         body, tensors = capture(self.sim, copy_tensors=self.asynchronous)
         body["reason"] = reason
         body["metrics"] = dict(metrics if metrics is not None else self._latest_metrics)
+        body["monitor"] = self.policy.monitor  # how `nnsim checkpoint list` picks the best
         now = time.perf_counter()
         if self.announce:
             self.sim.print(
