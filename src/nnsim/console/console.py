@@ -379,7 +379,8 @@ def _help(console: Console, args: list[str], rest: str) -> None:
     "cfm",
     "confirm true|false",
     "Ask yes/no before unwatch (all) and exit.",
-    "Answers come from the input stream, so a replay file can answer. Default true.",
+    "The question is its own prompt, asked again until the answer is y, yes, n or no;\n"
+    "answers come from the input stream, so a replay file can answer. Default true.",
 )
 def _confirm(console: Console, args: list[str], rest: str) -> None:
     if len(args) != 1 or args[0].lower() not in ("true", "false"):
@@ -642,7 +643,7 @@ def _unwatch(console: Console, args: list[str], rest: str) -> None:
     "run",
     "r",
     "run [TIME]",
-    "Continue; with TIME (e.g. 4us) stop again after that much simulated time.",
+    "Continue; with TIME (e.g. 4us, the unit required) stop again after that much simulated time.",
 )
 def _run(console: Console, args: list[str], rest: str) -> None:
     if len(args) > 1:
