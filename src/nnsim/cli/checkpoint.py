@@ -14,6 +14,7 @@ from typing import Any
 import click
 import numpy as np
 
+from nnsim.checkpoint.manager import Policy
 from nnsim.errors import NnsimError
 from nnsim.units import format_time
 
@@ -80,8 +81,6 @@ def best_checkpoint(manifests: list[dict], monitor: str | None = None) -> tuple[
     accuracies, min otherwise; the earliest of equals), as the run's
     ``best`` link is chosen.
     """
-    from nnsim.checkpoint.manager import Policy
-
     if monitor is None:
         written = [m["monitor"] for m in manifests if isinstance(m.get("monitor"), str)]
         monitor = written[-1] if written else "val_loss"
@@ -124,8 +123,6 @@ def format_listing(manifests: list[dict], latest: str | None, monitor: str | Non
         )
     lines = _table(rows)
     if found:
-        from nnsim.checkpoint.manager import Policy
-
         direction = "highest" if Policy(monitor=found[1]).better(1, 0) else "lowest"
         lines.append(f"best: {best} ({direction} {found[1]})")
     return "\n".join(lines)

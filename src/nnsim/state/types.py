@@ -8,6 +8,7 @@ with ``@serializable``. A name in a file is looked up, never imported.
 
 from __future__ import annotations
 
+import sys
 from enum import Enum
 
 from nnsim.errors import StateError
@@ -44,14 +45,32 @@ def _subclasses(base: type) -> list[type]:
     return found
 
 
+def _is_current(cls: type) -> bool:
+    """Whether ``cls`` is what its module's name for it is now (already imported; no import).
+
+    ``@dataclass(slots=True)`` builds a new class and drops the first one,
+    which ``Event.__subclasses__()`` still lists until the garbage collector
+    frees it: both have the same name. Decoding into the dropped one makes
+    events that fail ``type(event) is Batch``, depending on when the
+    collector last ran.
+    """
+    found: object = sys.modules.get(cls.__module__)
+    for part in cls.__qualname__.split("."):
+        found = getattr(found, part, None)
+    return found is cls
+
+
 def resolve_type(key: str, path: str) -> type:
     """The class saved as ``key``; a key that names no allowed class is refused."""
     if key in _marked:
         return _marked[key]
     registered_types()  # importing the element libraries defines their events
-    for cls in _subclasses(Event):
-        if type_key(cls) == key:
+    matches = [cls for cls in _subclasses(Event) if type_key(cls) == key]
+    for cls in matches:
+        if _is_current(cls):
             return cls
+    if matches:  # defined where the module cannot name it (in a function): the newest
+        return matches[-1]
     raise StateError(
         f"{path}: saved state names class '{key}', which is not a registered serializable "
         "type here (is the element library that defines it installed?)"
