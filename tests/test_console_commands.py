@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -368,8 +369,14 @@ def test_logging_then_replay_gives_the_same_output(tmp_path, sim, toy_dataset, e
         ),
     ).build(second_sim)
     second_sim.start()
-    replayed = Console(second_sim).execute(f"replay {log}")
-    assert replayed == "\n".join(part for part in outputs[1:] if part)
+    replayed = Console(second_sim).execute(f"replay {log}").splitlines()
+    # Each replayed command is echoed after the prompt, as if typed, then its output.
+    assert replayed[0] == "[0 ps] /> cd loss/optimizer"
+    assert replayed[1] == "[0 ps] /loss/optimizer> watch iterations >= 2"
+    commands = [line for line in replayed if re.match(r"^\[[^\]]+\] /\S*> ", line)]
+    assert len(commands) == 6 and commands[-1].endswith("/loss/optimizer> pwd")
+    output = [line for line in replayed if line not in commands]
+    assert output == "\n".join(part for part in outputs[1:] if part).splitlines()
     assert second_sim.now == sim.now
 
 
@@ -379,7 +386,12 @@ def test_replay_nested_and_self_inclusion_refused(console, tmp_path):
     outer = tmp_path / "outer.in"
     outer.write_text(f"replay {inner}\ncd optimizer\npwd\n")
     assert console.execute(f"rep {outer}").splitlines() == [
+        f"[0 ps] /> replay {inner}",
+        "[0 ps] /> cd loss",
+        "[0 ps] /loss> pwd",
         "loss (nn.CategoricalCrossEntropy)",
+        "[0 ps] /loss> cd optimizer",
+        "[0 ps] /loss/optimizer> pwd",
         "loss/optimizer (nn.Adam)",
     ]
     loop = tmp_path / "loop.in"
@@ -406,9 +418,10 @@ def test_history_and_its_expansions(console):
         "   4  time",
         "   5  history 3",
     ]
-    assert console.execute("!4").startswith("current time")
-    assert console.execute("!!").startswith("current time")
-    assert console.execute("!3") == "loss (nn.CategoricalCrossEntropy)"
+    # Like bash, an expansion shows the command it runs, then its output.
+    assert console.execute("!4").splitlines() == ["time", "current time = 0 (0 ps)"]
+    assert console.execute("!!").splitlines() == ["time", "current time = 0 (0 ps)"]
+    assert console.execute("!3") == "pwd\nloss (nn.CategoricalCrossEntropy)"
     assert console.execute("!-2:p") == "time"
     assert console.execute("!cd:p") == "cd loss"
     assert console.execute("?ime:p") == "time"

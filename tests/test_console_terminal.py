@@ -254,6 +254,62 @@ def test_prompt_completion_history_ctrl_c_and_exit_on_a_terminal(terminals, toy_
     assert not (home / ".local").exists()  # XDG_STATE_HOME wins over HOME
 
 
+def test_completion_of_absolute_paths_and_of_help_on_a_terminal(terminals, toy_dataset):
+    terminal = terminals(*console_args(toy_dataset, 1))
+    terminal.wait_for_prompt()
+    terminal.command("cd loss/optimizer")
+    terminal.wait_for_prompt(path="loss/optimizer")
+
+    # An absolute path completes from the root, not from the current level (decay).
+    terminal.type("cd /de")
+    screen = terminal.wait_for(
+        lambda s: re.search(r"^\s+dense1/\s*$", s, re.M), "the root's names in the menu"
+    )
+    assert re.search(r"^\s+dense2/\s*$", screen, re.M)
+    assert not re.search(r"^\s+decay\s*$", screen, re.M)
+    terminal.press("C-u")
+    terminal.type("cd /contr")
+    terminal.press("Tab")
+    terminal.wait_for_prompt(typed="cd /controller/", path="loss/optimizer")
+    terminal.press("Enter")
+    terminal.wait_for_prompt(path="controller")
+
+    # The word after help completes to a command name.
+    terminal.type("help watchl")
+    terminal.press("Tab")
+    terminal.wait_for_prompt(typed="help watchlist", path="controller")
+    terminal.press("Enter")
+    terminal.wait_for_text("watchlist | wl: watchlist")
+    terminal.wait_for_prompt(path="controller")
+    terminal.command("exit")
+    assert terminal.wait_for_exit() == 0
+
+
+def test_the_yes_no_question_is_its_own_prompt_and_asks_again(terminals, toy_dataset):
+    terminal = terminals(*console_args(toy_dataset, 1))
+    terminal.wait_for_prompt()
+    terminal.command("watch controller/epoch > 5", expect="Added watchpoint #0")
+    terminal.wait_for_prompt()
+    terminal.command("unwatch")
+    question = "Remove all watchpoints? (yes/no)"
+    terminal.wait_for(lambda s: s.rstrip().endswith(question), "the question as the prompt")
+    assert PROMPT.match(terminal.lines()[-1].strip()) is None  # no time, no path: not "> "
+    terminal.type("ls")
+    terminal.press("Enter")
+    terminal.wait_for_text("Please answer yes or no (y/n), not 'ls'.")
+    terminal.wait_for(lambda s: s.rstrip().endswith(question), "the question asked again")
+    terminal.type("n")
+    terminal.press("Enter")
+    terminal.wait_for_prompt()
+    terminal.command("wl", expect="0: BC AC BE AE : controller/epoch > 5 : interactive")
+    terminal.wait_for_prompt()
+    terminal.command("confirm false")
+    terminal.wait_for_prompt()
+    terminal.command("exit")
+    assert terminal.wait_for_exit() == 0
+    assert "Traceback" not in terminal.screen()
+
+
 def test_the_history_persists_across_sessions(terminals, toy_dataset):
     first = terminals(*console_args(toy_dataset, 1))
     first.wait_for_prompt()
@@ -271,6 +327,18 @@ def test_the_history_persists_across_sessions(terminals, toy_dataset):
     second.press("Up")
     second.wait_for_prompt(typed="cd controller")
     second.press("Enter")
+    second.wait_for_prompt(path="controller")
+
+    # `history` and `!n` see the earlier session too; an expansion shows what it runs.
+    second.command("history", expect="   5  history")
+    screen = second.screen()
+    assert "   1  time\n   2  cd controller\n   3  exit\n   4  cd controller\n" in screen
+    second.wait_for_prompt(path="controller")
+    second.command("!1", expect="current time = 0 (0 ps)")
+    assert re.search(r"/controller> !1\n\s*time\n\s*current time = 0", second.screen())
+    second.wait_for_prompt(path="controller")
+    second.command("!!", expect="current time = 0 (0 ps)")
+    assert re.search(r"/controller> !!\n\s*time\n\s*current time = 0", second.screen())
     second.wait_for_prompt(path="controller")
     second.command("exit")
     assert second.wait_for_exit() == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,14 @@ def nnsim(*args: str, stdin: str = "", cwd: Path = REPO) -> subprocess.Completed
         cwd=cwd,
         timeout=300,
     )
+
+
+PROMPT = re.compile(r"^\[[^\]]+\] /\S*> (?P<command>.*)$")
+
+
+def without_prompts(stdout: str) -> str:
+    """A replay's output without its echoed prompt lines: what the typed session printed."""
+    return "".join(line for line in stdout.splitlines(True) if not PROMPT.match(line))
 
 
 def final_validation_accuracy(stdout: str) -> float:
@@ -63,11 +72,15 @@ def test_steering_the_learning_rate_beats_the_small_one_and_replays_identically(
     replayed = nnsim("run", EXAMPLE, "--replay", str(script), *args)
     assert replayed.returncode == 0, replayed.stderr
     without_logging_line = out.replace(f"logging commands to {log}\n", "")
-    assert replayed.stdout == without_logging_line
+    # The replay echoes each command after its prompt, so it reads as a typed session.
+    echoed = [line for line in replayed.stdout.splitlines() if PROMPT.match(line)]
+    assert [PROMPT.match(line)["command"] for line in echoed] == STEER.splitlines()
+    assert echoed[1] == "[0 ps] /loss/optimizer> watch current_learning_rate changed"
+    assert without_prompts(replayed.stdout) == without_logging_line
 
     assert log.read_text() == STEER
     from_log = nnsim("run", EXAMPLE, f"--replay={log}", *args)
-    assert from_log.stdout == without_logging_line
+    assert without_prompts(from_log.stdout) == without_logging_line
 
 
 CHECKPOINT_AT_PRECHECK = """\

@@ -142,3 +142,38 @@ def test_a_location_that_is_not_a_model_is_one_clear_error(tmp_path):
         f"nnsim: error: '{tmp_path}' is not a model script, a checkpoint or a run folder; "
         "pass a .py model script, a checkpoint folder, or a folder with checkpoints/"
     ]
+
+
+@requires_graphviz
+def test_graph_says_where_it_wrote_and_takes_dpi_and_rankdir(toy_dataset, tmp_path):
+    small, large, tall = tmp_path / "small.png", tmp_path / "large.png", tmp_path / "tall.png"
+    dot = tmp_path / "graph.dot"
+    args = ["--", *toy_args(toy_dataset)]
+    result = run_nnsim(
+        "graph", EXAMPLE, "--png", str(small), "--dpi", "72", "--dot", str(dot), *args
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [f"wrote dot text to {dot}", f"wrote PNG to {small}"]
+    assert run_nnsim("graph", EXAMPLE, "--png", str(large), "--dpi", "144", *args).returncode == 0
+    with Image.open(small) as first, Image.open(large) as second:
+        assert abs(second.size[0] / first.size[0] - 2) < 0.05  # twice the dpi, twice the pixels
+    default = tmp_path / "default.png"
+    run_nnsim("graph", EXAMPLE, "--png", str(default), *args)
+    with Image.open(default) as image, Image.open(small) as first:
+        assert image.size[0] > 2 * first.size[0]  # 150 dpi by default: labels large enough
+
+    result = run_nnsim("graph", EXAMPLE, "--png", str(tall), "--rankdir", "TB", *args)
+    assert result.returncode == 0, result.stderr
+    with Image.open(tall) as image:
+        width, height = image.size
+    assert height > 2 * width  # the chain from top to bottom
+    printed = run_nnsim("graph", EXAMPLE, "--rankdir", "tb", *args)
+    assert "rankdir=TB;" in printed.stdout and "wrote" not in printed.stdout
+    assert "rankdir=LR;" in dot.read_text() and "fontsize=10" in dot.read_text()
+
+    bad = run_nnsim("graph", EXAMPLE, "--rankdir", "UP", *args)
+    assert bad.returncode == 2 and "Invalid value for '--rankdir': 'UP'" in bad.stderr
+    missing = tmp_path / "nope" / "g.png"
+    nowhere = run_nnsim("graph", EXAMPLE, "--png", str(missing), *args)
+    assert nowhere.returncode == 1
+    assert nowhere.stderr == f"nnsim: error: cannot write '{missing}': its folder does not exist\n"

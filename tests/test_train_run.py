@@ -69,8 +69,11 @@ def toy_config_file(tmp_path, toy_dataset, named_eval) -> Path:
     return path
 
 
-def read_scalars(logdir: Path) -> dict[str, dict[int, float]]:
-    """``{tag: {step: value}}`` from TensorBoard event files (TFRecords of Event protos)."""
+def read_scalars(logdir: Path) -> dict[str, dict[int, float | str]]:
+    """``{tag: {step: value}}`` from TensorBoard event files (TFRecords of Event protos).
+
+    Scalars are floats; text summaries (tag ``.../text_summary``) their string.
+    """
     summary_writer_class()  # imports tensorboardX without torch
     from tensorboardX.proto import event_pb2
 
@@ -83,7 +86,10 @@ def read_scalars(logdir: Path) -> dict[str, dict[int, float]]:
             event = event_pb2.Event.FromString(data[offset : offset + length])
             offset += length + 4  # the record, and its CRC
             for value in event.summary.value:
-                scalars.setdefault(value.tag, {})[event.step] = value.simple_value
+                text = value.tensor.string_val
+                scalars.setdefault(value.tag, {})[event.step] = (
+                    text[0].decode() if text else value.simple_value
+                )
     return scalars
 
 
@@ -133,10 +139,23 @@ def test_a_run_folder_holds_config_checkpoints_metrics_tensorboard_plot_and_pred
     assert linked_storage.load(linked)[0]["metrics"]["val_acc"] == best_acc
 
     scalars = read_scalars(run / "tensorboard")
-    assert set(scalars) == set(COLUMNS[1:])
+    assert set(scalars) == {
+        "loss/train",
+        "loss/val",
+        "accuracy/train",
+        "accuracy/val",
+        "optimizer/learning_rate",
+        "time/wall_seconds",
+        "time/simulated_ms",
+        "time/simulated_ps/text_summary",
+    }
     for row in rows:
-        assert scalars["val_acc"][row["epoch"]] == pytest.approx(row["val_acc"], rel=1e-6)
-        assert scalars["train_loss"][row["epoch"]] == pytest.approx(row["train_loss"], rel=1e-6)
+        assert scalars["accuracy/val"][row["epoch"]] == pytest.approx(row["val_acc"], rel=1e-6)
+        assert scalars["loss/train"][row["epoch"]] == pytest.approx(row["train_loss"], rel=1e-6)
+        exact = scalars["time/simulated_ps/text_summary"][row["epoch"]]
+        assert exact == str(row["simulated_time_ps"])  # every digit, unlike a float32
+        ms = scalars["time/simulated_ms"][row["epoch"]]
+        assert ms == pytest.approx(row["simulated_time_ps"] / 1e9, rel=1e-6)
 
     assert_png(run / "plots" / "training.png", (1100, 420))
 
@@ -189,8 +208,8 @@ def test_resume_after_an_interruption_finishes_like_a_straight_run(toy_config_fi
     assert (run / "predictions.csv").read_text() == (
         straight.run_dir / "predictions.csv"
     ).read_text()
-    assert sorted(read_scalars(run / "tensorboard")["val_acc"].items()) == sorted(
-        read_scalars(straight.run_dir / "tensorboard")["val_acc"].items()
+    assert sorted(read_scalars(run / "tensorboard")["accuracy/val"].items()) == sorted(
+        read_scalars(straight.run_dir / "tensorboard")["accuracy/val"].items()
     )
     assert resumed.sim.now == straight.sim.now
 

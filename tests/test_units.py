@@ -23,7 +23,7 @@ SCALES = {"ps": 1, "ns": 10**3, "us": 10**6, "ms": 10**9, "s": 10**12}
         ("2.5 ns", 2500),
         ("1µs", 10**6),
         ("7ps", 7),
-        ("7", 7),
+        ("0", 0),
         ("1e3ns", 10**6),
         ("0.5 s", 5 * 10**11),
         (42, 42),
@@ -63,6 +63,15 @@ def test_format_time_uses_the_largest_unit_that_keeps_the_value_at_least_one() -
 def test_bad_time_strings_raise_unit_error(text: str) -> None:
     with pytest.raises(UnitError):
         parse_time(text)
+
+
+@pytest.mark.parametrize("text", ["7", " 5 ", "1e3", "0.5", "99"])
+def test_a_bare_number_is_not_a_time_and_the_error_lists_the_units(text: str) -> None:
+    with pytest.raises(UnitError) as caught:
+        parse_time(text)
+    message = str(caught.value)
+    assert f"time {text.strip()!r} has no unit; write e.g. '{text.strip()}us'" in message
+    assert "units: ps, ns, us, ms, s" in message
 
 
 def test_unit_error_is_a_value_error_and_an_nnsim_error() -> None:

@@ -9,6 +9,10 @@ class NnsimError(Exception):
     """Bad input or a bad request: the message names the thing and what to do."""
 
 
+class Interrupted(NnsimError):
+    """The user stopped the run (Ctrl-C): not an error; the CLI exits with status 130."""
+
+
 class UnitError(NnsimError, ValueError):
     """A time or frequency string that does not parse."""
 
@@ -31,3 +35,15 @@ class ModelScriptError(NnsimError):
 
 class StateError(NnsimError):
     """Simulation state that cannot be saved or restored, named by its path."""
+
+
+def did_you_mean(name: str, candidates, prefix: str = "") -> str:
+    """``"; did you mean 'prefix+closest'?"`` for a misspelt ``name``, or ``""``.
+
+    One wording for every "unknown name" error (console paths, ``--set``,
+    sweeps), so a typo gets the same help wherever it is typed.
+    """
+    import difflib
+
+    close = difflib.get_close_matches(name, [str(c) for c in candidates], n=1)
+    return f"; did you mean '{prefix}{close[0]}'?" if close else ""

@@ -38,8 +38,16 @@ def _split(text: str) -> tuple[Fraction, str]:
     return Fraction(number), unit.replace("µ", "u")
 
 
+TIME_UNITS_HELP = "units: ps, ns, us, ms, s; or a frequency such as 1GHz for its period"
+
+
 def parse_time(value: str | int) -> int:
-    """Return ``value`` in ps. An int is already ps; ``"1GHz"`` means its period."""
+    """Return ``value`` in ps. An int is already ps; ``"1GHz"`` means its period.
+
+    A string needs its unit: ``"5"`` is refused rather than read as 5 ps, the
+    silent surprise of ``--stop-at 5``. Only ``"0"`` may stand alone (the
+    start, as in ``--interactive-start=0``): zero is the same in every unit.
+    """
     if isinstance(value, bool):
         raise UnitError(f"cannot read {value!r} as a time; write e.g. '1us'")
     if isinstance(value, int):
@@ -50,6 +58,11 @@ def parse_time(value: str | int) -> int:
     if unit.lower() in _FREQUENCY_UNITS:
         return period_of(value)
     if unit == "":
+        if number != 0:  # zero is zero in any unit; any other bare number is ambiguous
+            raise UnitError(
+                f"time {str(value).strip()!r} has no unit; write e.g. "
+                f"'{str(value).strip()}us' ({TIME_UNITS_HELP})"
+            )
         unit = "ps"
     if unit not in _TIME_UNITS:
         raise UnitError(f"unknown time unit {unit!r} in {value!r}; use ps, ns, us, ms or s")

@@ -287,6 +287,7 @@ class CheckpointManager:
         body["reason"] = reason
         body["metrics"] = dict(metrics if metrics is not None else self._latest_metrics)
         body[LINEAGE_KEY] = self.lineage
+        body["monitor"] = self.policy.monitor  # how `nnsim checkpoint list` picks the best
         now = time.perf_counter()
         if self.announce:
             self.sim.print(

@@ -14,6 +14,7 @@ from typing import Any
 import click
 import numpy as np
 
+from nnsim.checkpoint.manager import Policy
 from nnsim.errors import NnsimError
 from nnsim.units import format_time
 
@@ -71,16 +72,47 @@ def _table(rows: list[list[str]]) -> list[str]:
     ]
 
 
-def format_listing(
-    manifests: list[dict], latest: str | None, problems: dict[str, str] | None = None
-) -> str:
-    """One row per checkpoint: name, simulated time, reason, metrics, size, created.
+def best_checkpoint(manifests: list[dict], monitor: str | None = None) -> tuple[str, str] | None:
+    """``(name, monitor)`` of the best checkpoint by the monitored metric, or None.
 
+    The metric is ``monitor`` if given, else the one the manifests were
+    written under (their ``monitor``, the run's ``--checkpoint-monitor``),
+    else ``val_loss``; its direction is the checkpoint policy's (max for
+    accuracies, min otherwise; the earliest of equals), as the run's
+    ``best`` link is chosen.
+    """
+    if monitor is None:
+        written = [m["monitor"] for m in manifests if isinstance(m.get("monitor"), str)]
+        monitor = written[-1] if written else "val_loss"
+    policy = Policy(monitor=monitor)
+    best, best_value = None, None
+    for manifest in manifests:
+        metrics = manifest.get("metrics")
+        value = metrics.get(monitor) if isinstance(metrics, dict) else None
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+            continue
+        if best_value is None or policy.better(value, best_value):
+            best, best_value = manifest["name"], value
+    return None if best is None else (best, monitor)
+
+
+def format_listing(
+    manifests: list[dict],
+    latest: str | None,
+    problems: dict[str, str] | None = None,
+    monitor: str | None = None,
+) -> str:
+    """One row per checkpoint: name, simulated time, reason, metrics, size, created, marks.
+
+    The last column marks the ``latest`` and the ``best`` (see ``best_checkpoint``);
+    a line under the table says by which metric the best was chosen.
     ``problems`` maps the names of entries that cannot be used to why; they
     get a row too, in commit order, marked ``UNUSABLE: <why>``.
     """
     from nnsim.checkpoint.manifest import order_key
 
+    found = best_checkpoint(manifests, monitor)
+    best = found[0] if found else None
     rows = [["NAME", "SIMULATED", "REASON", "VAL_LOSS", "VAL_ACC", "SIZE", "CREATED", ""]]
     items: list[tuple[str, dict | str]] = [(str(m.get("name")), m) for m in manifests]
     items += list((problems or {}).items())
@@ -88,6 +120,9 @@ def format_listing(
         if not isinstance(manifest, str):
             try:
                 metrics = manifest.get("metrics") or {}
+                marks = [
+                    mark for mark, which in (("best", best), ("latest", latest)) if name == which
+                ]
                 rows.append(
                     [
                         name,
@@ -97,14 +132,18 @@ def format_listing(
                         _number(metrics.get("val_acc")),
                         format_bytes(_total_bytes(manifest)),
                         str(manifest.get("created_at", "")),
-                        "latest" if name == latest else "",
+                        " ".join(marks),
                     ]
                 )
                 continue
             except (AttributeError, TypeError, ValueError, KeyError, OverflowError) as error:
                 manifest = f"its manifest is malformed ({type(error).__name__})"
         rows.append([name, "-", "-", "-", "-", "-", "-", f"UNUSABLE: {manifest}"])
-    return "\n".join(_table(rows))
+    lines = _table(rows)
+    if found:
+        direction = "highest" if Policy(monitor=found[1]).better(1, 0) else "lowest"
+        lines.append(f"best: {best} ({direction} {found[1]})")
+    return "\n".join(lines)
 
 
 def _number(value: Any) -> str:
@@ -290,13 +329,20 @@ def checkpoint() -> None:
 
 @checkpoint.command("list")
 @click.argument("location", metavar="DIR|URL")
-def list_command(location: str) -> None:
-    """Every checkpoint in DIR|URL; the latest marked, the unusable ones with why.
+@click.option(
+    "--monitor",
+    metavar="METRIC",
+    help="Choose the best by METRIC (default: the run's --checkpoint-monitor, else val_loss).",
+)
+def list_command(location: str, monitor: str | None) -> None:
+    """Every checkpoint in DIR|URL; the latest and the best marked, the unusable ones with why.
 
     One row each, oldest first: name, simulated time, reason, validation
-    metrics, size on disk, creation time. An entry that cannot be used (a
-    newer format, a malformed or tampered manifest, an incomplete write, a
-    link or FIFO in place of a file) is listed as UNUSABLE with the reason.
+    metrics, size on disk, creation time. The best is the one with the best
+    monitored metric (highest for accuracies, lowest otherwise). An entry
+    that cannot be used (a newer format, a malformed or tampered manifest,
+    an incomplete write, a link or FIFO in place of a file) is listed as
+    UNUSABLE with the reason.
     """
     from nnsim.checkpoint import open_storage
     from nnsim.checkpoint.errors import warn
@@ -314,7 +360,7 @@ def list_command(location: str) -> None:
             warn(entry.problem)
     manifests = [{**entry.manifest, "name": entry.name} for entry in entries if entry.usable]
     problems = {entry.name: entry.problem for entry in entries if not entry.usable}
-    click.echo(format_listing(manifests, latest, problems))
+    click.echo(format_listing(manifests, latest, problems, monitor))
 
 
 @checkpoint.command("inspect")
@@ -352,25 +398,42 @@ def verify_command(location: str) -> None:
     )
 
 
+DIFF_SAME, DIFF_DIFFERENT, DIFF_TROUBLE = 0, 1, 2  # diff(1)'s exit statuses
+
+
 @checkpoint.command("diff")
 @click.argument("a", metavar="A")
 @click.argument("b", metavar="B")
-def diff_command(a: str, b: str) -> None:
+@click.option("--summary", is_flag=True, help="Counts per component instead of every value.")
+@click.pass_context
+def diff_command(ctx: click.Context, a: str, b: str, summary: bool) -> None:
     """What differs from checkpoint A to checkpoint B.
 
     Scalars as before -> after, tensors by their largest absolute difference,
-    keys on one side only as added (+) or removed (-).
+    keys on one side only as added (+) or removed (-). As diff(1), the exit
+    status is 0 when they are the same, 1 when they differ, 2 on trouble (a
+    checkpoint that cannot be read).
     """
     from nnsim.checkpoint import open_checkpoint
-    from nnsim.state.diff import diff, format_diff
+    from nnsim.state.diff import diff, format_diff, format_summary
 
-    loaded = []
-    for location in (a, b):
-        storage, name = open_checkpoint(location)
-        loaded.append(storage.load(name))
-    (a_body, a_tensors), (b_body, b_tensors) = loaded
-    changes = diff(a_body, a_tensors, b_body, b_tensors)
-    click.echo(format_diff(changes) if changes else "no differences")
+    try:
+        loaded = []
+        for location in (a, b):
+            storage, name = open_checkpoint(location)
+            loaded.append(storage.load(name))
+        (a_body, a_tensors), (b_body, b_tensors) = loaded
+        changes = diff(a_body, a_tensors, b_body, b_tensors)
+    except NnsimError as error:
+        if ctx.find_root().meta.get("debug"):
+            raise
+        click.echo(f"nnsim: error: {error}", err=True)
+        ctx.exit(DIFF_TROUBLE)
+    if not changes:
+        click.echo("no differences")
+        ctx.exit(DIFF_SAME)
+    click.echo(format_summary(changes) if summary else format_diff(changes))
+    ctx.exit(DIFF_DIFFERENT)
 
 
 @checkpoint.command("export")

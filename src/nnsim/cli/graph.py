@@ -11,9 +11,10 @@ import click
 
 from nnsim.errors import NnsimError
 from nnsim.sim import Simulation
-from nnsim.sim.report import to_dot
+from nnsim.sim.report import RANKDIRS, to_dot
 
 INSTALL_HINT = "install graphviz (apt-get install graphviz)"
+DEFAULT_DPI = 150  # Graphviz draws PNGs at 96 dpi, where 10 pt labels are hard to read
 
 
 def load_graph(location: str | Path, script_args: list[str] | tuple[str, ...] = ()) -> Simulation:
@@ -58,13 +59,17 @@ def dot_program() -> str:
     return program
 
 
-def render(dot_text: str, path: str | Path, fmt: str) -> None:
-    """Draw ``dot_text`` into ``path`` as ``fmt`` (png, svg) with Graphviz; nothing is left on failure."""
+def render(dot_text: str, path: str | Path, fmt: str, dpi: int | None = None) -> None:
+    """Draw ``dot_text`` into ``path`` as ``fmt`` (png, svg) with Graphviz; nothing is left on failure.
+
+    ``dpi`` sets the resolution of a PNG (an SVG scales by itself).
+    """
     path = Path(path)
     partial = path.with_name(f".{path.name}.partial")
+    resolution = [f"-Gdpi={dpi}"] if dpi and fmt == "png" else []
     try:
         result = subprocess.run(
-            [dot_program(), f"-T{fmt}", "-o", str(partial)],
+            [dot_program(), f"-T{fmt}", *resolution, "-o", str(partial)],
             input=dot_text,
             capture_output=True,
             text=True,
@@ -84,15 +89,20 @@ def write_graph(
     png: str | Path | None = None,
     svg: str | Path | None = None,
     dot: str | Path | None = None,
+    dpi: int = DEFAULT_DPI,
+    rankdir: str = "LR",
 ) -> str:
     """Write the graph of ``sim`` to the files asked for; return the dot text."""
-    text = to_dot(sim)
+    text = to_dot(sim, rankdir=rankdir)
     if png or svg:
         dot_program()  # before writing anything
+    for target in (dot, png, svg):
+        if target and not Path(target).resolve().parent.is_dir():
+            raise NnsimError(f"cannot write '{target}': its folder does not exist")
     if dot:
         Path(dot).write_text(text)
     if png:
-        render(text, png, "png")
+        render(text, png, "png", dpi=dpi)
     if svg:
         render(text, svg, "svg")
     return text
@@ -110,17 +120,35 @@ def write_graph(
 @click.option("--png", metavar="FILE", help="Draw the graph as PNG (needs Graphviz).")
 @click.option("--svg", metavar="FILE", help="Draw the graph as SVG (needs Graphviz).")
 @click.option("--dot", "dot_file", metavar="FILE", help="Write the graph in Graphviz dot.")
-def graph(run_or_script, script_args, png, svg, dot_file) -> None:
+@click.option(
+    "--dpi",
+    type=click.IntRange(36, 1200),
+    default=DEFAULT_DPI,
+    show_default=True,
+    help="Resolution of the PNG.",
+)
+@click.option(
+    "--rankdir",
+    type=click.Choice(RANKDIRS, case_sensitive=False),
+    default="LR",
+    show_default=True,
+    help="Direction of the forward chain: LR left to right, TB top to bottom (RL, BT reversed).",
+)
+def graph(run_or_script, script_args, png, svg, dot_file, dpi, rankdir) -> None:
     """Draw the component graph of RUN_OR_SCRIPT without running it.
 
     RUN_OR_SCRIPT is a model script (arguments after -- go to it), a
     checkpoint, or a run folder (its latest checkpoint). Forward links are
     solid, backward links dashed, result links dotted. Without --png, --svg
-    or --dot the dot text is printed.
+    or --dot the dot text is printed; otherwise one line names each file
+    written.
     """
     if png or svg:
         dot_program()  # fail before building the model
     sim = load_graph(run_or_script, script_args)
-    text = write_graph(sim, png=png, svg=svg, dot=dot_file)
+    text = write_graph(sim, png=png, svg=svg, dot=dot_file, dpi=dpi, rankdir=rankdir.upper())
     if not (png or svg or dot_file):
         click.echo(text, nl=False)
+    for what, target in (("dot text", dot_file), ("PNG", png), ("SVG", svg)):
+        if target:
+            click.echo(f"wrote {what} to {target}")

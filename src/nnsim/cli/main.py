@@ -18,7 +18,9 @@ from nnsim.cli.run import run
 from nnsim.cli.sweep import sweep
 from nnsim.cli.test import test
 from nnsim.cli.train import train
-from nnsim.errors import NnsimError
+from nnsim.errors import Interrupted, NnsimError
+
+INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
 
 
 class _Group(click.Group):
@@ -26,6 +28,8 @@ class _Group(click.Group):
 
     nnsim's own warnings (`CheckpointWarning`: a checkpoint skipped, another
     run's checkpoints kept) are printed as one ``nnsim: warning:`` line each.
+    Ctrl-C is not an error: one line saying so (and how to go on, when the
+    command knows) and exit status 130.
     """
 
     def invoke(self, ctx: click.Context):
@@ -34,6 +38,16 @@ class _Group(click.Group):
             warnings.showwarning = _one_line_warnings(warnings.showwarning)
             try:
                 return super().invoke(ctx)
+            except Interrupted as error:
+                if ctx.meta.get("debug"):
+                    raise
+                click.echo(f"nnsim: {error}", err=True)
+                sys.exit(INTERRUPTED)
+            except KeyboardInterrupt:
+                if ctx.meta.get("debug"):
+                    raise
+                click.echo("nnsim: interrupted", err=True)
+                sys.exit(INTERRUPTED)
             except NnsimError as error:
                 if ctx.meta.get("debug"):
                     raise

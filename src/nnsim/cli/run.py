@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from nnsim.cli.options import TIME, ScriptCommand
 from nnsim.errors import ParamError
 from nnsim.script import build_from_script
 from nnsim.sim import Simulation
@@ -211,6 +212,7 @@ def run_script(script: str | Path, args: list[str] | tuple[str, ...] = (), **opt
 
 @click.command(
     "run",
+    cls=ScriptCommand,
     epilog=(
         "Examples: nnsim run examples/fashion_mnist/nn.py --seed 1 -- --epochs 2\n\n"
         "nnsim run --load-checkpoint checkpoints --set controller/eval_images=examples/fashion_mnist/eval2"
@@ -225,7 +227,12 @@ def run_script(script: str | Path, args: list[str] | tuple[str, ...] = (), **opt
     show_default=True,
     help="Seed of every component's random generator.",
 )
-@click.option("--stop-at", metavar="TIME", help="End the run at this simulated time (e.g. 5ms).")
+@click.option(
+    "--stop-at",
+    type=TIME,
+    metavar="TIME",
+    help="End the run at this simulated time (e.g. 5ms; a unit is required).",
+)
 @click.option("-v", "--verbose", count=True, help="Phase notes; -vv traces every event.")
 @click.option("--debug", is_flag=True, help="Show the Python traceback of errors.")
 @click.option("--output-dot", metavar="FILE", help="Write the component graph in Graphviz dot.")
@@ -251,8 +258,9 @@ def run_script(script: str | Path, args: list[str] | tuple[str, ...] = (), **opt
     is_flag=False,
     flag_value="0",
     default=None,
+    type=TIME,
     metavar="[TIME]",
-    help="Enter the console before the first event at or after TIME (alone: at the start).",
+    help="Enter the console before the first event at or after TIME, e.g. 20us (alone or 0: at the start).",
 )
 @click.option(
     "--replay", metavar="FILE", help="At the first console entry, run the commands of FILE."
@@ -283,6 +291,7 @@ def run_script(script: str | Path, args: list[str] | tuple[str, ...] = (), **opt
 )
 @click.option(
     "--checkpoint-period",
+    type=TIME,
     metavar="SIMTIME",
     help="Checkpoint every SIMTIME of simulated time (e.g. 5ms).",
 )

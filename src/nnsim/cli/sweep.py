@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from nnsim.cli.options import ScriptCommand
 from nnsim.errors import ParamError
 from nnsim.sweep import (
     format_table,
@@ -20,6 +21,7 @@ from nnsim.sweep import (
 
 @click.command(
     "sweep",
+    cls=ScriptCommand,
     epilog=(
         "Examples: nnsim sweep examples/fashion_mnist/nn.py "
         "--set loss/optimizer/learning_rate=0.0001,0.0004,0.001 --jobs 3 -- --epochs 2\n\n"

@@ -78,9 +78,11 @@ def command(name: str, short: str, usage: str, summary: str, details: str = ""):
 class Console:
     """A console attached to one simulation.
 
-    ``answers`` feeds ``confirm`` questions when no replay file is running
-    (the terminal session passes its input stream; without one the answer is
-    yes). ``echo`` writes output as it happens (the terminal session); it is
+    ``confirm`` questions are answered by the next line of a running replay
+    file, else by ``read_answer(question)`` (the terminal session shows the
+    question as its own prompt, unlike the command prompt), else by the next
+    of ``answers`` (a plain input stream); with none of them the answer is
+    yes. ``echo`` writes output as it happens (the terminal session); it is
     always returned by ``execute`` as well.
     """
 
@@ -89,6 +91,7 @@ class Console:
         sim: Simulation,
         *,
         answers: Iterator[str] | None = None,
+        read_answer: Callable[[str], str | None] | None = None,
         echo: TextIO | None = None,
     ):
         self.sim = sim
@@ -101,6 +104,7 @@ class Console:
         self._next_index = 0
         self.hooks = Hooks(sim, lambda: list(self.watchpoints.values()))
         self.answers = answers
+        self.read_answer = read_answer
         self.echo = echo
         self.log_file: Path | None = None
         self.entry_reason = "start"
@@ -108,6 +112,7 @@ class Console:
         self._replaying: list[Path] = []
         self._pending_lines: list[list[str]] = []
         self._output: list[str] = []
+        self._break_requested_at: int | None = None  # one break per time, however many fire
 
     # Output ---------------------------------------------------------------------------
     def emit(self, text: str) -> None:
@@ -133,8 +138,9 @@ class Console:
         except NnsimError as error:
             self.emit(f"Error: {error}")
             return
+        if print_only or expanded != stripped:
+            self.emit(expanded)  # as bash does: show what !! or !n stands for
         if print_only:
-            self.emit(expanded)
             return
         if record:
             self.history.add(expanded)
@@ -159,19 +165,31 @@ class Console:
             self.emit(f"Error: {error}")
 
     def ask(self, question: str) -> bool:
-        """Ask yes/no; the answer is the next input line (a replay file's, or the terminal's)."""
+        """Ask yes/no until the answer is y, yes, n or no; no input left means yes."""
         if not self.confirm:
             return True
-        self.emit(f"{question} (yes/no)")
-        answer = self._next_input_line()
-        if answer is None:
-            return True
-        return answer.strip().lower() in ("y", "yes", "true", "1")
+        prompt = f"{question} (yes/no) "
+        while True:
+            answer = self._answer(prompt)
+            if answer is None:
+                return True
+            word = answer.strip().lower()
+            if word in ("y", "yes"):
+                return True
+            if word in ("n", "no"):
+                return False
+            self.emit(f"Please answer yes or no (y/n), not {answer.strip()!r}.")
 
-    def _next_input_line(self) -> str | None:
+    def _answer(self, prompt: str) -> str | None:
+        """The next answer line: a running replay file's, the terminal's, or the input's."""
         for lines in reversed(self._pending_lines):
             if lines:
-                return lines.pop(0)
+                line = lines.pop(0)
+                self.emit(prompt + line.strip())  # a transcript shows question and answer
+                return line
+        if self.read_answer is not None:
+            return self.read_answer(prompt)
+        self.emit(prompt.rstrip())
         if self.answers is not None:
             return next(self.answers, None)
         return None
@@ -260,9 +278,12 @@ class Console:
         raise ConsoleError(f"unknown action '{name}'; use one of {', '.join(ACTIONS)}")
 
     def _enter_from_watchpoint(self, watchpoint: WatchPoint) -> None:
-        self.entry_reason = f"watchpoint {watchpoint.index} ({watchpoint.trigger.describe()})"
         if watchpoint.trace is not None:
             watchpoint.trace.keep_after_fire = True
+        if self._break_requested_at == self.sim.now:
+            return  # held again at this time (another handler point): one entry is enough
+        self._break_requested_at = self.sim.now
+        self.entry_reason = f"watchpoint {watchpoint.index} ({watchpoint.trigger.describe()})"
         self.sim.request_break(after_this_time=True)  # after a checkpoint the same check asked for
 
     def _report_check(self, watchpoint: WatchPoint, point: str, time: int, holds: bool) -> None:
@@ -313,7 +334,10 @@ class Console:
         self._pending_lines.append(lines)
         try:
             while lines:
-                self._execute(lines.pop(0), record=True)
+                line = lines.pop(0)
+                if line.split("#", 1)[0].strip():
+                    self.emit(self.prompt() + line.strip())  # reads like a typed session
+                self._execute(line, record=True)
                 if self.finished_session:
                     break
         finally:
@@ -371,7 +395,8 @@ def _help(console: Console, args: list[str], rest: str) -> None:
     "cfm",
     "confirm true|false",
     "Ask yes/no before unwatch (all) and exit.",
-    "Answers come from the input stream, so a replay file can answer. Default true.",
+    "The question is its own prompt, asked again until the answer is y, yes, n or no;\n"
+    "answers come from the input stream, so a replay file can answer. Default true.",
 )
 def _confirm(console: Console, args: list[str], rest: str) -> None:
     if len(args) != 1 or args[0].lower() not in ("true", "false"):
@@ -634,7 +659,7 @@ def _unwatch(console: Console, args: list[str], rest: str) -> None:
     "run",
     "r",
     "run [TIME]",
-    "Continue; with TIME (e.g. 4us) stop again after that much simulated time.",
+    "Continue; with TIME (e.g. 4us, the unit required) stop again after that much simulated time.",
 )
 def _run(console: Console, args: list[str], rest: str) -> None:
     if len(args) > 1:
@@ -660,9 +685,10 @@ def _exit(console: Console, args: list[str], rest: str) -> None:
     if console.watchpoints and not console.ask("Remove all watchpoints and run to the end?"):
         return
     console.clear_watchpoints()
-    while not console.sim.finished:
-        console.run_simulation(to_the_end=True)
-    console.finished_session = True
+    if console.sim.finished:
+        console.finished_session = True
+        return
+    console.run_simulation(to_the_end=True)  # comes back early only for a Ctrl-C, into the console
 
 
 @command("quit", "q", "quit", "Same as exit.")

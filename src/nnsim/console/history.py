@@ -27,6 +27,24 @@ class History:
         self.count += 1
         self.entries.append((self.count, line))
 
+    def load(self, lines: list[str]) -> None:
+        """Take in lines typed in earlier sessions (oldest first), as if entered again.
+
+        The terminal's history file keeps what was typed, so an old ``!!`` is
+        expanded against the lines before it; ``:p`` lines, comments and
+        references that match nothing ran nothing and are left out.
+        """
+        for line in lines:
+            text = line.split("#", 1)[0].strip()
+            if not text:
+                continue
+            try:
+                expanded, print_only = self.expand(text)
+            except HistoryError:
+                continue
+            if not print_only:
+                self.add(expanded)
+
     def last(self, n: int | None = None) -> list[tuple[int, str]]:
         items = list(self.entries)
         return items if n is None else items[-n:] if n > 0 else []

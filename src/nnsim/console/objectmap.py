@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from nnsim.errors import NnsimError
+from nnsim.errors import NnsimError, did_you_mean
 from nnsim.sim import Element, Event, Simulation
 from nnsim.state.items import object_fields, state_items
 from nnsim.state.types import is_serializable
@@ -196,7 +196,4 @@ def _array_writer(array: np.ndarray, key: tuple) -> Callable[[Any], None]:
 
 
 def _suggest(name: str, members: dict) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(name, list(members), n=1)
-    return f"; did you mean '{close[0]}'?" if close else ""
+    return did_you_mean(name, members)

@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from nnsim.console.console import ALIASES, COMMANDS, Console, stalled_reason
-from nnsim.console.objectmap import children, is_scalar
+from nnsim.console.complete import completions
+from nnsim.console.console import Console, stalled_reason
 from nnsim.sim import Simulation
 from nnsim.sim.event import STOP_PRIORITY
 from nnsim.sim.simulation import _StopMarker
@@ -36,46 +36,50 @@ def _plain_lines(stream: TextIO) -> Iterator[str]:
         yield line.rstrip("\n")
 
 
-def _terminal_lines(console: Console) -> Iterator[str]:
-    from prompt_toolkit import PromptSession
-    from prompt_toolkit.completion import Completer, Completion
-    from prompt_toolkit.history import FileHistory
+class _Terminal:
+    """prompt_toolkit input: commands with editing, history and completion; answers apart.
 
-    class ConsoleCompleter(Completer):
-        """Command names first; then names at the current level (or along a typed path)."""
+    The history file's earlier lines are loaded into the console's history
+    too, so ``history`` and ``!n`` see what the arrow keys see. A yes/no
+    question is its own prompt (no time, no path) with no history or
+    completion, and its answers stay out of the history file.
+    """
 
-        def get_completions(self, document, complete_event):
-            text = document.text_before_cursor
-            words = text.split()
-            if len(words) == 0 or (len(words) == 1 and not text.endswith(" ")):
-                prefix = words[0] if words else ""
-                for name in sorted(set(ALIASES)):
-                    spelled = COMMANDS[ALIASES[name]].name if name == ALIASES[name] else name
-                    if spelled.lower().startswith(prefix.lower()):
-                        yield Completion(spelled, start_position=-len(prefix))
-                return
-            current = "" if text.endswith(" ") else words[-1]
-            base, _, partial = current.rpartition("/")
+    def __init__(self, console: Console):
+        from prompt_toolkit import PromptSession
+        from prompt_toolkit.completion import Completer, Completion
+        from prompt_toolkit.history import FileHistory
+
+        class ConsoleCompleter(Completer):
+            """prompt_toolkit's view of ``nnsim.console.complete.completions``."""
+
+            def get_completions(self, document, complete_event):
+                for text, replaced in completions(console, document.text_before_cursor):
+                    yield Completion(text, start_position=-replaced)
+
+        path = history_file()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        history = FileHistory(str(path))
+        console.history.load(list(reversed(list(history.load_history_strings()))))
+        self.console = console
+        self.commands = PromptSession(history=history, completer=ConsoleCompleter())
+        self.answers = PromptSession()
+
+    def lines(self) -> Iterator[str]:
+        while True:
             try:
-                place = console.place(base) if base else console.place()
-            except Exception:  # noqa: BLE001 - completion must never break the prompt
+                line = self.commands.prompt(self.console.prompt())
+            except KeyboardInterrupt:
+                continue  # Ctrl-C at the prompt clears the line
+            except EOFError:
                 return
-            for name, (value, _) in children(place.value).items():
-                if name.startswith(partial):
-                    suffix = "" if is_scalar(value) else "/"
-                    yield Completion(name + suffix, start_position=-len(partial))
+            yield line
 
-    path = history_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    session = PromptSession(history=FileHistory(str(path)), completer=ConsoleCompleter())
-    while True:
+    def answer(self, question: str) -> str:
         try:
-            line = session.prompt(console.prompt())
-        except KeyboardInterrupt:
-            continue  # Ctrl-C at the prompt clears the line
-        except EOFError:
-            return
-        yield line
+            return self.answers.prompt(question)
+        except (KeyboardInterrupt, EOFError):
+            return "no"  # Ctrl-C or Ctrl-D at a question: leave things as they are
 
 
 class ConsoleSession:
@@ -104,9 +108,12 @@ class ConsoleSession:
 
     def lines(self) -> Iterator[str]:
         if self._lines is None:
-            self._lines = (
-                _terminal_lines(self.console) if self.terminal else _plain_lines(self.stdin)
-            )
+            if self.terminal:
+                terminal = _Terminal(self.console)
+                self.console.read_answer = terminal.answer
+                self._lines = terminal.lines()
+            else:
+                self._lines = _plain_lines(self.stdin)
         return self._lines
 
     def run(self) -> None:

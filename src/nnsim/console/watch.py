@@ -16,6 +16,7 @@ overwrote it (the buffer was smaller than the post delay: an overrun).
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -51,13 +52,17 @@ class TraceBuffer:
     fired: bool = False  # the action ran; the buffer resets at the next sample
     keep_after_fire: bool = False  # the console is being entered: keep it for printTrace
     overrun: bool = False
+    # The trigger and samples of the last firing, kept for printTrace once it re-arms.
+    last_capture: tuple[Sample, list[Sample]] | None = None
 
     def sample(self, point: str, time: int, trigger_holds: bool) -> bool:
         """Take a sample; return True when the action should run now."""
         if self.fired:
             if self.keep_after_fire:
                 return False
+            capture = (self.triggered_at, list(self.samples))
             self.reset()
+            self.last_capture = capture
         values = [variable.read() for variable in self.variables]
         if self.triggered_at is None:
             if trigger_holds:
@@ -91,19 +96,29 @@ class TraceBuffer:
         self.fired = False
         self.keep_after_fire = False
         self.overrun = False
+        self.last_capture = None
 
     def lines(self) -> list[str]:
+        """The trigger record and the samples, oldest first.
+
+        After the action has run and the trace has re-armed (any action but
+        ``interactive``), this is the capture of that last firing, so that
+        printTrace shows what the trigger saw rather than "not yet".
+        """
         names = [variable.path for variable in self.variables]
-        out = []
-        if self.triggered_at is not None:
-            trigger = self.triggered_at
-            out.append(
+        trigger, samples, note = self.triggered_at, list(self.samples), ""
+        if trigger is None and self.last_capture is not None:
+            trigger, samples = self.last_capture
+            note = f" (fired; re-armed since, {len(self.samples)} new samples)"
+        if trigger is not None:
+            out = [
                 f"trigger: {POINT_LABELS[trigger.point]} @{trigger.time} "
                 + _pairs(names, trigger.values)
-            )
+                + note
+            ]
         else:
-            out.append("trigger: not yet")
-        for index, sample in enumerate(self.samples):
+            out = ["trigger: not yet"]
+        for index, sample in enumerate(samples):
             out.append(
                 f"buf[{index}] {POINT_LABELS[sample.point]} @{sample.time} ({sample.tag}) "
                 + _pairs(names, sample.values)
@@ -213,6 +228,7 @@ class Hooks:
                 continue
             original = peer.send.target
 
+            @functools.wraps(original)  # -vv still names the component's handler
             def handled(event: Any, _original=original) -> None:
                 self._check(name, "be")
                 _original(event)

@@ -49,23 +49,31 @@ def _node_label(component) -> str:
     return "\\n".join(_quote(line) for line in lines)
 
 
-def to_dot(sim: Simulation) -> str:
-    """The component graph in Graphviz dot, drawn left to right along the forward links.
+RANKDIRS = ("LR", "TB", "RL", "BT")
+"""Graphviz directions: left to right (the default), top to bottom, and their reverses."""
+
+
+def to_dot(sim: Simulation, rankdir: str = "LR") -> str:
+    """The component graph in Graphviz dot, drawn along the forward links (``rankdir``).
 
     One node per component (name, type, weight shape, subcomponents), one edge
     per link from its sending port to its receiving one, labelled with the
     sender's latency (and the ports, unless they are a plain ``x_out -> x_in``
     pair). Links on ``backward_*`` ports are dashed
     and ``result_*`` ones dotted; both are laid out against the forward
-    direction so that the forward chain reads from left to right.
+    direction so that the forward chain reads from left to right. Edge labels
+    are 10 pt on a white box with room between the ranks, so that they stay
+    readable next to the arrows in a PNG.
     """
+    if rankdir not in RANKDIRS:
+        raise ValueError(f"rankdir must be one of {', '.join(RANKDIRS)}, not {rankdir!r}")
     lines = [
         "digraph nnsim {",
-        "  rankdir=LR;",
-        '  graph [fontname="Helvetica", fontsize=10, nodesep=0.3, ranksep=0.45];',
+        f"  rankdir={rankdir};",
+        '  graph [fontname="Helvetica", fontsize=11, nodesep=0.4, ranksep=0.8, pad=0.2];',
         '  node [shape=box, style="rounded,filled", fillcolor="#eef3f8", fontname="Helvetica", '
-        "fontsize=11];",
-        '  edge [fontname="Helvetica", fontsize=8, arrowsize=0.7];',
+        "fontsize=12];",
+        '  edge [fontname="Helvetica", fontsize=10, arrowsize=0.7, fontcolor="#222222"];',
     ]
     for name, component in sim.components.items():
         lines.append(f'  "{_quote(name)}" [label="{_node_label(component)}"];')

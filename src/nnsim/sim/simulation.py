@@ -52,13 +52,20 @@ class _StopMarker:
         raise _Stop(self.reason)
 
 
-def _describe(target: Any, payload: Any) -> str:
-    """``dense1.on_event(Batch)`` or ``dense1.on_tick (clock)`` for a queue entry."""
+def _describe(target: Any, payload: Any) -> str | None:
+    """``dense1.on_event(Batch)`` or ``dense1.on_tick (clock)`` for a queue entry.
+
+    ``None`` for the kernel's and tools' own entries (stop markers,
+    checkpoint requests): they are not the model's events, so ``-vv`` does
+    not show them.
+    """
+    target = getattr(target, "__wrapped__", target)  # a handler wrapped by a tool (functools.wraps)
     owner = getattr(target, "__self__", target)
     if isinstance(owner, Clock):
         return f"{owner.owner.name}.{owner.handler_name} (clock)"
-    where = getattr(owner, "name", type(owner).__name__)
-    return f"{where}.{getattr(target, '__name__', '')}({type(payload).__name__})"
+    if not isinstance(owner, Component):
+        return None
+    return f"{owner.name}.{getattr(target, '__name__', '')}({type(payload).__name__})"
 
 
 # Why `run` returned. "paused" (a time limit) and "break" (a request to stop
@@ -348,7 +355,9 @@ class Simulation:
         try:
             while len(queue):
                 time_ps, _, _, _, target, payload = queue.pop()
-                self.print(f"# @{time_ps} ps {_describe(target, payload)}")
+                described = _describe(target, payload)
+                if described is not None:
+                    self.print(f"# @{time_ps} ps {described}")
                 target(payload)
         except _Stop as stop:
             return stop.reason

@@ -196,6 +196,40 @@ def format_diff(changes: list[Change]) -> str:
     return "\n".join(lines)
 
 
+def format_summary(changes: list[Change]) -> str:
+    """Counts instead of values: one line per component (the path's first part), then a total.
+
+    For a quick "did the weights move, and how far" between two checkpoints;
+    the largest tensor difference of each component is shown.
+    """
+    if not changes:
+        return ""
+
+    def counted(members: list[Change]) -> list[str]:
+        found = []
+        for kind in KINDS:
+            number = sum(change.kind == kind for change in members)
+            if number:
+                noun = kind if kind != "tensor" or number == 1 else "tensors"
+                found.append(f"{number} {noun}")
+        return found
+
+    groups: dict[str, list[Change]] = {}
+    for change in changes:
+        groups.setdefault(change.path.split("/", 1)[0], []).append(change)
+    rows = []
+    for group, members in groups.items():
+        counts = counted(members)
+        largest = [c.max_abs_diff for c in members if c.max_abs_diff is not None]
+        if largest:
+            counts.append(f"max |a-b| = {max(largest):.6g}")
+        rows.append((group, ", ".join(counts)))
+    width = max(len(group) for group, _ in rows)
+    lines = [f"{group:<{width}}  {text}" for group, text in rows]
+    lines.append(f"{len(changes)} differences: {', '.join(counted(changes))}")
+    return "\n".join(lines)
+
+
 def _text(value: Any) -> str:
     if isinstance(value, float):
         return repr(value)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from nnsim.errors import StateError
+from nnsim.errors import StateError, did_you_mean
 from nnsim.sim import Element, Simulation
 from nnsim.state.items import state_items
 
@@ -24,7 +24,12 @@ def resolve_element(sim: Simulation, parts: list[str]) -> tuple[Element, list[st
     """The component or subcomponent a path starts with, and the parts after it."""
     if not parts or parts[0] not in sim.components:
         known = ", ".join(sim.components)
-        raise StateError(f"no component named '{parts[0] if parts else ''}' (components: {known})")
+        first = parts[0] if parts else ""
+        rest = "/" + "/".join(parts[1:]) if len(parts) > 1 else ""
+        hint = did_you_mean(first, sim.components)
+        if hint and rest:
+            hint = hint[:-2] + rest + "'?"
+        raise StateError(f"no component named '{first}'{hint} (components: {known})")
     element: Element = sim.components[parts[0]]
     rest = parts[1:]
     while rest and rest[0] in element.subcomponents:
@@ -76,14 +81,23 @@ def set_value(sim: Simulation, path: str, text: str) -> Any:
     """
     element, rest = resolve_element(sim, split(path))
     if len(rest) != 1:
-        raise StateError(f"'{path}' does not name an attribute of {element.name}")
+        hint = ""
+        if rest and element.subcomponents:  # a misspelt slot: loss/optimzer/learning_rate
+            prefix = path.strip().strip("/").rsplit("/".join(rest), 1)[0]
+            hint = did_you_mean(rest[0], element.subcomponents, prefix)
+            if hint and len(rest) > 1:
+                hint = hint[:-2] + "/" + "/".join(rest[1:]) + "'?"
+        raise StateError(f"'{path}' does not name an attribute of {element.name}{hint}")
     match = _INDEX.match(rest[0])
     if not match:
         raise StateError(f"cannot read '{rest[0]}' in '{path}'")
     name, index = match.group("name"), match.group("index")
     items = state_items(element)
     if name not in items:
-        raise StateError(f"{element.name} has no attribute '{name}'")
+        prefix = path.strip().strip("/")[: -len(rest[0])]
+        raise StateError(
+            f"{element.name} has no attribute '{name}'" + did_you_mean(name, items, prefix)
+        )
     current = items[name]
     if index is not None:
         if not isinstance(current, np.ndarray):

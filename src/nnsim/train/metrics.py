@@ -1,9 +1,16 @@
 """Per-epoch metrics of a training run: ``metrics.csv`` and TensorBoard event files.
 
 `MetricsLog` observes the element library's ``epoch_end`` notification and
-appends one CSV row and one TensorBoard scalar per column (tag = column name,
-step = epoch) at every epoch, flushing both, so a run that is killed keeps
-every epoch it finished. On resume it first drops the rows of epochs that
+appends one CSV row and its TensorBoard values (step = epoch) at every
+epoch, flushing both, so a run that is killed keeps every epoch it finished.
+
+TensorBoard tags are grouped as TensorBoard's dashboard groups them, by the
+part before the slash (``TENSORBOARD_TAGS``): ``loss/train`` next to
+``loss/val``, ``accuracy/train`` next to ``accuracy/val``. TensorBoard
+scalars are float32 (24 bits of mantissa), which cannot hold a simulated
+time such as 32280300000 ps exactly; so the exact time is written as text
+(``time/simulated_ps``, as in ``metrics.csv``) and the scalar
+``time/simulated_ms`` is only for plotting. On resume it first drops the rows of epochs that
 will run again (those after the checkpoint) and opens TensorBoard with
 ``purge_step`` so that TensorBoard hides the stale events too.
 """
@@ -32,7 +39,17 @@ COLUMNS = (
     "simulated_time_ps",
     "wall_seconds",
 )
-SCALARS = COLUMNS[1:]
+TENSORBOARD_TAGS = {
+    "train_loss": "loss/train",
+    "val_loss": "loss/val",
+    "train_acc": "accuracy/train",
+    "val_acc": "accuracy/val",
+    "learning_rate": "optimizer/learning_rate",
+    "wall_seconds": "time/wall_seconds",
+}
+"""metrics.csv column -> TensorBoard scalar tag (float32)."""
+SIMULATED_MS_TAG = "time/simulated_ms"  # float32 scalar: for plots, rounded
+SIMULATED_PS_TAG = "time/simulated_ps"  # text: the exact integer
 
 
 def read_metrics(path: str | os.PathLike) -> list[dict[str, float]]:
@@ -122,8 +139,11 @@ class MetricsLog:
                 writer.writeheader()
             writer.writerow(row)
             file.flush()
-        for tag in SCALARS:
-            self._tensorboard.add_scalar(tag, float(row[tag]), row["epoch"])
+        for column, tag in TENSORBOARD_TAGS.items():
+            self._tensorboard.add_scalar(tag, float(row[column]), row["epoch"])
+        ps = row["simulated_time_ps"]
+        self._tensorboard.add_scalar(SIMULATED_MS_TAG, ps / 10**9, row["epoch"])
+        self._tensorboard.add_text(SIMULATED_PS_TAG, str(ps), row["epoch"])
         self._tensorboard.flush()
 
     def close(self) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from nnsim.checkpoint.manager import Policy, continue_lineage, enable
-from nnsim.errors import NnsimError
+from nnsim.errors import Interrupted
 from nnsim.sim import Simulation
 from nnsim.train.build import build_simulation, dataset_overrides, find_controller
 from nnsim.train.config import Config, ConfigError
@@ -43,7 +43,7 @@ CHECKPOINT_PREFIX = "checkpoint"
 TRAINING_PLOT = "training.png"
 
 
-class TrainingInterrupted(NnsimError):
+class TrainingInterrupted(Interrupted):
     """The run was interrupted (Ctrl-C); its run folder can be resumed."""
 
 
