@@ -32,7 +32,9 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
+from nnsim.data.classes import CLASS_NAMES, IMAGE_SHAPE
 from nnsim.errors import NnsimError, UnitError
+from nnsim.nn.layers import MAX_UNITS, MAX_WEIGHTS
 from nnsim.units import parse_frequency, parse_time
 
 BUILTIN_DATASETS = ("fashion-mnist",)
@@ -56,7 +58,7 @@ def _opt(default: Any, **rules: Any) -> Any:
 class ModelConfig:
     """The network: hidden dense layer sizes (784 inputs, 10 classes), or a model script."""
 
-    hidden: list[int] = _opt([128, 128], min=1)
+    hidden: list[int] = _opt([128, 128], min=1, max=MAX_UNITS)
     script: str = _opt("", path=True)
     script_args: list[str] = _opt([])
 
@@ -336,6 +338,13 @@ def _check_ranges(section: Any, prefix: str) -> None:
 def validate(config: Config) -> None:
     """ConfigError for values out of range or that do not fit together."""
     _check_ranges(config, "")
+    sizes = [math.prod(IMAGE_SHAPE), *config.model.hidden, len(CLASS_NAMES)]
+    for inputs, outputs in zip(sizes, sizes[1:], strict=False):
+        if inputs * outputs > MAX_WEIGHTS:
+            raise ConfigError(
+                f"model.hidden {config.model.hidden} needs a dense layer of {inputs} x {outputs}"
+                f" weights, more than the {MAX_WEIGHTS} one layer may hold; use smaller layers"
+            )
     dataset = config.dataset
     if not (dataset.training or dataset.test) and dataset.name not in BUILTIN_DATASETS:
         raise ConfigError(
