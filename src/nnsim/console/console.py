@@ -146,7 +146,7 @@ class Console:
         word, _, rest = line.partition(" ")
         name = ALIASES.get(word.lower())
         if name is None:
-            self.emit(f"Error: unknown command '{word}'; type 'help' for the list")
+            self.emit(f"Error: unknown command {word!r}; type 'help' for the list")
             return
         try:
             args = shlex.split(rest, posix=True) if rest.strip() else []

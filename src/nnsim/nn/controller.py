@@ -159,9 +159,10 @@ class BatchController(Clocked):
         """Refuse a change the running state machine could not honour (it would hang or break).
 
         The step must stay inside the current phase's batches (with the
-        batch size it will have), the state must have batches to send, the
-        epochs must include the epoch being trained, and ``awaiting`` (a
-        batch is in the chain) is the controller's own bookkeeping.
+        batch size it will have), the state must have batches to send, and
+        ``awaiting`` (a batch is in the chain) is the controller's own
+        bookkeeping. (Fewer ``epochs`` than the current one is fine: the run
+        ends after the epoch it is in.)
         """
         super().check_change(name, value)
         if self.sim.phase != "run":
@@ -170,12 +171,6 @@ class BatchController(Clocked):
         # (--set on a restart), restore() checks the position instead.
         if name == "awaiting" and value != self.awaiting:
             raise ValueError("awaiting is kept by the controller (a batch is in the chain)")
-        training = self.state in (State.TRAINING, State.VALIDATION)
-        if name == "epochs" and training and value <= self.epoch:
-            raise ValueError(
-                f"the run is in epoch {self.epoch} (counting from 0); epochs must be at "
-                f"least {self.epoch + 1}"
-            )
         if name in ("step", "state", "batch_size") and "train_x" in vars(self):
             after = {"step": self.step, "state": self.state, "batch_size": self.batch_size}
             after[name] = value
