@@ -10,7 +10,6 @@ import io
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from conftest import EXAMPLE, REPO, example_args
@@ -145,9 +144,7 @@ def test_a_run_that_would_end_past_the_last_time_is_refused(console, sim):
 
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "NaN", "1e999"])
-def test_non_finite_numbers_are_refused_for_parameters_scalars_and_array_elements(
-    console, value
-):
+def test_non_finite_numbers_are_refused_for_parameters_scalars_and_array_elements(console, value):
     assert_refused(console, f"set loss/optimizer/learning_rate {value}", "finite")
     assert_refused(console, f"set controller/loss_sum {value}", "finite")
     assert_refused(console, f"set dense1/weights[0,0] {value}", "finite")
@@ -238,9 +235,7 @@ def nnsim(*args: str, stdin: bytes = b"", env_extra: dict | None = None):
     )
 
 
-def test_bad_lines_through_the_cli_each_give_one_error_and_the_run_completes(
-    tmp_path, toy_dataset
-):
+def test_bad_lines_through_the_cli_each_give_one_error_and_the_run_completes(tmp_path, toy_dataset):
     chain = tmp_path / "chain"
     chain.mkdir()
     for index in range(400):

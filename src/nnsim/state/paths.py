@@ -58,7 +58,9 @@ def convert_like(current: Any, text: str, what: str) -> Any:
                 return cls[name]
             return cls(int(text))
         if isinstance(current, np.floating):
-            return current.dtype.type(_finite(float(text.strip()), float(np.finfo(current.dtype).max)))
+            return current.dtype.type(
+                _finite(float(text.strip()), float(np.finfo(current.dtype).max))
+            )
         if isinstance(current, np.generic):
             return current.dtype.type(text.strip())
         if isinstance(current, int):
