@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
 import struct
 import subprocess
 import tracemalloc
@@ -266,3 +267,18 @@ def test_hidden_layers_too_large_for_memory_are_one_line_in_nnsim_train(
     )
     result = run_nnsim("train", str(config), cwd=tmp_path)
     assert_one_line_error(result, fragment)
+
+
+@pytest.mark.parametrize(
+    ("pair", "fragment"),
+    [
+        ("training.optimizer.epsilon=0", "training.optimizer.epsilon must be > 0.0, got 0.0"),
+        ("training.optimizer.learning_rate=nan", "must be a finite number, got nan"),
+        ("training.weight_scale=inf", "must be a finite number, got inf"),
+    ],
+)
+def test_config_values_out_of_range_are_config_errors(pair, fragment):
+    from nnsim.train.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match=re.escape(fragment)):
+        load_config(sets=[pair])

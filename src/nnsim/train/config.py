@@ -48,7 +48,8 @@ class ConfigError(NnsimError, ValueError):
 
 
 def _opt(default: Any, **rules: Any) -> Any:
-    """A field with validation rules: ``min``, ``max``, ``choices``, ``path``, ``key``."""
+    """A field with validation rules: ``min``, ``min_exclusive``, ``max``, ``choices``,
+    ``path``, ``key``."""
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=rules)
     return field(default=default, metadata=rules)
@@ -82,7 +83,7 @@ class OptimizerConfig:
     decay: float = _opt(0.0, min=0.0)
     beta_1: float = _opt(0.9, min=0.0, max=1.0)
     beta_2: float = _opt(0.999, min=0.0, max=1.0)
-    epsilon: float = _opt(1e-7, min=0.0)
+    epsilon: float = _opt(1e-7, min=0.0, min_exclusive=True)
     momentum: float = _opt(0.0, min=0.0, max=1.0)
 
 
@@ -323,6 +324,8 @@ def _check_ranges(section: Any, prefix: str) -> None:
         for each in values:
             if isinstance(each, float) and not math.isfinite(each):
                 raise ConfigError(f"{path} must be a finite number, got {each}")
+            if rules.get("min_exclusive") and each <= rules["min"]:
+                raise ConfigError(f"{path} must be > {rules['min']}, got {_show(each)}")
             if "min" in rules and each < rules["min"]:
                 raise ConfigError(f"{path} must be >= {rules['min']}, got {_show(each)}")
             if "max" in rules and each > rules["max"]:
