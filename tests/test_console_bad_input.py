@@ -91,6 +91,15 @@ def test_a_binary_replay_file_is_refused(console, tmp_path):
     assert_refused(console, f"replay {tmp_path}", "cannot read replay file")
 
 
+def test_named_pipes_are_refused_for_replay_and_logging_instead_of_blocking(console, tmp_path):
+    import os
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    assert_refused(console, f"replay {fifo}", "not a regular file")
+    assert_refused(console, f"logging {fifo}", "it is a named pipe")
+
+
 def test_a_chain_of_400_replays_is_cut_at_the_nesting_limit_in_one_line(console, tmp_path):
     for index in range(400):
         body = f"replay {tmp_path / f'r{index + 1}.in'}\n" if index < 399 else "pwd\n"

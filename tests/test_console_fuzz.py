@@ -19,6 +19,7 @@ from __future__ import annotations
 import enum
 import io
 import json
+import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -389,6 +390,7 @@ def files(tmp_path_factory) -> Files:
     for index in range(depth):
         body = f"replay {folder / f'chain{index + 1}.in'}\n" if index < depth - 1 else "pwd\n"
         (folder / f"chain{index}.in").write_text(body)
+    os.mkfifo(folder / "pipe")  # opening it for reading or writing would block
     return Files(folder, binary, nul, folder / "chain0.in", folder / "no" / "such.in")
 
 
@@ -420,10 +422,11 @@ def hostile_line(names: Names, files: Files):
             str(files.binary / "below"),
             "a\x00b",
             "/proc/self/mem/x",
+            str(files.folder / "pipe"),
         ]
     )
     replayed = st.sampled_from(
-        [files.binary, files.nul, files.chain, files.folder, files.missing]
+        [files.binary, files.nul, files.chain, files.folder, files.missing, files.folder / "pipe"]
     ).map(str)
     running_state = st.sampled_from(
         [

@@ -335,6 +335,8 @@ MAX_REPLAY_BYTES = 16 * 2**20
 
 def read_replay_file(path: Path) -> list[str]:
     """The command lines of a replay file; ConsoleError unless it is readable UTF-8 text."""
+    if path.exists() and not path.is_file():  # a folder, or a pipe that would block forever
+        raise ConsoleError(f"cannot read replay file '{path}': not a regular file")
     try:
         with path.open("rb") as handle:
             raw = handle.read(MAX_REPLAY_BYTES + 1)
@@ -743,6 +745,8 @@ def _logging(console: Console, args: list[str], rest: str) -> None:
     if len(args) > 1:
         raise ConsoleError("usage: logging [FILE]")
     path = Path(args[0] if args else "nnsim-console.out")
+    if path.is_fifo():  # opening it would wait for a reader
+        raise ConsoleError(f"cannot log to '{path}': it is a named pipe; give a regular file")
     try:
         with path.open("a"):
             pass  # the file can be written: later commands will be
