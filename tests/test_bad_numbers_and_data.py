@@ -129,6 +129,14 @@ def test_nnsim_run_set_of_a_layer_size_is_one_line(toy_dataset):
     assert_one_line_error(result, "cannot set dense1/input_size", "fixed")
 
 
+def test_nnsim_run_set_of_a_step_beyond_the_epoch_is_one_line_instead_of_a_hang(toy_dataset):
+    # 200 toy images in batches of 32: steps 0 to 6.
+    result = run_nnsim(
+        "run", EXAMPLE, "--set", "controller/step=50", "--", *example_args(toy_dataset), timeout=60
+    )
+    assert_one_line_error(result, "controller cannot start: epoch 0 training has steps 0 to 6")
+
+
 @pytest.mark.parametrize(
     ("argument", "fragment"),
     [

@@ -97,6 +97,7 @@ class BatchController(Clocked):
         self.primary_component_do_not_end_sim()
         if self.epochs == 0:
             self.state = State.PRECHECK_EVALUATION
+        self._check_position("cannot start")  # a --set step or batch size must fit the data
         self._bar = ProgressBar(self.progress, self.sim.print)
         self.sim.observe("console_prompt", self._pause_bar)
         self._clock.wake()
@@ -114,9 +115,7 @@ class BatchController(Clocked):
         ``training_images`` or ``batch_size`` may leave fewer steps).
         """
         self.load_datasets()
-        problem = self._position_problem(self.step, self.state, self.batch_size)
-        if problem:
-            raise StateError(f"{self.name} cannot continue from this checkpoint: {problem}")
+        self._check_position("cannot continue from this checkpoint")
         self._bar = ProgressBar(self.progress, self.sim.print)
         self.sim.observe("console_prompt", self._pause_bar)
 
@@ -177,6 +176,12 @@ class BatchController(Clocked):
             problem = self._position_problem(**after)
             if problem:
                 raise ValueError(problem)
+
+    def _check_position(self, what: str) -> None:
+        """StateError if the step (set before the start, or saved) does not fit the datasets."""
+        problem = self._position_problem(self.step, self.state, self.batch_size)
+        if problem:
+            raise StateError(f"{self.name} {what}: {problem}")
 
     def _position_problem(self, step: int, state: State, batch_size: int) -> str | None:
         """Why ``step`` cannot be a position in ``state`` with ``batch_size`` (None: it can)."""
