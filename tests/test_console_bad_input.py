@@ -194,6 +194,7 @@ def test_a_step_beyond_the_epoch_is_refused_during_a_run_instead_of_hanging(cons
     assert_refused(console, "set controller/batch_size 500", "steps 0 to 0")
     assert_refused(console, "set controller/state EVALUATION", "evaluation has no steps")
     assert_refused(console, "set controller/awaiting false", "kept by the controller")
+    assert_refused(console, "set controller/order[3] 200", "indices of the 200 training images")
     assert console.execute("set controller/step 5") == "step = 5"
     finishes(console)
     assert "epoch 0 training:" in sim.output.getvalue()

@@ -435,6 +435,7 @@ def hostile_line(names: Names, files: Files):
             "set controller/step 99999999",
             "set controller/batch_size 0",
             "set controller/state EVALUATION",
+            "set controller/order[0] 99999",
             "set dense1/input_size 5",
             "set dense1/output_size 9",
             "set input/size 5",

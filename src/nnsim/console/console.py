@@ -529,13 +529,16 @@ def _set(console: Console, args: list[str], rest: str) -> None:
 
 def _converted_value(console: Console, place: Place, text: str) -> Any:
     """Parse as the current type; an element's attribute also by its declaration and its rules."""
-    from nnsim.state.paths import convert_attribute, convert_like
+    from nnsim.state.paths import check_change, convert_attribute, convert_like
 
     owner_path, _, attribute = place.path.rpartition("/")
     owner = console.map.place(owner_path).value if owner_path else None
     if isinstance(owner, Element) and attribute in children(owner):
         return convert_attribute(owner, attribute, text, place.path)
-    return convert_like(place.value, text, place.path)
+    value = convert_like(place.value, text, place.path)
+    if isinstance(owner, Element):  # an element of an array attribute: "order[3]"
+        check_change(owner, attribute, value, place.path)
+    return value
 
 
 @command(

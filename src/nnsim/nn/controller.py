@@ -160,8 +160,9 @@ class BatchController(Clocked):
         The step must stay inside the current phase's batches (with the
         batch size it will have), the state must have batches to send, and
         ``awaiting`` (a batch is in the chain) is the controller's own
-        bookkeeping. (Fewer ``epochs`` than the current one is fine: the run
-        ends after the epoch it is in.)
+        bookkeeping; ``order`` holds indices of training images. (Fewer
+        ``epochs`` than the current one is fine: the run ends after the epoch
+        it is in.)
         """
         super().check_change(name, value)
         if self.sim.phase != "run":
@@ -170,6 +171,11 @@ class BatchController(Clocked):
         # (--set on a restart), restore() checks the position instead.
         if name == "awaiting" and value != self.awaiting:
             raise ValueError("awaiting is kept by the controller (a batch is in the chain)")
+        images = len(getattr(self, "train_x", ()))
+        if name.startswith("order[") and not 0 <= value < images:
+            raise ValueError(
+                f"order holds indices of the {images} training images, 0 to {images - 1}"
+            )
         if name in ("step", "state", "batch_size") and "train_x" in vars(self):
             after = {"step": self.step, "state": self.state, "batch_size": self.batch_size}
             after[name] = value

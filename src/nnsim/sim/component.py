@@ -118,8 +118,10 @@ class Element:
         Tools that change a built element's state from outside — the console's
         ``set``, ``--set`` — ask first, so that a value the running state
         cannot honour (a step beyond the epoch) is refused rather than left to
-        hang or break the run. The default refuses any change to a parameter
-        declared ``fixed``; subclasses add their own rules and call this too.
+        hang or break the run. ``name`` is an attribute, or ``attribute[index]``
+        for one element of an array attribute (as typed: ``order[3]``). The
+        default refuses any change to a parameter declared ``fixed``;
+        subclasses add their own rules and call this too.
         """
         param = self.declared_params().get(name)
         if param is not None and param.fixed and value != getattr(self, name, value):

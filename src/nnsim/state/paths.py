@@ -155,6 +155,7 @@ def set_value(sim: Simulation, path: str, text: str) -> Any:
                 f"{path}: index [{index}] is not valid for shape {current.shape}"
             ) from None
         value = convert_like(old, text, path)
+        check_change(element, f"{name}[{index}]", value, path)
         current[key] = value
         return current[key]
     value = convert_attribute(element, name, text, path)
