@@ -5,6 +5,13 @@ map, numbers, quotes, comments, history expansions and trigger punctuation
 are thrown at ``Console(sim).execute``. Commands that run or end the
 simulation, or touch files (run, continue, exit, quit, shutdown, replay,
 logging, checkpoint), are left out: they change state by design.
+
+Then hostile lines (issue 8) for those commands too: zero slice steps, huge
+numbers, nan and inf, times past the kernel's int64 picoseconds, binary and
+NUL bytes, replay chains deeper than the limit, paths that cannot be written,
+bad checkpoint names, sets the running state cannot honour — as typed, inside
+a replay file, and as raw bytes on standard input. Each is one ``Error:``
+line that changes nothing, and afterwards the run still runs and checkpoints.
 """
 
 from __future__ import annotations
@@ -12,6 +19,8 @@ from __future__ import annotations
 import enum
 import io
 import json
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,9 +31,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nnsim import nn
+from nnsim.checkpoint.manager import enable
 from nnsim.console import Console
-from nnsim.console.console import ALIASES, COMMANDS
+from nnsim.console.console import ALIASES, COMMANDS, MAX_REPLAY_DEPTH
 from nnsim.console.objectmap import children, is_scalar
+from nnsim.console.session import ConsoleSession
 from nnsim.console.triggers import Trigger, TriggerError, Variable, parse_trigger
 from nnsim.sim import Simulation
 from nnsim.state import capture
@@ -355,3 +366,164 @@ def test_random_triggers_parse_or_raise_trigger_error(tokens):
 @given(st.text(max_size=40))
 def test_random_trigger_text_parses_or_raises_trigger_error(text):
     parses_or_raises_trigger_error(text.split())
+
+
+# Hostile lines (issue 8) --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Files:
+    """Files the hostile lines name: binary replays, a chain deeper than the limit, a folder."""
+
+    folder: Path
+    binary: Path
+    nul: Path
+    chain: Path  # the head of a chain of MAX_REPLAY_DEPTH + 8 replays
+    missing: Path
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> Files:
+    folder = tmp_path_factory.mktemp("hostile")
+    binary, nul = folder / "binary.in", folder / "nul.in"
+    binary.write_bytes(bytes(range(256)) * 4)
+    nul.write_bytes(b"pwd\n\x00\x00ls\n")
+    depth = MAX_REPLAY_DEPTH + 8
+    for index in range(depth):
+        body = f"replay {folder / f'chain{index + 1}.in'}\n" if index < depth - 1 else "pwd\n"
+        (folder / f"chain{index}.in").write_text(body)
+    os.mkfifo(folder / "pipe")  # opening it for reading or writing would block
+    return Files(folder, binary, nul, folder / "chain0.in", folder / "no" / "such.in")
+
+
+HUGE_NUMBERS = [
+    "nan", "NaN", "inf", "-inf", "Infinity", "1e999", "-1e999", "1" + "0" * 400,
+    "-1" + "0" * 400, "0x" + "f" * 40,
+]  # fmt: skip
+"""Refused by every scalar type: not finite as a float, past 64 bits as an int, not a name."""
+ARRAY_NUMBERS = [*HUGE_NUMBERS, "1e39", "-3.5e38", str(2**63)]  # arrays hold float32 or int64
+HUGE_TIMES = [
+    "99999999999999999999999s", "9223372036854775808", "9223372036854775808ps", "1e7s",
+    "10000000s", "1e99ps", "nan", "infs", "-1us", "1" + "0" * 60 + "us",
+]  # fmt: skip
+ZERO_STEPS = ["[::0]", "[0,::0]", "[1:5:0]", "[0,0:3:0]", "[::-0]"]
+BAD_NAMES = ["../escape", "latest", ".hidden", "a/b", "x" * 201, "-dash", "bad\x00name", "'"]
+JUNK = ["\x00", "\ufffd", "\udcff", "\x1b[2J", "\x7f", "\u202e", "\\x00"]
+
+
+def hostile_line(names: Names, files: Files):
+    """A line that must be refused: one ``Error:`` line, nothing changed."""
+    scalar = st.sampled_from(
+        [path for path in names.scalars if not path.endswith(("name", "images", "dtype"))]
+    )
+    bad_path = st.sampled_from(
+        [
+            "/",
+            "/no/such/dir/f",
+            str(files.folder),
+            str(files.binary / "below"),
+            "a\x00b",
+            "/proc/self/mem/x",
+            str(files.folder / "pipe"),
+        ]
+    )
+    replayed = st.sampled_from(
+        [files.binary, files.nul, files.chain, files.folder, files.missing, files.folder / "pipe"]
+    ).map(str)
+    running_state = st.sampled_from(
+        [
+            "set controller/step 50",
+            "set controller/step -1",
+            "set controller/step 99999999",
+            "set controller/batch_size 0",
+            "set controller/state EVALUATION",
+            "set controller/order[0] 99999",
+            "set dense1/input_size 5",
+            "set dense1/output_size 9",
+            "set input/size 5",
+            "set dense2/dtype float64",
+            "set loss/optimizer/epsilon 0",
+            "set loss/optimizer/epsilon -1e-9",
+            "set loss/optimizer/beta_1 1.5",
+        ]
+    )
+    line = st.one_of(
+        st.tuples(
+            st.sampled_from(["p", "print"]),
+            st.sampled_from(names.arrays),
+            st.sampled_from(ZERO_STEPS),
+        ).map(lambda t: f"{t[0]} {t[1]}{t[2]}"),
+        st.tuples(st.sampled_from(["set", "s"]), scalar, st.sampled_from(HUGE_NUMBERS)).map(
+            " ".join
+        ),
+        st.tuples(
+            st.sampled_from(names.arrays),
+            st.sampled_from(["[0]", "[0,0]"]),
+            st.sampled_from(HUGE_NUMBERS),
+        ).map(lambda t: f"set {t[0]}{t[1]} {t[2]}"),
+        st.tuples(st.sampled_from(["run", "r", "continue", "c"]), st.sampled_from(HUGE_TIMES)).map(
+            " ".join
+        ),
+        st.tuples(st.sampled_from(["replay", "rep"]), replayed).map(" ".join),
+        st.tuples(st.sampled_from(["logging", "log"]), bad_path).map(" ".join),
+        st.tuples(st.sampled_from(["checkpoint", "cpt"]), st.sampled_from(BAD_NAMES)).map(
+            lambda t: f"{t[0]} {json.dumps(t[1])}"  # quoted, as one argument
+        ),
+        running_state,
+    )
+    # Any case for the command word, junk appended (never before the arguments: "run" alone runs).
+    junk = st.one_of(
+        st.just([]), st.just([]), st.just([]), st.lists(st.sampled_from(JUNK), max_size=2)
+    )
+    return st.tuples(line, st.booleans(), junk).map(
+        lambda t: " ".join([_shout(t[0]) if t[1] else t[0], *t[2]])
+    )
+
+
+def _shout(line: str) -> str:
+    word, _, rest = line.partition(" ")
+    return f"{word.upper()} {rest}"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_hostile_lines_are_one_error_line_and_the_run_still_runs_and_checkpoints(
+    dataset, object_names, files, data
+):
+    sim = build(dataset)
+    with tempfile.TemporaryDirectory() as folder:
+        enable(sim, folder, announce=False)
+        console = Console(sim)
+        if data.draw(st.booleans(), label="mid-run"):
+            console.execute("run 20us")  # a batch in the chain: the running state must hold
+        for _ in range(data.draw(st.integers(1, 5), label="lines")):
+            line = data.draw(hostile_line(object_names, files), label="line")
+            if data.draw(st.booleans(), label="from a replay file"):
+                script = Path(folder) / "hostile.in"
+                script.write_text(line + "\n", errors="surrogateescape")
+                line = f"replay {script}"
+            before = state_json(sim)
+            output = console.execute(line)
+            assert output.startswith("Error: ") and "\n" not in output, (line, output)
+            assert state_json(sim) == before, (line, output)
+            assert not sim.finished
+        assert console.log_file is None
+        assert console.execute("checkpoint").startswith("wrote checkpoint checkpoint_")
+        assert console.execute("run 1us").startswith("Entering interactive mode")
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    chunks=st.lists(
+        st.one_of(
+            st.binary(max_size=40),
+            st.sampled_from([b"\xff\xfe", b"\x00", b"p dense1/weights[::0]", b"run 1e99s", b"\n"]),
+        ),
+        max_size=8,
+    )
+)
+def test_raw_bytes_on_standard_input_never_break_the_console(dataset, chunks):
+    sim = build(dataset)
+    stdin = io.TextIOWrapper(io.BytesIO(b"".join(chunks) + b"\n"), encoding="utf-8")
+    stdout = io.StringIO()
+    ConsoleSession(sim, interactive_start=0, stdin=stdin, stdout=stdout).run()
+    assert sim.finished  # the end of input ran the simulation to its end
+    assert "Traceback" not in stdout.getvalue()

@@ -6,11 +6,11 @@ import contextlib
 from fractions import Fraction
 
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from nnsim.errors import NnsimError, UnitError
-from nnsim.units import format_time, parse_frequency, parse_time, period_of
+from nnsim.units import MAX_TIME, format_time, parse_frequency, parse_time, period_of
 
 SCALES = {"ps": 1, "ns": 10**3, "us": 10**6, "ms": 10**9, "s": 10**12}
 
@@ -96,13 +96,24 @@ def test_bad_frequency_strings_raise_unit_error(text: str) -> None:
 
 @given(mantissa=st.integers(min_value=0, max_value=999_999), power=st.integers(0, 14))
 def test_formatted_time_parses_back_to_the_same_ticks(mantissa: int, power: int) -> None:
-    # At most 6 significant digits (what format_time prints) from ps up to 100s of seconds.
+    # At most 6 significant digits (what format_time prints) from ps up to the last time.
     ps = mantissa * 10**power
+    assume(ps <= MAX_TIME)
     assert parse_time(format_time(ps)) == ps
+
+
+@pytest.mark.parametrize(
+    "value", [MAX_TIME + 1, "99999999999999999999999s", "9223372036854775808", "1e7 s"]
+)
+def test_times_past_what_the_kernel_holds_are_refused_in_one_line(value) -> None:
+    with pytest.raises(UnitError, match=r"too far: simulated time ends at 9\.22337e\+06 s"):
+        parse_time(value)
+    assert parse_time(MAX_TIME) == MAX_TIME == parse_time(f"{MAX_TIME}ps")
 
 
 @given(unit=st.sampled_from(sorted(SCALES)), count=st.integers(min_value=0, max_value=10**9))
 def test_whole_numbers_of_each_unit_parse_exactly(unit: str, count: int) -> None:
+    assume(count * SCALES[unit] <= MAX_TIME)
     assert parse_time(f"{count}{unit}") == count * SCALES[unit]
     assert parse_time(f"{count} {unit}") == count * SCALES[unit]
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import nnsim
 from nnsim import nn
+from nnsim.script import ArgumentParser, finite_float, int_between
 
 HERE = Path(__file__).resolve().parent
 
@@ -35,17 +36,22 @@ def validation_split(text: str) -> float:
     return fraction
 
 
-parser = argparse.ArgumentParser(prog="nn.py", description=__doc__.splitlines()[0])
-parser.add_argument("--classImageLimit", type=int, default=2000, help="images per class (0: all)")
-parser.add_argument("--batchSize", type=int, default=128)
-parser.add_argument("--epochs", type=int, default=10)
+# nnsim's ArgumentParser: a bad argument is one line; finite_float refuses nan and inf.
+parser = ArgumentParser(prog="nn.py", description=__doc__.splitlines()[0])
 parser.add_argument(
-    "--hiddenLayers", type=int, default=2, help="number of hidden dense+relu layers"
+    "--classImageLimit", type=int_between(0), default=2000, help="images per class (0: all)"
 )
-parser.add_argument("--hiddenLayerSize", type=int, default=128)
-parser.add_argument("--initialWeightScaling", type=float, default=0.01)
-parser.add_argument("--learningRate", type=float, default=0.001)
-parser.add_argument("--decay", type=float, default=0.001, help="learning-rate decay per step")
+parser.add_argument("--batchSize", type=int_between(1), default=128)
+parser.add_argument("--epochs", type=int_between(0), default=10)
+parser.add_argument(
+    "--hiddenLayers", type=int_between(0, 100), default=2, help="number of hidden dense+relu layers"
+)
+parser.add_argument("--hiddenLayerSize", type=int_between(1), default=128)
+parser.add_argument("--initialWeightScaling", type=finite_float, default=0.01)
+parser.add_argument("--learningRate", type=finite_float, default=0.001)
+parser.add_argument(
+    "--decay", type=finite_float, default=0.001, help="learning-rate decay per step"
+)
 parser.add_argument(
     "--trainingImages", default="", help="IDX folder or class folders (default: Fashion-MNIST)"
 )

@@ -3,13 +3,22 @@
 A script calls ``nnsim.simulation()`` to get that simulation, adds components
 and links (by hand or with ``nnsim.nn.Sequential``), and returns; nnsim runs
 it. Any exception the script raises becomes one clear line naming the script.
+
+Scripts read their own arguments; `ArgumentParser`, `finite_float` and
+`int_between` make a bad one a single line too (``nn.py: argument
+--learningRate: expected a finite number, got 'nan'``) instead of argparse's
+usage text, and refuse nan, inf and out-of-range numbers that plain
+``type=float`` lets through.
 """
 
 from __future__ import annotations
 
+import argparse
+import math
 import runpy
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 from nnsim.errors import ModelScriptError, NnsimError
@@ -26,6 +35,41 @@ def simulation() -> Simulation:
             "(or build a nnsim.sim.Simulation yourself)"
         )
     return _current
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse for model scripts: a bad argument raises ModelScriptError (one line, exit 1)."""
+
+    def error(self, message: str):  # argparse's hook; it would print usage and exit 2
+        raise ModelScriptError(f"{self.prog}: {message} ('-- --help' lists the arguments)")
+
+
+def finite_float(text: str) -> float:
+    """argparse ``type``: a finite number; nan and inf are refused."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def int_between(low: int, high: int | None = None) -> Callable[[str], int]:
+    """argparse ``type``: a whole number from ``low`` to ``high`` (no upper bound if None)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            wanted = f"from {low} to {high}" if high is not None else f">= {low}"
+            raise argparse.ArgumentTypeError(f"expected a whole number {wanted}, got {text!r}")
+        return value
+
+    parse.__name__ = "int"  # how argparse names the type in its messages
+    return parse
 
 
 def build_from_script(sim: Simulation, script: str | Path, args: list[str]) -> None:

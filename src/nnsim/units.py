@@ -14,6 +14,8 @@ from fractions import Fraction
 from nnsim.errors import UnitError
 
 PS_PER_SECOND = 10**12
+MAX_TIME = 2**63 - 1
+"""The latest time the kernel's queue can hold (a signed 64-bit count of ps, ~106 days)."""
 
 _TIME_UNITS = {
     "ps": Fraction(1),
@@ -53,7 +55,7 @@ def parse_time(value: str | int) -> int:
     if isinstance(value, int):
         if value < 0:
             raise UnitError(f"time {value} ps is negative; times must be >= 0")
-        return value
+        return _bounded(value, value)
     number, unit = _split(str(value))
     if unit.lower() in _FREQUENCY_UNITS:
         return period_of(value)
@@ -69,7 +71,18 @@ def parse_time(value: str | int) -> int:
     ticks = number * _TIME_UNITS[unit]
     if ticks.denominator != 1:
         raise UnitError(f"time {value!r} is not a whole number of picoseconds")
-    return int(ticks)
+    return _bounded(int(ticks), value)
+
+
+def _bounded(ticks: int, value: str | int) -> int:
+    """``ticks``, unless the kernel cannot hold that time (past `MAX_TIME`)."""
+    if ticks > MAX_TIME:
+        shown = f"{value} ps" if isinstance(value, int) else repr(value)
+        raise UnitError(
+            f"time {shown} is too far: simulated time ends at {format_time(MAX_TIME)} "
+            f"({MAX_TIME} ps)"
+        )
+    return ticks
 
 
 def parse_frequency(value: str) -> Fraction:

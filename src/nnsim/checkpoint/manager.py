@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nnsim.checkpoint.errors import CheckpointError, warn
+from nnsim.checkpoint.manifest import check_name
 from nnsim.checkpoint.storage import (
     CheckpointEntry,
     Storage,
@@ -276,9 +277,20 @@ class CheckpointManager:
     def checkpoint_now(
         self, reason: str = "requested", *, metrics: dict | None = None, name: str | None = None
     ) -> str:
-        """Snapshot now (the caller guarantees a safe point) and write it; return its name."""
+        """Snapshot now (the caller guarantees a safe point) and write it; return its name.
+
+        A ``name`` that is invalid or already taken is refused before anything
+        is written: the mistake is the caller's, and checkpoints go on.
+        """
         if self.error is not None:
             raise CheckpointError(f"checkpoints stopped after an earlier failure: {self.error}")
+        if name is not None:
+            check_name(name)
+            if self.storage.exists(name):
+                raise CheckpointError(
+                    f"a checkpoint named {name} already exists in {self.storage.url}; "
+                    "choose another name"
+                )
         stalled_from = time.perf_counter()
         self._wait_for_writer()
         self._number += 1

@@ -31,7 +31,7 @@ from nnsim.console.triggers import TriggerError, Variable, parse_trigger
 from nnsim.console.watch import HANDLER_POINTS, Hooks, TraceBuffer, WatchPoint
 from nnsim.errors import NnsimError
 from nnsim.sim import Element, Simulation
-from nnsim.units import format_time, parse_time
+from nnsim.units import MAX_TIME, format_time, parse_time
 
 ACTIONS = ("interactive", "printTrace", "checkpoint", "set", "printStatus", "shutdown")
 
@@ -145,15 +145,23 @@ class Console:
         if record:
             self.history.add(expanded)
             if self.log_file is not None:
-                with self.log_file.open("a") as handle:
-                    handle.write(expanded + "\n")
+                self._log(expanded)
         self._dispatch(expanded)
+
+    def _log(self, line: str) -> None:
+        """Append ``line`` to the log file; if that fails, say so once and stop logging."""
+        try:
+            with self.log_file.open("a", encoding="utf-8", errors="backslashreplace") as handle:
+                handle.write(line + "\n")
+        except OSError as error:
+            self.emit(f"Error: cannot log to '{self.log_file}': {error.strerror}; logging stopped")
+            self.log_file = None
 
     def _dispatch(self, line: str) -> None:
         word, _, rest = line.partition(" ")
         name = ALIASES.get(word.lower())
         if name is None:
-            self.emit(f"Error: unknown command '{word}'; type 'help' for the list")
+            self.emit(f"Error: unknown command {word!r}; type 'help' for the list")
             return
         try:
             args = shlex.split(rest, posix=True) if rest.strip() else []
@@ -272,9 +280,19 @@ class Console:
             target = self.place(args[1])
             if target.write is None or not is_scalar(target.value):
                 raise ConsoleError(f"'{args[1]}' is not a settable scalar")
-            value = _converted_value(self, target, " ".join(args[2:]))
-            path = target.path
-            return lambda wp: self.map.place(path).write(value)
+            text, path = " ".join(args[2:]), target.path
+            _converted_value(self, target, text)  # refused now if it cannot parse
+
+            def set_when_fired(watchpoint: WatchPoint) -> None:
+                place = self.map.place(path)  # checked again: the state has moved on
+                try:
+                    value = _converted_value(self, place, text)
+                except NnsimError as error:
+                    self.emit(f"Error: watchpoint {watchpoint.index}: {error}")
+                    return
+                place.write(value)
+
+            return set_when_fired
         raise ConsoleError(f"unknown action '{name}'; use one of {', '.join(ACTIONS)}")
 
     def _enter_from_watchpoint(self, watchpoint: WatchPoint) -> None:
@@ -323,13 +341,17 @@ class Console:
         return self.watchpoints[index]
 
     def replay(self, path: Path) -> None:
-        resolved = path.resolve()
+        try:
+            resolved = path.resolve()
+        except (OSError, ValueError, RuntimeError):
+            raise ConsoleError(f"cannot read replay file '{path}': not a usable path") from None
         if resolved in self._replaying:
             raise ConsoleError(f"replay file '{path}' includes itself; refused")
-        try:
-            lines = path.read_text().splitlines()
-        except OSError as error:
-            raise ConsoleError(f"cannot read replay file '{path}': {error.strerror}") from None
+        if len(self._replaying) >= MAX_REPLAY_DEPTH:
+            raise ConsoleError(
+                f"replay file '{path}' would nest replays deeper than {MAX_REPLAY_DEPTH}; refused"
+            )
+        lines = read_replay_file(path)
         self._replaying.append(resolved)
         self._pending_lines.append(lines)
         try:
@@ -343,6 +365,42 @@ class Console:
         finally:
             self._pending_lines.pop()
             self._replaying.pop()
+
+
+MAX_REPLAY_DEPTH = 32
+"""Replay files may replay others, this many deep (a chain longer is a mistake or a trap)."""
+MAX_REPLAY_BYTES = 16 * 2**20
+"""The largest replay file read: console commands, not data."""
+
+
+def read_replay_file(path: Path) -> list[str]:
+    """The command lines of a replay file; ConsoleError unless it is readable UTF-8 text."""
+    if path.exists() and not path.is_file():  # a folder, or a pipe that would block forever
+        raise ConsoleError(f"cannot read replay file '{path}': not a regular file")
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_REPLAY_BYTES + 1)
+    except OSError as error:
+        raise ConsoleError(f"cannot read replay file '{path}': {error.strerror or error}") from None
+    except ValueError:  # a NUL byte in the name
+        raise ConsoleError(f"cannot read replay file '{path}': not a usable path") from None
+    if len(raw) > MAX_REPLAY_BYTES:
+        raise ConsoleError(
+            f"replay file '{path}' is larger than {MAX_REPLAY_BYTES // 2**20} MiB; "
+            "a replay file holds console commands"
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ConsoleError(
+            f"replay file '{path}' is not UTF-8 text (byte {error.start}); "
+            "a replay file holds console commands"
+        ) from None
+    if "\x00" in text:
+        raise ConsoleError(
+            f"replay file '{path}' holds NUL bytes; a replay file holds console commands"
+        )
+    return text.splitlines()
 
 
 def _describe_entry(name: str, value: Any, long: bool) -> str:
@@ -511,17 +569,17 @@ def _set(console: Console, args: list[str], rest: str) -> None:
 
 
 def _converted_value(console: Console, place: Place, text: str) -> Any:
-    """Parse as the current type; declared parameters use their declaration (ranges checked)."""
-    from nnsim.state.paths import convert_like
+    """Parse as the current type; an element's attribute also by its declaration and its rules."""
+    from nnsim.state.paths import check_change, convert_attribute, convert_like
 
     owner_path, _, attribute = place.path.rpartition("/")
     owner = console.map.place(owner_path).value if owner_path else None
-    if isinstance(owner, Element) and attribute in owner.declared_params():
-        try:
-            return owner.declared_params()[attribute].convert(text)
-        except ValueError as error:
-            raise ConsoleError(f"cannot set {place.path}: {error}") from None
-    return convert_like(place.value, text, place.path)
+    if isinstance(owner, Element) and attribute in children(owner):
+        return convert_attribute(owner, attribute, text, place.path)
+    value = convert_like(place.value, text, place.path)
+    if isinstance(owner, Element):  # an element of an array attribute: "order[3]"
+        check_change(owner, attribute, value, place.path)
+    return value
 
 
 @command(
@@ -670,6 +728,11 @@ def _run(console: Console, args: list[str], rest: str) -> None:
             until = console.sim.now + parse_time(args[0])
         except NnsimError as error:
             raise ConsoleError(str(error)) from None
+        if until > MAX_TIME:
+            raise ConsoleError(
+                f"run {args[0]} would go past the end of simulated time "
+                f"({format_time(MAX_TIME)}); give a shorter time"
+            )
     console.run_simulation(until)
 
 
@@ -726,7 +789,18 @@ def _checkpoint(console: Console, args: list[str], rest: str) -> None:
 def _logging(console: Console, args: list[str], rest: str) -> None:
     if len(args) > 1:
         raise ConsoleError("usage: logging [FILE]")
-    console.log_file = Path(args[0] if args else "nnsim-console.out")
+    path = Path(args[0] if args else "nnsim-console.out")
+    if path.is_fifo():  # opening it would wait for a reader
+        raise ConsoleError(f"cannot log to '{path}': it is a named pipe; give a regular file")
+    try:
+        with path.open("a"):
+            pass  # the file can be written: later commands will be
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "strerror", None) or "not a usable path"
+        raise ConsoleError(
+            f"cannot log to '{path}': {reason}; give a file in a folder that exists"
+        ) from None
+    console.log_file = path
     console.emit(f"logging commands to {console.log_file}")
 
 

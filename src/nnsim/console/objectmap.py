@@ -136,6 +136,8 @@ def parse_index(text: str, shape: tuple[int, ...]) -> tuple:
                 pieces = [int(piece) if piece.strip() else None for piece in part.split(":")]
                 if len(pieces) > 3:
                     raise ValueError
+                if len(pieces) == 3 and pieces[2] == 0:
+                    raise MapError(f"index [{text}] has a slice step of 0; use a step of 1 or more")
                 index.append(slice(*pieces))
             else:
                 index.append(int(part))
@@ -179,7 +181,7 @@ class ObjectMap:
                 array, key = value, parse_index(index, value.shape)
                 try:
                     selected = array[key]
-                except IndexError as error:
+                except (IndexError, OverflowError, ValueError) as error:
                     raise MapError(
                         f"index [{index}] is out of range for shape {array.shape}: {error}"
                     ) from None

@@ -32,7 +32,10 @@ def history_file() -> Path:
 
 
 def _plain_lines(stream: TextIO) -> Iterator[str]:
-    for line in stream:
+    """The lines of ``stream``; bytes that are not UTF-8 read as U+FFFD, never as a crash."""
+    raw = getattr(stream, "buffer", None)  # the bytes under sys.stdin
+    lines = (line.decode("utf-8", errors="replace") for line in raw) if raw else stream
+    for line in lines:
         yield line.rstrip("\n")
 
 

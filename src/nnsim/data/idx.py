@@ -5,15 +5,24 @@ dimensions, one 32-bit size per dimension, then the values in C order. The
 reader checks every part of that against the file's length, so a truncated
 download or a wrong file gives a `DataError` naming the file instead of a
 reshape error deep inside numpy.
+
+The header also bounds the read: a gzip file is inflated in chunks and
+never past the size its header declares (nor past `MAX_IDX_BYTES`), so a
+few kilobytes that inflate to gigabytes are refused in one line, not with
+a MemoryError.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import io
 import math
 import os
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -30,6 +39,9 @@ IDX_DTYPES: dict[int, np.dtype] = {
 """IDX type code -> the big-endian numpy dtype of the values."""
 
 _GZIP_MAGIC = b"\x1f\x8b"
+MAX_IDX_BYTES = 2**31
+"""The most data one IDX file may declare (2 GiB; Fashion-MNIST's largest holds 47 MB)."""
+_CHUNK = 2**20
 
 
 def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
@@ -40,16 +52,31 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     order (uint8 for the image and label files of Fashion-MNIST).
     """
     path = Path(path)
-    raw = _read_bytes(path)
-    dtype, shape, offset = _parse_header(path, raw)
-    expected = math.prod(shape) * dtype.itemsize
-    if len(raw) - offset != expected:
+    with _open(path) as stream:
+        head = _read_upto(path, stream, 4)
+        ndim = head[3] if len(head) == 4 else 0
+        raw = head + _read_upto(path, stream, 4 * ndim)
+        dtype, shape, offset = _parse_header(path, raw)
+        expected = math.prod(shape) * dtype.itemsize
+        if expected > MAX_IDX_BYTES:
+            raise DataError(
+                f"IDX file '{path}' declares {list(shape)} values ({expected} bytes), more than "
+                f"the {MAX_IDX_BYTES // 2**30} GiB nnsim reads; the file is corrupt or not a dataset"
+            )
+        data = _read_upto(path, stream, expected)
+        held = f"{len(data)} bytes"
+        if _read_upto(path, stream, 1):  # more than declared (how much, if not inflated)
+            if isinstance(stream, io.BufferedReader):
+                held = f"{os.fstat(stream.fileno()).st_size - offset} bytes"
+            else:
+                held = f"more than {expected} bytes (inflated)"
+    if held != f"{expected} bytes":
         raise DataError(
-            f"IDX file '{path}' holds {len(raw) - offset} bytes of data but its header "
+            f"IDX file '{path}' holds {held} of data but its header "
             f"{list(shape)} needs {expected}; the file is truncated or corrupt, "
             "download or install it again"
         )
-    values = np.frombuffer(raw, dtype=dtype, count=math.prod(shape), offset=offset)
+    values = np.frombuffer(data, dtype=dtype, count=math.prod(shape))
     return values.reshape(shape).astype(dtype.newbyteorder("="))
 
 
@@ -76,23 +103,42 @@ def write_idx(path: str | os.PathLike[str], array: np.ndarray) -> None:
     path.write_bytes(payload)
 
 
-def _read_bytes(path: Path) -> bytes:
-    """The decompressed bytes of `path`, with every I/O failure as a DataError."""
+@contextlib.contextmanager
+def _open(path: Path) -> Iterator[BinaryIO]:
+    """The file's byte stream, inflated if it is gzip; every I/O failure is a DataError."""
     if not path.is_file():
         what = "is a folder" if path.is_dir() else "does not exist"
         raise DataError(f"IDX file '{path}' {what}; pass the path of an IDX file")
     try:
-        raw = path.read_bytes()
+        handle = path.open("rb")
     except OSError as exc:
         raise DataError(f"cannot read IDX file '{path}': {exc.strerror or exc}") from exc
-    if not raw.startswith(_GZIP_MAGIC):
-        return raw
+    with handle:
+        magic = _read_upto(path, handle, 2)
+        handle.seek(0)
+        if magic != _GZIP_MAGIC:
+            yield handle
+            return
+        with gzip.GzipFile(fileobj=handle, mode="rb") as inflated:
+            yield inflated
+
+
+def _read_upto(path: Path, stream: BinaryIO, size: int) -> bytearray:
+    """Up to ``size`` bytes, read in chunks (a declared size is never allocated up front)."""
+    data = bytearray()
     try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as exc:
+        while len(data) < size:
+            chunk = stream.read(min(size - len(data), _CHUNK))
+            if not chunk:
+                break
+            data += chunk
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise DataError(
             f"IDX file '{path}' is not a valid gzip file ({exc}); download or install it again"
         ) from exc
+    except OSError as exc:
+        raise DataError(f"cannot read IDX file '{path}': {exc.strerror or exc}") from exc
+    return data
 
 
 def _parse_header(path: Path, raw: bytes) -> tuple[np.dtype, tuple[int, ...], int]:

@@ -2,12 +2,17 @@
 
 Every Pillow failure is turned into a `DataError` naming the file, so a
 corrupt or mislabeled PNG stops a run with one line instead of a traceback
-from inside an image plugin.
+from inside an image plugin. An image larger than `MAX_IMAGE_PIXELS` (a
+decompression bomb: a small file that decodes to gigabytes) is refused the
+same way, before it is decoded; Pillow's own warning never reaches stderr.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +23,8 @@ from nnsim.data.dataset import EvalImages, LabeledImages, check_class_image_limi
 from nnsim.errors import DataError
 
 _LAYOUT = "<folder>/<class index 0-9 or class name>/*.png"
+MAX_IMAGE_PIXELS = 8192 * 8192
+"""The largest image read (64 Mpixel: any photo, resized to 28x28 anyway)."""
 
 
 def read_class_folders(
@@ -138,15 +145,32 @@ def _read_resized(path: Path) -> np.ndarray:
 def _open_gray(path: Path) -> Image.Image:
     """The decoded image at `path` in 8-bit grayscale ("L")."""
     try:
-        with Image.open(path) as image:
+        with _bomb_limit(), Image.open(path) as image:
             # convert() also detaches the pixels from the file being closed.
             return image.convert("L")
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise DataError(
+            f"image '{path}' has more than {MAX_IMAGE_PIXELS} pixels (8192x8192), the most "
+            "nnsim reads (a decompression bomb?); resize it or remove it"
+        ) from None
     # Image plugins raise a zoo of exception types for malformed files
-    # (OSError, SyntaxError, ValueError, struct.error, zlib.error,
-    # DecompressionBombError...); all of them mean "this file is not a
-    # usable image", which is the user's to fix.
+    # (OSError, SyntaxError, ValueError, struct.error, zlib.error...); all
+    # of them mean "this file is not a usable image", which is the user's to fix.
     except Exception as exc:
         raise DataError(
             f"cannot read image '{path}' ({type(exc).__name__}: {exc}); "
             "replace it with a valid PNG or remove it"
         ) from exc
+
+
+@contextlib.contextmanager
+def _bomb_limit() -> Iterator[None]:
+    """Pillow's pixel limit at `MAX_IMAGE_PIXELS`, its bomb warning raised as an exception."""
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved

@@ -16,7 +16,13 @@ class Clocked(Component):
     """Queues arriving events and hands them to ``handle`` on the next tick."""
 
     params = (
-        Param("clock", Frequency, "1GHz", "clock that handles arrived events on its next tick"),
+        Param(
+            "clock",
+            Frequency,
+            "1GHz",
+            "clock that handles arrived events on its next tick",
+            fixed=True,
+        ),
     )
 
     def build(self) -> None:

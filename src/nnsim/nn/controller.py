@@ -24,6 +24,7 @@ from enum import IntEnum
 import numpy as np
 
 from nnsim.data import CLASS_NAMES, hold_out, load_split, read_eval_folder, scale_pixels
+from nnsim.errors import StateError
 from nnsim.nn.clocked import Clocked
 from nnsim.nn.events import Batch, Gradient, Mode, Outcome
 from nnsim.nn.layers import DTYPES
@@ -110,6 +111,7 @@ class BatchController(Clocked):
         self.primary_component_do_not_end_sim()
         if self.epochs == 0:
             self.state = State.PRECHECK_EVALUATION
+        self._check_position("cannot start")  # a --set step or batch size must fit the data
         self._bar = ProgressBar(self.progress, self.sim.print)
         self.sim.observe("console_prompt", self._pause_bar)
         self._clock.wake()
@@ -121,8 +123,13 @@ class BatchController(Clocked):
         )
 
     def restore(self) -> None:
-        """After a restart: re-read the datasets (not saved) and bring back the progress bar."""
+        """After a restart: re-read the datasets (not saved) and bring back the progress bar.
+
+        The saved position must fit the datasets as they are now (another
+        ``training_images`` or ``batch_size`` may leave fewer steps).
+        """
         self.load_datasets()
+        self._check_position("cannot continue from this checkpoint")
         self._bar = ProgressBar(self.progress, self.sim.print)
         self.sim.observe("console_prompt", self._pause_bar)
 
@@ -182,6 +189,61 @@ class BatchController(Clocked):
             self.eval_paths = found.paths
         else:
             self.eval_x, self.eval_paths = None, []
+
+    def check_change(self, name: str, value: object) -> None:
+        """Refuse a change the running state machine could not honour (it would hang or break).
+
+        The step must stay inside the current phase's batches (with the
+        batch size it will have), the state must have batches to send, and
+        ``awaiting`` (a batch is in the chain) is the controller's own
+        bookkeeping; ``order`` holds indices of training images. (Fewer
+        ``epochs`` than the current one is fine: the run ends after the epoch
+        it is in.)
+        """
+        super().check_change(name, value)
+        if self.sim.phase != "run":
+            return  # before the start nothing runs yet: the parameters alone decide
+        # The datasets are loaded at setup and re-read on restore: until then
+        # (--set on a restart), restore() checks the position instead.
+        if name == "awaiting" and value != self.awaiting:
+            raise ValueError("awaiting is kept by the controller (a batch is in the chain)")
+        images = len(getattr(self, "train_x", ()))
+        if name.startswith("order[") and not 0 <= value < images:
+            raise ValueError(
+                f"order holds indices of the {images} training images, 0 to {images - 1}"
+            )
+        if name in ("step", "state", "batch_size") and "train_x" in vars(self):
+            after = {"step": self.step, "state": self.state, "batch_size": self.batch_size}
+            after[name] = value
+            problem = self._position_problem(**after)
+            if problem:
+                raise ValueError(problem)
+
+    def _check_position(self, what: str) -> None:
+        """StateError if the step (set before the start, or saved) does not fit the datasets."""
+        problem = self._position_problem(self.step, self.state, self.batch_size)
+        if problem:
+            raise StateError(f"{self.name} {what}: {problem}")
+
+    def _position_problem(self, step: int, state: State, batch_size: int) -> str | None:
+        """Why ``step`` cannot be a position in ``state`` with ``batch_size`` (None: it can)."""
+        if step < 0:
+            return f"step must be >= 0, got {step}"
+        phase, batches = self._batches(state, batch_size)
+        if batches is not None and step >= batches:
+            steps = f"steps 0 to {batches - 1}" if batches else "no steps"
+            return f"{phase} has {steps} and the controller would be at step {step}"
+        return None
+
+    def _batches(self, state: State, batch_size: int) -> tuple[str, int | None]:
+        """The phase ``state`` runs and how many steps it takes (None: it takes no steps)."""
+        if state == State.TRAINING:
+            return f"epoch {self.epoch} training", -(-len(self.train_x) // batch_size)
+        if state == State.VALIDATION:
+            return f"epoch {self.epoch} validation", -(-len(self.test_x) // batch_size)
+        if state == State.EVALUATION:
+            return "evaluation", len(self.eval_paths)
+        return state.name, None
 
     # Counting -----------------------------------------------------------------
     @property

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnsim.errors import DataError
+from nnsim.errors import DataError, ParamError
 from nnsim.nn import functional as F
 from nnsim.nn.clocked import Clocked
 from nnsim.nn.events import Batch, Gradient, Mode
@@ -17,6 +17,10 @@ from nnsim.nn.optimizers import apply_update
 from nnsim.sim import Param, Port, Statistic
 
 DTYPES = ("float32", "float64")
+MAX_UNITS = 2**20
+"""The most values per sample a layer takes or gives (a sane bound, not a hardware one)."""
+MAX_WEIGHTS = 2**26
+"""The most weights one dense layer may hold (256 MiB of float32, four such arrays with Adam)."""
 
 
 class Layer(Clocked):
@@ -60,7 +64,17 @@ class Input(Layer):
     """Entry of the network: checks the sample size and passes batches on."""
 
     type_name = "nn.Input"
-    params = (Param("size", int, 784, "values per sample (28x28 pixels: 784)", min=1),)
+    params = (
+        Param(
+            "size",
+            int,
+            784,
+            "values per sample (28x28 pixels: 784)",
+            min=1,
+            max=MAX_UNITS,
+            fixed=True,
+        ),
+    )
 
     def forward(self, batch: Batch) -> None:
         if batch.inputs.shape[1] != self.size:
@@ -87,8 +101,15 @@ class Dense(Layer):
 
     type_name = "nn.Dense"
     params = (
-        Param("input_size", int, help="inputs per sample", min=1),
-        Param("output_size", int, help="neurons (outputs per sample)", min=1),
+        Param("input_size", int, help="inputs per sample", min=1, max=MAX_UNITS, fixed=True),
+        Param(
+            "output_size",
+            int,
+            help="neurons (outputs per sample)",
+            min=1,
+            max=MAX_UNITS,
+            fixed=True,
+        ),
         Param("weight_scale", float, 0.01, "initial weights are weight_scale * N(0, 1)", min=0.0),
         Param("l1_weight", float, 0.0, "L1 penalty on weights", min=0.0),
         Param("l2_weight", float, 0.0, "L2 penalty on weights", min=0.0),
@@ -100,11 +121,23 @@ class Dense(Layer):
             True,
             "send the input gradient back (off for the first layer)",
         ),
-        Param("dtype", str, "float32", "floating-point type of weights and math", choices=DTYPES),
+        Param(
+            "dtype",
+            str,
+            "float32",
+            "floating-point type of weights and math",
+            choices=DTYPES,
+            fixed=True,
+        ),
     )
 
     def build(self) -> None:
         super().build()
+        if self.input_size * self.output_size > MAX_WEIGHTS:
+            raise ParamError(
+                f"{self.describe()}: {self.input_size} x {self.output_size} weights are more "
+                f"than the {MAX_WEIGHTS} one dense layer may hold; use smaller layers"
+            )
         dtype = np.dtype(self.dtype)
         initial = self.weight_scale * self.rng.standard_normal((self.input_size, self.output_size))
         self.weights = initial.astype(dtype)

@@ -124,6 +124,24 @@ class Element:
     def finish(self) -> None:
         """Last call: write results."""
 
+    def check_change(self, name: str, value: Any) -> None:
+        """Refuse, with ValueError(reason), setting attribute ``name`` to ``value`` now.
+
+        Tools that change a built element's state from outside — the console's
+        ``set``, ``--set`` — ask first, so that a value the running state
+        cannot honour (a step beyond the epoch) is refused rather than left to
+        hang or break the run. ``name`` is an attribute, or ``attribute[index]``
+        for one element of an array attribute (as typed: ``order[3]``). The
+        default refuses any change to a parameter declared ``fixed``;
+        subclasses add their own rules and call this too.
+        """
+        param = self.declared_params().get(name)
+        if param is not None and param.fixed and value != getattr(self, name, value):
+            raise ValueError(
+                f"{name} is fixed once {self.name} is built (its state was shaped by it); "
+                f"change it in the model and start a new run"
+            )
+
     def restore(self) -> None:
         """Called after a restart from a checkpoint: re-create what was not saved.
 

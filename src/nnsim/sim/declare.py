@@ -8,6 +8,7 @@ README's component table all come from one place.
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,13 +40,22 @@ _TYPE_NAMES = {
     Time: "time",
     Frequency: "frequency",
 }
+INT_LIMIT = 2**63 - 1
+"""Integer parameters fit a signed 64-bit integer (what numpy and the checkpoint hold)."""
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 
 
 @dataclass(frozen=True)
 class Param:
-    """One documented parameter: its type, default, allowed range and help line."""
+    """One documented parameter: its type, default, allowed range and help line.
+
+    Numbers are refused when not finite (nan, inf) or outside ``min``..``max``
+    (``min_exclusive``: strictly above ``min``, as Adam's epsilon must be).
+    ``fixed`` marks a parameter the component was built from (a layer's size:
+    its arrays are shaped by it); changing it on a built component is refused
+    (`Element.check_change`), since the change could not be honoured.
+    """
 
     name: str
     type: type
@@ -54,6 +64,8 @@ class Param:
     min: float | None = None
     max: float | None = None
     choices: tuple | None = None
+    min_exclusive: bool = False
+    fixed: bool = False
 
     @property
     def type_name(self) -> str:
@@ -94,16 +106,22 @@ class Param:
                 result = int(value)
             except (TypeError, ValueError):
                 raise ValueError(f"expected an int, got {value!r}") from None
+            if not -INT_LIMIT <= result <= INT_LIMIT:
+                raise ValueError(f"{result} is out of range (a 64-bit integer at most)")
         elif kind is float:
             if isinstance(value, bool):
                 raise ValueError(f"expected a number, got {value!r}")
             try:
                 result = float(value)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 raise ValueError(f"expected a number, got {value!r}") from None
+            if not math.isfinite(result):
+                raise ValueError(f"expected a finite number, got {value!r}")
         elif kind is str:
             if not isinstance(value, str):
                 raise ValueError(f"expected a string, got {value!r}")
+            if "\x00" in value:
+                raise ValueError("a string cannot hold a NUL byte (\\x00)")
             result = value
         elif kind is Time:
             try:
@@ -120,6 +138,8 @@ class Param:
             raise ValueError(f"unsupported parameter type {kind!r}")
         if self.choices is not None and result not in self.choices:
             raise ValueError(f"expected one of {', '.join(map(str, self.choices))}, got {result!r}")
+        if self.min is not None and self.min_exclusive and result <= self.min:
+            raise ValueError(f"must be > {self.min}, got {result!r}")
         if self.min is not None and result < self.min:
             raise ValueError(f"must be >= {self.min}, got {result!r}")
         if self.max is not None and result > self.max:

@@ -7,6 +7,7 @@ same paths serve ``--set`` on restart, ``nnsim sweep`` and the console.
 
 from __future__ import annotations
 
+import math
 import re
 from enum import Enum
 from typing import Any
@@ -15,6 +16,7 @@ import numpy as np
 
 from nnsim.errors import StateError, did_you_mean
 from nnsim.sim import Element, Simulation
+from nnsim.sim.declare import INT_LIMIT
 from nnsim.state.items import state_items
 
 _INDEX = re.compile(r"^(?P<name>[^\[\]]+)(?:\[(?P<index>[^\]]*)\])?$")
@@ -43,7 +45,11 @@ def split(path: str) -> list[str]:
 
 
 def convert_like(current: Any, text: str, what: str) -> Any:
-    """Parse ``text`` as the type of ``current`` (the console's and ``--set``'s rule)."""
+    """Parse ``text`` as the type of ``current`` (the console's and ``--set``'s rule).
+
+    Numbers must be finite and fit the type: nan, inf, 1e39 for a float32 or
+    2**70 for an int are refused, as a parameter declaration would refuse them.
+    """
     try:
         if isinstance(current, bool | np.bool_):
             lowered = text.strip().lower()
@@ -56,14 +62,28 @@ def convert_like(current: Any, text: str, what: str) -> Any:
             if name in cls.__members__:
                 return cls[name]
             return cls(int(text))
+        if isinstance(current, np.floating):
+            return current.dtype.type(
+                _finite(float(text.strip()), float(np.finfo(current.dtype).max))
+            )
         if isinstance(current, np.generic):
             return current.dtype.type(text.strip())
         if isinstance(current, int):
-            return int(text.strip())
+            number = int(text.strip())
+            if not -INT_LIMIT <= number <= INT_LIMIT:
+                raise StateError(f"cannot set {what} to {text!r}: out of range (64-bit integers)")
+            return number
         if isinstance(current, float):
-            return float(text.strip())
+            return _finite(float(text.strip()), None)
         if isinstance(current, str):
+            if "\x00" in text:
+                raise StateError(f"cannot set {what}: a string cannot hold a NUL byte")
             return text
+    except _NotFinite:
+        raise StateError(
+            f"cannot set {what} to {text!r}: expected a finite {type(current).__name__}"
+            " that fits its type"
+        ) from None
     except (ValueError, KeyError, OverflowError):
         kind = type(current).__name__
         choices = (
@@ -73,11 +93,50 @@ def convert_like(current: Any, text: str, what: str) -> Any:
     raise StateError(f"{what} is a {type(current).__name__}, not a scalar that can be set")
 
 
+class _NotFinite(Exception):
+    pass
+
+
+def _finite(number: float, largest: float | None) -> float:
+    if not math.isfinite(number) or (largest is not None and abs(number) > largest):
+        raise _NotFinite
+    return number
+
+
+def convert_attribute(element: Element, name: str, text: str, what: str) -> Any:
+    """``text`` as the new value of attribute ``name`` of ``element``; StateError if refused.
+
+    A declared parameter is parsed by its declaration (type, range); any other
+    attribute as its current type (`convert_like`). The element then has its
+    say (`check_change`): a value its running state cannot honour is refused.
+    Nothing is written here.
+    """
+    declared = element.declared_params().get(name)
+    if declared is not None:
+        try:
+            value = declared.convert(text)
+        except ValueError as error:
+            raise StateError(f"cannot set {what}: {error}") from None
+    else:
+        value = convert_like(state_items(element)[name], text, what)
+    check_change(element, name, value, what)
+    return value
+
+
+def check_change(element: Element, name: str, value: Any, what: str) -> None:
+    """StateError unless ``element`` accepts ``value`` for ``name`` now (`Element.check_change`)."""
+    try:
+        element.check_change(name, value)
+    except ValueError as error:
+        raise StateError(f"cannot set {what}: {error}") from None
+
+
 def set_value(sim: Simulation, path: str, text: str) -> Any:
     """Set the scalar at ``path`` from ``text``, parsed as its current type; return the new value.
 
-    A declared parameter is parsed by its declaration (so ranges are checked).
-    Nothing changes when the value does not parse.
+    A declared parameter is parsed by its declaration (so ranges are checked),
+    and the element may refuse the change (`convert_attribute`). Nothing
+    changes when the value does not parse or is refused.
     """
     element, rest = resolve_element(sim, split(path))
     if len(rest) != 1:
@@ -105,20 +164,14 @@ def set_value(sim: Simulation, path: str, text: str) -> Any:
         try:
             key = tuple(int(part) for part in index.split(","))
             old = current[key]
-        except (ValueError, IndexError):
+        except (ValueError, IndexError, OverflowError):
             raise StateError(
                 f"{path}: index [{index}] is not valid for shape {current.shape}"
             ) from None
         value = convert_like(old, text, path)
+        check_change(element, f"{name}[{index}]", value, path)
         current[key] = value
         return current[key]
-    declared = element.declared_params().get(name)
-    if declared is not None:
-        try:
-            value = declared.convert(text)
-        except ValueError as error:
-            raise StateError(f"cannot set {path}: {error}") from None
-    else:
-        value = convert_like(current, text, path)
+    value = convert_attribute(element, name, text, path)
     element.assign(name, value)  # tells the element (a paused component wakes)
     return value

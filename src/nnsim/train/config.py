@@ -33,7 +33,9 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
+from nnsim.data.classes import CLASS_NAMES, IMAGE_SHAPE
 from nnsim.errors import NnsimError, UnitError
+from nnsim.nn.layers import MAX_UNITS, MAX_WEIGHTS
 from nnsim.units import parse_frequency, parse_time
 
 BUILTIN_DATASETS = ("fashion-mnist",)
@@ -47,7 +49,8 @@ class ConfigError(NnsimError, ValueError):
 
 
 def _opt(default: Any, **rules: Any) -> Any:
-    """A field with validation rules: ``min``, ``max``, ``choices``, ``path``, ``key``."""
+    """A field with validation rules: ``min``, ``min_exclusive``, ``max``, ``choices``,
+    ``path``, ``key``."""
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=rules)
     return field(default=default, metadata=rules)
@@ -57,7 +60,7 @@ def _opt(default: Any, **rules: Any) -> Any:
 class ModelConfig:
     """The network: hidden dense layer sizes (784 inputs, 10 classes), or a model script."""
 
-    hidden: list[int] = _opt([128, 128], min=1)
+    hidden: list[int] = _opt([128, 128], min=1, max=MAX_UNITS)
     script: str = _opt("", path=True)
     script_args: list[str] = _opt([])
 
@@ -92,7 +95,7 @@ class OptimizerConfig:
     decay: float = _opt(0.0, min=0.0)
     beta_1: float = _opt(0.9, min=0.0, max=1.0)
     beta_2: float = _opt(0.999, min=0.0, max=1.0)
-    epsilon: float = _opt(1e-7, min=0.0)
+    epsilon: float = _opt(1e-7, min=0.0, min_exclusive=True)
     momentum: float = _opt(0.0, min=0.0, max=1.0)
 
 
@@ -337,6 +340,8 @@ def _check_ranges(section: Any, prefix: str) -> None:
         for each in values:
             if isinstance(each, float) and not math.isfinite(each):
                 raise ConfigError(f"{path} must be a finite number, got {each}")
+            if rules.get("min_exclusive") and each <= rules["min"]:
+                raise ConfigError(f"{path} must be > {rules['min']}, got {_show(each)}")
             if "min" in rules and each < rules["min"]:
                 raise ConfigError(f"{path} must be >= {rules['min']}, got {_show(each)}")
             if "max" in rules and each > rules["max"]:
@@ -352,6 +357,13 @@ def _check_ranges(section: Any, prefix: str) -> None:
 def validate(config: Config) -> None:
     """ConfigError for values out of range or that do not fit together."""
     _check_ranges(config, "")
+    sizes = [math.prod(IMAGE_SHAPE), *config.model.hidden, len(CLASS_NAMES)]
+    for inputs, outputs in zip(sizes, sizes[1:], strict=False):
+        if inputs * outputs > MAX_WEIGHTS:
+            raise ConfigError(
+                f"model.hidden {config.model.hidden} needs a dense layer of {inputs} x {outputs}"
+                f" weights, more than the {MAX_WEIGHTS} one layer may hold; use smaller layers"
+            )
     dataset = config.dataset
     if not (dataset.training or dataset.test) and dataset.name not in BUILTIN_DATASETS:
         raise ConfigError(
