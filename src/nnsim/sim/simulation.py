@@ -25,6 +25,7 @@ probe) — no tool needs a ``_``-prefixed name of ``sim/``:
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -151,6 +152,7 @@ class Simulation:
         self._observers: dict[str, list] = {}
         self.checkpointer: Any = None  # set by nnsim.checkpoint when checkpoints are enabled
         self._markers = 0  # the one sequence of kernel entries (source 0): keys never tie
+        self._markers_lock = threading.Lock()  # tools schedule from timer threads too
         self.hooks = HandlerHooks(self)
 
     # Kernel entries: tools' actions and run control ---------------------------
@@ -166,8 +168,9 @@ class Simulation:
             raise ParamError(
                 f"cannot schedule at {format_time(time)}, before now ({format_time(self.now)})"
             )
-        self._markers += 1
-        self._queue.push_at(time, priority, 0, self._markers, target, None)
+        with self._markers_lock:
+            self._markers += 1
+            self._queue.push_at(time, priority, 0, self._markers, target, None)
 
     def _push_marker(self, time: int, priority: int, reason: str) -> _StopMarker:
         marker = _StopMarker(self, reason)
