@@ -12,9 +12,10 @@ at time 0 (``nnsim run --replay FILE``, off a terminal).
 ``format_table``, ``rich_table`` and ``write_csv`` present the results;
 ``nnsim sweep`` (``nnsim.cli.sweep``) is the command line over them.
 
-Metrics come from the ``epoch_end`` notification of the element library and
-predictions from the SST-style ``Prediction for PATH ...\\tSurvey says ### CLASS``
-lines, so nothing here depends on ``nnsim.nn``. Workers start with one BLAS
+Metrics come from the ``epoch_end`` notifications of the element library and
+predictions from its ``prediction`` notifications (``image``, ``predicted``),
+structured data rather than the printed lines, so nothing here depends on
+``nnsim.nn`` or on the wording of its output. Workers start with one BLAS
 thread each (OMP_NUM_THREADS=1 and friends), so parallel runs do not fight over
 cores and a run's bits do not depend on ``--jobs``. As with any ``spawn`` pool,
 a plain script that calls ``run_sweep`` needs the ``if __name__ == "__main__":``
@@ -27,7 +28,6 @@ import contextlib
 import csv
 import io
 import os
-import re
 import signal
 import tempfile
 import time
@@ -54,7 +54,6 @@ CSV_COLUMNS = (
     "error",
 )
 
-_PREDICTION = re.compile(r"^Prediction for (?P<path>.*) \.\.\.\tSurvey says ### (?P<name>\S+)\s*$")
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -201,7 +200,7 @@ def run_one(job: _Job) -> RunResult:
     start = time.perf_counter()
     try:
         with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
-            sim = _run_job(job, printed, console_output, metrics)
+            sim = _run_job(job, printed, console_output, metrics, result.predictions)
         result.sim_time = sim.now
     except NnsimError as error:
         result.error = _one_line(str(error)) or type(error).__name__
@@ -224,20 +223,20 @@ def run_one(job: _Job) -> RunResult:
     result.val_loss = metrics.get("val_loss")
     result.train_acc = metrics.get("train_acc")
     result.train_loss = metrics.get("train_loss")
-    for line in printed.getvalue().splitlines():
-        match = _PREDICTION.match(line)
-        if match:
-            result.predictions.append(Prediction(match["path"], match["name"]))
     return result
 
 
-def _run_job(job: _Job, printed, console_output, metrics: dict):
+def _run_job(job: _Job, printed, console_output, metrics: dict, predictions: list):
     from nnsim.script import build_from_script
     from nnsim.sim import Simulation
 
     sim = Simulation(seed=job.seed, output=printed)
     build_from_script(sim, job.script, list(job.args))
     sim.observe("epoch_end", lambda **data: metrics.update(data))
+    sim.observe(
+        "prediction",
+        lambda image, predicted, **_: predictions.append(Prediction(str(image), str(predicted))),
+    )
     if job.replay_file is None:
         from nnsim.state.paths import set_value
 

@@ -40,12 +40,11 @@ from nnsim.checkpoint.storage import (
     parse_checkpoint_name,
 )
 from nnsim.errors import ParamError
-from nnsim.sim import Simulation
-from nnsim.sim.simulation import _StopMarker
+from nnsim.sim import ACTION_PRIORITY, Simulation
 from nnsim.state import capture
 from nnsim.units import format_time, parse_time
 
-MARKER_PRIORITY = 99  # after every event of the same time, before the end-of-run check
+MARKER_PRIORITY = ACTION_PRIORITY  # after every event of the same time, before the end check
 #: The metrics nn's batch controller reports at the end of every epoch, that can be monitored.
 MONITORS = ("val_loss", "val_acc", "train_loss", "train_acc")
 #: The manifest key that holds the identity of the run (lineage) that wrote a checkpoint.
@@ -110,7 +109,7 @@ class Policy:
 
 
 class _Marker:
-    """A queue entry that takes a checkpoint when it comes up."""
+    """A scheduled action that takes a checkpoint when it comes up."""
 
     __slots__ = ("manager", "reason", "metrics", "name")
 
@@ -119,7 +118,7 @@ class _Marker:
     ):
         self.manager, self.reason, self.metrics, self.name = manager, reason, metrics, name
 
-    def __call__(self, _unused: Any) -> None:
+    def __call__(self) -> None:
         self.manager._marker_fired(self)
 
 
@@ -160,7 +159,6 @@ class CheckpointManager:
         self._latest_metrics: dict[str, Any] = {}
         self._reported: set[str] = set()  # entries already warned about
         self._number = self._survey()
-        self._marker_seq = 0
         self._period_parked = False
         self._last_wall = time.perf_counter()
         self._writer: threading.Thread | None = None
@@ -176,7 +174,7 @@ class CheckpointManager:
         if self.policy.every_steps:
             sim.observe("step_end", self._on_step_end)
         if self.period is not None:
-            sim._on_start(self._schedule_period)
+            sim.on_start(self._schedule_period)
             sim.observe("resumed", self._resume_period)
         if self.wall_period:
             self._start_timer()
@@ -199,11 +197,7 @@ class CheckpointManager:
         self._start_timer()
 
     def _push(self, marker: _Marker, at: int | None = None) -> None:
-        self._marker_seq += 1
-        if at is None:
-            self.sim._queue.push(0, MARKER_PRIORITY, 0, self._marker_seq, marker, None)
-        else:
-            self.sim._queue.push_at(at, MARKER_PRIORITY, 0, self._marker_seq, marker, None)
+        self.sim.schedule(marker, at=at, priority=MARKER_PRIORITY)
 
     # Triggers from the element library -----------------------------------------------
     def _on_epoch_end(self, **metrics: Any) -> None:
@@ -327,7 +321,7 @@ class CheckpointManager:
         except BaseException as error:  # reported, and the run stops cleanly
             self.error = error
             if self.sim.phase == "run":
-                self.sim._queue.push(0, 0, 0, 0, _StopMarker(self.sim, "checkpoint failed"), None)
+                self.sim.request_stop("checkpoint failed")
 
     def _wait_for_writer(self) -> None:
         if self._writer is not None:

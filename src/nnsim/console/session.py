@@ -20,8 +20,6 @@ from typing import TextIO
 from nnsim.console.complete import completions
 from nnsim.console.console import Console, stalled_reason
 from nnsim.sim import Simulation
-from nnsim.sim.event import STOP_PRIORITY
-from nnsim.sim.simulation import _StopMarker
 from nnsim.units import format_time
 
 
@@ -124,11 +122,7 @@ class ConsoleSession:
         sim = self.sim
         sim.start()
         if self.interactive_start is not None:
-            sim._markers += 1
-            marker = _StopMarker(sim, "break")
-            sim._queue.push_at(
-                max(sim.now, self.interactive_start), STOP_PRIORITY, 0, sim._markers, marker, None
-            )
+            sim.request_break(at=self.interactive_start)
             self.console.entry_reason = (
                 f"--interactive-start={format_time(self.interactive_start)}"
                 if self.interactive_start

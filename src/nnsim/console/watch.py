@@ -16,13 +16,13 @@ overwrote it (the buffer was smaller than the post delay: an overrun).
 
 from __future__ import annotations
 
-import functools
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from nnsim.console.triggers import Trigger, Variable
+from nnsim.sim.hooks import HandlerHook
 
 if TYPE_CHECKING:
     from nnsim.sim import Component, Simulation
@@ -181,26 +181,29 @@ class WatchPoint:
         )
 
 
-class Hooks:
-    """Wraps a component's clock and event handlers while watchpoints need them."""
+class Hooks(HandlerHook):
+    """Checks the watchpoints at the handlers of the components they watch.
+
+    A kernel handler hook (`nnsim.sim.hooks`) on exactly those components:
+    the others, and a run without watchpoints, run the plain kernel.
+    """
 
     def __init__(self, sim: Simulation, watchpoints: Callable[[], list[WatchPoint]]):
         self.sim = sim
         self.watchpoints = watchpoints
         self.report: Callable[[WatchPoint, str, int, bool], None] | None = None  # `verbose`
-        self._installed: dict[str, list[tuple[Any, str, Any, Any]]] = {}
+        self._installed: set[str] = set()
 
     def update(self) -> None:
-        """Wrap the components that have watchpoints; unwrap the others."""
+        """Hook the components that have watchpoints; unhook the others."""
         wanted = set()
         for watchpoint in self.watchpoints():
             wanted |= watchpoint.components
-        for name in list(self._installed):
-            if name not in wanted:
-                self._uninstall(name)
-        for name in wanted:
-            if name not in self._installed:
-                self._install(self.sim.components[name])
+        for name in self._installed - wanted:
+            self.sim.hooks.remove(self.sim.components[name], self)
+        for name in wanted - self._installed:
+            self.sim.hooks.add(self.sim.components[name], self)
+        self._installed = wanted
 
     def _check(self, component: str, point: str) -> None:
         time = self.sim.now
@@ -208,43 +211,19 @@ class Hooks:
             if component in watchpoint.components:
                 watchpoint.check(point, time, self.report)
 
-    def _install(self, component: Component) -> None:
-        name = component.name
-        undo: list[tuple[Any, str, Any, Any]] = []
-        for clock in component.clocks:
-            original = clock._handler
+    def before_clock(self, component: Component, clock: int, cycle: int) -> None:
+        self._check(component.name, "bc")
 
-            def clocked(cycle: int, _original=original) -> Any:
-                self._check(name, "bc")
-                result = _original(cycle)
-                self._check(name, "ac")
-                return result
+    def after_clock(self, component: Component, clock: int, cycle: int) -> None:
+        self._check(component.name, "ac")
 
-            clock._handler = clocked
-            undo.append((clock, "_handler", original, clocked))
-        for end in component.links.values():
-            peer = end.peer
-            if peer is None:
-                continue
-            original = peer.send.target
+    def before_event(self, component: Component, port: str, event: Any) -> None:
+        self._check(component.name, "be")
 
-            @functools.wraps(original)  # -vv still names the component's handler
-            def handled(event: Any, _original=original) -> None:
-                self._check(name, "be")
-                _original(event)
-                self._check(name, "ae")
-
-            peer.send.target = handled
-            self.sim._queue.replace_target(original, handled)  # events already in flight too
-            undo.append((peer.send, "target", original, handled))
-        self._installed[name] = undo
-
-    def _uninstall(self, name: str) -> None:
-        for owner, attribute, original, wrapper in self._installed.pop(name):
-            setattr(owner, attribute, original)
-            if attribute == "target":
-                self.sim._queue.replace_target(wrapper, original)
+    def after_event(self, component: Component, port: str, event: Any) -> None:
+        self._check(component.name, "ae")
 
     def remove_all(self) -> None:
-        for name in list(self._installed):
-            self._uninstall(name)
+        for name in self._installed:
+            self.sim.hooks.remove(self.sim.components[name], self)
+        self._installed = set()

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nnsim.errors import ParamError
-from nnsim.sim import Component, Simulation
+from nnsim.nn.layers import Layer
+from nnsim.sim import Component, Simulation, lookup
 
 
 @dataclass
@@ -104,15 +105,14 @@ class Sequential:
 
         controller = add(self.controller, {"dtype": dtype})
         chain = [controller]
-        width = self.layers[0].params["size"]
-        first_dense = True
+        width, after_trained = 0, False
         for spec in self.layers:
-            extra: dict[str, Any] = {}
-            if spec.type_name == "nn.Dense":
-                extra = {"input_size": width, "dtype": dtype, "propagate_gradient": not first_dense}
-                first_dense = False
-                width = spec.params["output_size"]
-            chain.append(add(spec, extra))
+            layer = lookup(spec.type_name)
+            if not (isinstance(layer, type) and issubclass(layer, Layer)):
+                raise ParamError(f"{spec.type_name} is not a layer type; Sequential chains layers")
+            chain.append(add(spec, layer.wiring(width, dtype, after_trained)))
+            width = layer.output_size(spec.params, width)
+            after_trained = after_trained or bool(layer.trained)
         loss = add(self.loss, {})
         loss.set_subcomponent("optimizer", self.optimizer.type_name, **self.optimizer.params)
         chain.append(loss)

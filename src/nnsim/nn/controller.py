@@ -375,6 +375,7 @@ class BatchController(Clocked):
         name = CLASS_NAMES[int(outcome.predictions[0])]
         self.predicted.append(name)
         self.print(f"Prediction for {path} ...\tSurvey says ### {name}")
+        self.sim.notify("prediction", image=path, predicted=name)
         if self.step == len(self.eval_paths):
             self.state = State.COMPLETE
 

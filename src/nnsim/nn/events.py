@@ -5,7 +5,7 @@ Plain data (DESIGN.md rule 1), so that events in flight are part of a checkpoint
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 
 import numpy as np
@@ -30,16 +30,16 @@ class UpdateRule:
 
     The optimizer (at ``loss/optimizer``) owns the schedule; layers own their
     moment buffers. Because the rule travels with the gradient, changing the
-    learning rate there changes the update of every layer.
+    learning rate there changes the update of every layer. ``optimizer`` is
+    the registered type of the optimizer that decided it: that type's
+    ``update`` method applies the rule (`nnsim.nn.optimizers.apply_update`),
+    with its own ``settings`` (Adam's betas and epsilon, SGD's momentum).
     """
 
-    kind: str
+    optimizer: str
     learning_rate: float
     step: int
-    beta_1: float = 0.9
-    beta_2: float = 0.999
-    epsilon: float = 1e-7
-    momentum: float = 0.0
+    settings: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

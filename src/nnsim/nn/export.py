@@ -63,20 +63,21 @@ def layer_chain(body: dict) -> list[tuple[str, str]]:
 
 
 def trained_parameters(body: dict, tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """``{"dense1.weights": [in, out], "dense1.biases": [out], ...}`` in forward order."""
+    """``{"dense1.weights": [in, out], "dense1.biases": [out], ...}`` in forward order.
+
+    Each layer type names its trained arrays (`Layer.trained`) and their
+    exchange shapes (`Layer.exported`).
+    """
+    types = registered_types()
     parameters: dict[str, np.ndarray] = {}
     for name, kind in layer_chain(body):
-        if kind != "nn.Dense":
+        layer = types[kind]
+        if not layer.trained:
             continue
         state = body["components"][name]["state"]
-        weights = _tensor(state, "weights", name, tensors)
-        biases = _tensor(state, "biases", name, tensors).reshape(-1)
-        if weights.ndim != 2 or biases.shape != (weights.shape[1],):
-            raise NnsimError(
-                f"{name}: weights {weights.shape} and biases {biases.shape} do not make a dense layer"
-            )
-        parameters[f"{name}.weights"] = np.ascontiguousarray(weights)
-        parameters[f"{name}.biases"] = np.ascontiguousarray(biases)
+        arrays = {array: _tensor(state, array, name, tensors) for array in layer.trained}
+        for array, value in layer.exported(name, arrays).items():
+            parameters[f"{name}.{array}"] = np.ascontiguousarray(value)
     return parameters
 
 
@@ -153,36 +154,34 @@ def onnx_model(body: dict, tensors: dict[str, np.ndarray]):
     dtype = next(iter(parameters.values())).dtype if parameters else np.dtype(np.float32)
     element_type = {np.float32: TensorProto.FLOAT, np.float64: TensorProto.DOUBLE}[dtype.type]
 
+    types = registered_types()
     nodes, initializers = [], []
     current = "images"
-    width: int | str = size
+    width: int = size
     for name, kind in chain[1:]:
-        output = f"{name}_out"
-        if kind == "nn.Dense":
-            weights, biases = parameters[f"{name}.weights"], parameters[f"{name}.biases"]
-            initializers += [
-                numpy_helper.from_array(weights.astype(dtype), f"{name}.weights"),
-                numpy_helper.from_array(biases.astype(dtype), f"{name}.biases"),
-            ]
-            nodes += [
-                helper.make_node(
-                    "MatMul",
-                    [current, f"{name}.weights"],
-                    [f"{name}_matmul"],
-                    name=f"{name}_matmul",
-                ),
-                helper.make_node("Add", [f"{name}_matmul", f"{name}.biases"], [output], name=name),
-            ]
-            width = weights.shape[1]
-        elif kind == "nn.ReLU":
-            nodes.append(helper.make_node("Relu", [current], [output], name=name))
-        elif kind == "nn.Softmax":
-            nodes.append(helper.make_node("Softmax", [current], [output], name=name, axis=-1))
-        else:
+        layer, output = types[kind], f"{name}_out"
+        described = layer.onnx_nodes()
+        if described is None:
             raise NnsimError(
-                f"cannot export layer '{name}' of type {kind} to ONNX "
-                "(nn.Dense, nn.ReLU and nn.Softmax can be)"
+                f"cannot export layer '{name}' to ONNX: its type {kind} has no ONNX form "
+                "(Layer.onnx_nodes)"
             )
+        initializers += [
+            numpy_helper.from_array(parameters[f"{name}.{array}"].astype(dtype), f"{name}.{array}")
+            for array in layer.trained
+        ]
+        for index, (op, inputs, outputs, attributes) in enumerate(described):
+            fill = {"x": current, "y": output, "name": name}
+            nodes.append(
+                helper.make_node(
+                    op,
+                    [text.format(**fill) for text in inputs],
+                    [text.format(**fill) for text in outputs],
+                    name=name if index == len(described) - 1 else f"{name}_{op.lower()}",
+                    **attributes,
+                )
+            )
+        width = layer.output_size(specs[name]["params"], width)
         current = output
     if nodes:
         nodes[-1].output[0] = "probabilities"

@@ -3,9 +3,20 @@
 Each has ``forward_in``/``forward_out`` and ``backward_in``/``backward_out``
 ports. Training batches leave the inputs cached for the backward pass;
 validation and prediction batches do not.
+
+Each layer class is the one place that knows its layer, as a Keras layer
+knows its ``call`` and ``compute_output_shape``: `Layer.call` is its forward
+math on plain arrays, `Layer.output_size` its width, `Layer.wiring` what a
+builder must tell it about the layer before it, `Layer.trained` the names of
+its trained arrays, and `Layer.onnx_nodes` its ONNX form. The builder's shape
+inference, ``nnsim test``'s network and the ONNX export all ask the class, so
+a layer type added by registering it works in all three.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -22,6 +33,11 @@ MAX_UNITS = 2**20
 MAX_WEIGHTS = 2**26
 """The most weights one dense layer may hold (256 MiB of float32, four such arrays with Adam)."""
 
+# (op type, inputs, outputs, attributes): an ONNX node as plain data, so that
+# the layers need no onnx import. "{x}" is the layer's input, "{y}" its output,
+# "{name}" the layer's name; trained arrays are named "{name}.<array>".
+OnnxNode = tuple[str, list[str], list[str], dict[str, Any]]
+
 
 class Layer(Clocked):
     """A link in the chain: batches go forward, gradients come back."""
@@ -37,6 +53,34 @@ class Layer(Clocked):
         Statistic("backward_batches", "gradients passed backward"),
         Statistic("samples", "samples passed forward", "samples"),
     )
+
+    trained: tuple[str, ...] = ()  # attributes holding trained arrays (a state_dict's entries)
+
+    @classmethod
+    def output_size(cls, params: Mapping[str, Any], input_size: int) -> int:
+        """Values per sample this layer emits, given its parameters and its input's width."""
+        return input_size
+
+    @classmethod
+    def wiring(cls, input_size: int, dtype: str, after_trained: bool) -> dict[str, Any]:
+        """Parameters a builder sets from the chain: the input width, the dtype, and whether a
+        trained layer comes before this one (only then is an input gradient worth sending)."""
+        return {}
+
+    @staticmethod
+    def call(inputs: np.ndarray, *trained: np.ndarray) -> np.ndarray:
+        """The forward math on a batch ``[N, input_size]``, with the arrays named in ``trained``."""
+        raise NotImplementedError
+
+    @classmethod
+    def onnx_nodes(cls) -> list[OnnxNode] | None:
+        """This layer in ONNX, or None when it has no ONNX form."""
+        return None
+
+    @classmethod
+    def exported(cls, name: str, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The trained arrays as they leave nnsim (checked, in their exchange shapes)."""
+        return arrays
 
     def build(self) -> None:
         super().build()
@@ -75,6 +119,18 @@ class Input(Layer):
             fixed=True,
         ),
     )
+
+    @classmethod
+    def output_size(cls, params: Mapping[str, Any], input_size: int) -> int:
+        return int(params.get("size", 784))
+
+    @staticmethod
+    def call(inputs: np.ndarray, *trained: np.ndarray) -> np.ndarray:
+        return inputs
+
+    @classmethod
+    def onnx_nodes(cls) -> list[OnnxNode] | None:
+        return [("Identity", ["{x}"], ["{y}"], {})]
 
     def forward(self, batch: Batch) -> None:
         if batch.inputs.shape[1] != self.size:
@@ -130,6 +186,37 @@ class Dense(Layer):
             fixed=True,
         ),
     )
+    trained = ("weights", "biases")
+
+    @classmethod
+    def output_size(cls, params: Mapping[str, Any], input_size: int) -> int:
+        return int(params["output_size"])
+
+    @classmethod
+    def wiring(cls, input_size: int, dtype: str, after_trained: bool) -> dict[str, Any]:
+        return {"input_size": input_size, "dtype": dtype, "propagate_gradient": after_trained}
+
+    @staticmethod
+    def call(inputs: np.ndarray, *trained: np.ndarray) -> np.ndarray:
+        weights, biases = trained
+        return F.dense_forward(inputs, weights, biases)
+
+    @classmethod
+    def onnx_nodes(cls) -> list[OnnxNode] | None:
+        return [
+            ("MatMul", ["{x}", "{name}.weights"], ["{name}_matmul"], {}),
+            ("Add", ["{name}_matmul", "{name}.biases"], ["{y}"], {}),
+        ]
+
+    @classmethod
+    def exported(cls, name: str, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Weights ``[in, out]`` and biases ``[out]`` (kept as ``[1, out]`` inside)."""
+        weights, biases = arrays["weights"], arrays["biases"].reshape(-1)
+        if weights.ndim != 2 or biases.shape != (weights.shape[1],):
+            raise DataError(
+                f"{name}: weights {weights.shape} and biases {biases.shape} do not make a dense layer"
+            )
+        return {"weights": weights, "biases": biases}
 
     def build(self) -> None:
         super().build()
@@ -160,7 +247,7 @@ class Dense(Layer):
             if self.regularized:
                 reg_loss += F.regularization_loss(self.weights, self.l1_weight, self.l2_weight)
                 reg_loss += F.regularization_loss(self.biases, self.l1_bias, self.l2_bias)
-        outputs = F.dense_forward(inputs, self.weights, self.biases)
+        outputs = self.call(inputs, self.weights, self.biases)
         self._forward_out.send(Batch(batch.mode, batch.index, outputs, batch.targets, reg_loss))
 
     def backward(self, gradient: Gradient) -> None:
@@ -192,6 +279,14 @@ class ReLU(Layer):
 
     type_name = "nn.ReLU"
 
+    @staticmethod
+    def call(inputs: np.ndarray, *trained: np.ndarray) -> np.ndarray:
+        return F.relu_forward(inputs)
+
+    @classmethod
+    def onnx_nodes(cls) -> list[OnnxNode] | None:
+        return [("Relu", ["{x}"], ["{y}"], {})]
+
     def build(self) -> None:
         super().build()
         self.inputs: np.ndarray | None = None
@@ -199,7 +294,7 @@ class ReLU(Layer):
     def forward(self, batch: Batch) -> None:
         if batch.mode == Mode.TRAIN:
             self.inputs = batch.inputs
-        outputs = F.relu_forward(batch.inputs)
+        outputs = self.call(batch.inputs)
         self._forward_out.send(
             Batch(batch.mode, batch.index, outputs, batch.targets, batch.reg_loss)
         )
@@ -229,8 +324,16 @@ class Softmax(Layer):
 
     type_name = "nn.Softmax"
 
+    @staticmethod
+    def call(inputs: np.ndarray, *trained: np.ndarray) -> np.ndarray:
+        return F.softmax_forward(inputs)
+
+    @classmethod
+    def onnx_nodes(cls) -> list[OnnxNode] | None:
+        return [("Softmax", ["{x}"], ["{y}"], {"axis": -1})]
+
     def forward(self, batch: Batch) -> None:
-        outputs = F.softmax_forward(batch.inputs)
+        outputs = self.call(batch.inputs)
         self._forward_out.send(
             Batch(batch.mode, batch.index, outputs, batch.targets, batch.reg_loss)
         )

@@ -1,9 +1,17 @@
-"""Optimizers: subcomponents that own the learning schedule.
+"""Optimizers: subcomponents that own the learning schedule and their update rule.
 
 One optimizer state (learning rate, decay, iteration count) lives at
 ``loss/optimizer``; at each training step it decides an ``UpdateRule`` that
 travels back with the gradient, and each dense layer applies it to its own
-weights with its own moment buffers.
+weights with its own moment buffers, through the ``update`` method of the
+optimizer type that decided it.
+
+Writing an optimizer: subclass `Optimizer`, give it a ``type_name`` and its
+``params``, return its hyperparameters from ``settings()`` and implement
+``update(rule, param, grad, momentum, cache)``; register it (``@register`` in
+a script, or the ``nnsim.components`` entry-point group of your package), and
+use it with ``Sequential(..., optimizer=nn.Spec("my.Optimizer", {...},
+"optimizer"))``. Nothing in nnsim needs editing.
 """
 
 from __future__ import annotations
@@ -12,7 +20,7 @@ import numpy as np
 
 from nnsim.nn import functional as F
 from nnsim.nn.events import UpdateRule
-from nnsim.sim import Param, SubComponent
+from nnsim.sim import Param, SubComponent, lookup
 
 
 class Optimizer(SubComponent):
@@ -47,6 +55,24 @@ class Optimizer(SubComponent):
         self.iterations += 1
 
     def rule(self) -> UpdateRule:
+        """This step's decision, for every layer: schedule, step number and settings."""
+        return UpdateRule(
+            self.type_name, self.current_learning_rate, self.iterations, self.settings()
+        )
+
+    def settings(self) -> dict[str, float]:
+        """The hyperparameters ``update`` needs besides the learning rate and step."""
+        return {}
+
+    @staticmethod
+    def update(
+        rule: UpdateRule,
+        param: np.ndarray,
+        grad: np.ndarray,
+        momentum: np.ndarray,
+        cache: np.ndarray,
+    ) -> None:
+        """Apply ``rule`` to one parameter array in place, with the layer's two buffers."""
         raise NotImplementedError
 
 
@@ -62,14 +88,23 @@ class Adam(Optimizer):
         Param("beta_2", float, 0.999, "decay of the second moment", min=0.0, max=1.0),
     )
 
-    def rule(self) -> UpdateRule:
-        return UpdateRule(
-            "adam",
-            self.current_learning_rate,
-            self.iterations,
-            self.beta_1,
-            self.beta_2,
-            self.epsilon,
+    def settings(self) -> dict[str, float]:
+        return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+    @staticmethod
+    def update(rule, param, grad, momentum, cache) -> None:
+        """``momentum`` and ``cache`` are the first and second moments (the nnfs book's names)."""
+        settings = rule.settings
+        F.adam_update(
+            param,
+            grad,
+            momentum,
+            cache,
+            rule.learning_rate,
+            rule.step,
+            settings["beta_1"],
+            settings["beta_2"],
+            settings["epsilon"],
         )
 
 
@@ -82,31 +117,18 @@ class SGD(Optimizer):
         Param("momentum", float, 0.0, "velocity decay (0: plain SGD)", min=0.0, max=1.0),
     )
 
-    def rule(self) -> UpdateRule:
-        return UpdateRule(
-            "sgd", self.current_learning_rate, self.iterations, momentum=self.momentum
-        )
+    def settings(self) -> dict[str, float]:
+        return {"momentum": self.momentum}
+
+    @staticmethod
+    def update(rule, param, grad, momentum, cache) -> None:
+        """``momentum`` holds the velocity; ``cache`` is unused."""
+        beta = rule.settings["momentum"]
+        F.sgd_update(param, grad, momentum if beta else None, rule.learning_rate, beta)
 
 
 def apply_update(
     rule: UpdateRule, param: np.ndarray, grad: np.ndarray, momentum: np.ndarray, cache: np.ndarray
 ) -> None:
-    """Apply ``rule`` to one parameter array in place, using the layer's buffers."""
-    if rule.kind == "adam":
-        F.adam_update(
-            param,
-            grad,
-            momentum,
-            cache,
-            rule.learning_rate,
-            rule.step,
-            rule.beta_1,
-            rule.beta_2,
-            rule.epsilon,
-        )
-    elif rule.kind == "sgd":
-        F.sgd_update(
-            param, grad, momentum if rule.momentum else None, rule.learning_rate, rule.momentum
-        )
-    else:
-        raise ValueError(f"unknown update rule {rule.kind!r}")
+    """Apply ``rule`` to one parameter array in place: the deciding optimizer type's ``update``."""
+    lookup(rule.optimizer).update(rule, param, grad, momentum, cache)

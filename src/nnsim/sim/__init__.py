@@ -3,13 +3,15 @@
 from nnsim.sim.clock import Clock
 from nnsim.sim.component import Component, Element, SubComponent, Wait
 from nnsim.sim.declare import REQUIRED, Frequency, Param, Port, Slot, Statistic, Time
-from nnsim.sim.event import Event
+from nnsim.sim.event import ACTION_PRIORITY, Event
+from nnsim.sim.hooks import HandlerHook
 from nnsim.sim.link import Link, LinkEnd
 from nnsim.sim.registry import lookup, register, registered_types
 from nnsim.sim.rng import component_rng, component_seed_sequence
-from nnsim.sim.simulation import FINISHED_REASONS, Simulation
+from nnsim.sim.simulation import FINISHED_REASONS, Pending, Scheduled, Simulation
 
 __all__ = [
+    "ACTION_PRIORITY",
     "REQUIRED",
     "FINISHED_REASONS",
     "Clock",
@@ -17,10 +19,13 @@ __all__ = [
     "Element",
     "Event",
     "Frequency",
+    "HandlerHook",
     "Link",
     "LinkEnd",
     "Param",
+    "Pending",
     "Port",
+    "Scheduled",
     "Simulation",
     "Slot",
     "Statistic",

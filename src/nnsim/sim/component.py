@@ -217,7 +217,7 @@ class Component(Element):
         clock = Clock(self, self.sim._next_id(), frequency, handler)
         self.clocks.append(clock)
         if start:
-            self.sim._on_start(clock.wake)
+            self.sim.on_start(clock.wake)
         return clock
 
     # Primary components decide when the simulation may end (SST semantics).

@@ -12,6 +12,7 @@ from __future__ import annotations
 STOP_PRIORITY = 0
 CLOCK_PRIORITY = 40
 EVENT_PRIORITY = 50
+ACTION_PRIORITY = 99  # tools' actions: after every event of their time, before the end check
 EXIT_PRIORITY = 100
 
 

@@ -12,18 +12,35 @@ A run whose queue empties while a primary component still keeps it going is
 *stalled*: nothing scheduled can ever change that, so ``run`` ends it (or,
 when asked, returns ``"stalled"`` so a console can change a setting and
 continue) and ``waiting()`` says what the components wait for.
+
+The public door for tools (checkpoints, the console, tracing, a user's own
+probe) — no tool needs a ``_``-prefixed name of ``sim/``:
+
+* scheduling: ``schedule(action, at=..., delay=..., priority=...)`` runs
+  ``action()`` between events; ``request_break(at=...)``, ``request_shutdown()``
+  and ``request_stop(reason)`` control the run loop. All of them are kernel
+  entries (source 0) numbered by one sequence, so their keys are unique by
+  construction; ``cancel(entry)`` takes one back.
+* handler hooks: ``hooks.add(component, hook)`` (`nnsim.sim.hooks`).
+* kernel state: ``kernel_state()`` / ``restore_kernel_state(state)`` (time,
+  counters, primaries), ``pending()`` (the queued entries, classified) and
+  ``requeue(entry, payload)`` — what the state walk saves and restores.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 from nnsim.errors import LinkError, ParamError
 from nnsim.sim.clock import Clock
 from nnsim.sim.component import Component, Wait
-from nnsim.sim.event import EXIT_PRIORITY, STOP_PRIORITY
+from nnsim.sim.event import ACTION_PRIORITY, EXIT_PRIORITY, STOP_PRIORITY
+from nnsim.sim.hooks import HandlerHooks
 from nnsim.sim.link import Link, LinkEnd
 from nnsim.sim.queue import EventQueue
 from nnsim.sim.registry import lookup
@@ -50,6 +67,41 @@ class _StopMarker:
         if self.reason == "primaries done" and self.sim._blocking:
             return  # a primary changed its mind at the same time
         raise _Stop(self.reason)
+
+
+class Scheduled:
+    """A tool's action in the queue (``Simulation.schedule``); ``cancel`` takes it back."""
+
+    __slots__ = ("action", "sim")
+
+    def __init__(self, sim: Simulation, action: Callable[[], Any]):
+        self.sim = sim
+        self.action = action
+
+    def __call__(self, _unused: Any) -> None:
+        self.action()
+
+    def cancel(self) -> None:
+        self.sim.cancel(self)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """One queued entry as the state walk sees it: its exact key and what it delivers.
+
+    ``kind`` is ``"link"`` (an event from ``end`` to its peer's handler),
+    ``"clock"`` (a tick of ``clock``) or ``"exit"`` (the end requested by the
+    primary components). Tools' actions and run-control markers are not
+    pending state: they belong to the run that scheduled them.
+    """
+
+    time: int
+    priority: int
+    seq: int
+    kind: str
+    end: LinkEnd | None = None
+    clock: Clock | None = None
+    payload: Any = None
 
 
 def _describe(target: Any, payload: Any) -> str | None:
@@ -114,15 +166,64 @@ class Simulation:
         self._observers: dict[str, list] = {}
         self.checkpointer: Any = None  # set by nnsim.checkpoint when checkpoints are enabled
         self.checkpoint_lineage: str | None = None  # the run a restored simulation continues
-        self._markers = 0  # sequence of stop markers: two at one time must not tie
         self._stalled = False  # run() returned "stalled" and the run may go on
+        self._markers = 0  # the one sequence of kernel entries (source 0): keys never tie
+        self._markers_lock = threading.Lock()  # tools schedule from timer threads too
+        self.hooks = HandlerHooks(self)
 
-    # Construction -----------------------------------------------------------
+    # Kernel entries: tools' actions and run control ---------------------------
+    def _kernel_entry(self, target: Any, time: int | None, delay: int, priority: int) -> None:
+        """Queue ``target`` as a kernel entry (source 0) with the next kernel sequence number."""
+        if time is None:
+            time = self.now + int(delay)
+        elif delay:
+            raise ParamError("give a time or a delay, not both")
+        if type(time) is not int:
+            raise ParamError(f"a time in ps is an integer, not {time!r}")
+        if time < self.now:
+            raise ParamError(
+                f"cannot schedule at {format_time(time)}, before now ({format_time(self.now)})"
+            )
+        with self._markers_lock:
+            self._markers += 1
+            self._queue.push_at(time, priority, 0, self._markers, target, None)
+
     def _push_marker(self, time: int, priority: int, reason: str) -> _StopMarker:
-        self._markers += 1
         marker = _StopMarker(self, reason)
-        self._queue.push_at(time, priority, 0, self._markers, marker, None)
+        self._kernel_entry(marker, time, 0, priority)
         return marker
+
+    def schedule(
+        self,
+        action: Callable[[], Any],
+        *,
+        at: int | str | None = None,
+        delay: int | str = 0,
+        priority: int = ACTION_PRIORITY,
+    ) -> Scheduled:
+        """Run ``action()`` between events at simulated time ``at`` (or ``delay`` from now).
+
+        Safe from handlers and from other threads (a wall-clock timer).
+        ``priority`` orders it among the entries of its time (lower first):
+        the default runs after every event of that time and before the end
+        check, which is where a checkpoint or a probe sees a settled state.
+        """
+        entry = Scheduled(self, action)
+        time = None if at is None else parse_time(at)
+        self._kernel_entry(entry, time, parse_time(delay), priority)
+        return entry
+
+    def cancel(self, entry: Scheduled | Any) -> None:
+        """Take a scheduled action (or a pause) out of the queue; no-op if it already ran."""
+        self._queue.remove_target(entry)
+
+    def on_start(self, action: Callable[[], Any]) -> None:
+        """Call ``action()`` when the run phase starts (now, if it has): where tools
+        schedule their first entries."""
+        if self.phase in ("construction", "init", "setup"):
+            self._start_actions.append(action)
+        else:
+            action()
 
     def _next_id(self) -> int:
         self._last_id += 1
@@ -193,12 +294,6 @@ class Simulation:
     # Output -----------------------------------------------------------------
     def print(self, line: str) -> None:
         print(line, file=self.output or sys.stdout, flush=True)
-
-    def _on_start(self, action) -> None:
-        if self.phase in ("construction", "init"):
-            self._start_actions.append(action)
-        else:
-            action()
 
     # Notifications: how an element library tells tools (checkpoint policies) what happened.
     def observe(self, topic: str, callback) -> None:
@@ -278,21 +373,33 @@ class Simulation:
             self._push_marker(self.stop_at, STOP_PRIORITY, "stop-at")
         self._note(1, "setup done; running")
 
-    def request_break(self, after_this_time: bool = False) -> None:
+    def request_break(
+        self, after_this_time: bool = False, *, at: int | str | None = None
+    ) -> _StopMarker:
         """Stop the run loop after the current event (safe from handlers, threads and signals).
 
         ``run`` then returns ``"break"`` and a later ``run`` continues. With
         ``after_this_time``, stop after every event of the current time instead
-        (and after tools' markers of that time, such as a checkpoint request).
+        (and after tools' actions of that time, such as a checkpoint request).
+        With ``at``, stop before the first event at or after that time
+        (``--interactive-start``); ``cancel`` the returned entry to take it back.
         """
-        self._markers += 1
         priority = EXIT_PRIORITY if after_this_time else STOP_PRIORITY
-        self._queue.push(0, priority, 0, self._markers, _StopMarker(self, "break"), None)
+        time = self.now if at is None else max(self.now, parse_time(at))
+        return self._push_marker(time, priority, "break")
 
     def request_shutdown(self) -> None:
         """End the run cleanly after the current event: complete and finish still run."""
-        self._markers += 1
-        self._queue.push(0, STOP_PRIORITY, 0, self._markers, _StopMarker(self, "shutdown"), None)
+        self._push_marker(self.now, STOP_PRIORITY, "shutdown")
+
+    def request_stop(self, reason: str) -> None:
+        """End the run after the current event; ``run`` returns ``reason`` (e.g. a tool's failure).
+
+        Like a shutdown, the complete and finish phases still run.
+        """
+        if reason in RESUMABLE_REASONS:
+            raise ParamError(f"'{reason}' does not end a run; use request_break")
+        self._push_marker(self.now, STOP_PRIORITY, reason)
 
     def set_stop_at(self, stop_at: int | str | None) -> None:
         """End the run at this time (also after a restart, where ``start`` has already run)."""
@@ -412,6 +519,80 @@ class Simulation:
     @property
     def pending_events(self) -> int:
         return len(self._queue)
+
+    @property
+    def delivered(self) -> int:
+        """Events (and ticks and kernel entries) handled so far."""
+        return self._queue.delivered
+
+    # Kernel state: what the state walk saves and restores ------------------------------
+    def kernel_state(self) -> dict[str, Any]:
+        """The kernel's own counters as plain data (with ``pending()``, its whole state)."""
+        return {
+            "now": self.now,
+            "delivered": self._queue.delivered,
+            "primaries": self._primaries,
+            "blockers": sorted(self._blockers),
+            "markers": self._markers,
+            "last_id": self._last_id,
+        }
+
+    def restore_kernel_state(self, state: dict[str, Any]) -> None:
+        """Put saved counters back into a constructed, not started simulation of the same model.
+
+        The simulation is then in its run phase with an empty queue, to be
+        filled with ``requeue``; clocks come back from the queue, not from
+        their registration.
+        """
+        if self.phase != "construction":
+            raise ParamError("kernel state can be restored only before the simulation starts")
+        if state["last_id"] != self._last_id:
+            raise ParamError("the rebuilt model numbers its ports differently from the saved one")
+        self._primaries = state["primaries"]
+        self._blockers = set(state["blockers"])
+        self._blocking = len(self._blockers)
+        self._markers = state["markers"]
+        self._start_actions.clear()
+        self.phase = "run"
+        self._queue.now = state["now"]
+        self._queue.delivered = state["delivered"]
+
+    def pending(self) -> list[Pending]:
+        """The queued entries that are simulation state, in queue order (see `Pending`)."""
+        ends = {end.id: end for c in self.components.values() for end in c.links.values()}
+        clocks = {clock.id: clock for c in self.components.values() for clock in c.clocks}
+        entries = []
+        for time_ps, priority, source, seq, target, payload in sorted(
+            self._queue.entries(), key=lambda entry: entry[:4]
+        ):
+            if source == 0:
+                if isinstance(target, _StopMarker) and target.reason == "primaries done":
+                    entries.append(Pending(time_ps, priority, seq, "exit"))
+            elif source in ends:
+                entries.append(
+                    Pending(time_ps, priority, seq, "link", end=ends[source], payload=payload)
+                )
+            elif source in clocks:
+                entries.append(Pending(time_ps, priority, seq, "clock", clock=clocks[source]))
+            else:
+                raise ParamError(f"the queue holds an entry from unknown source {source}")
+        return entries
+
+    def requeue(self, entry: Pending) -> None:
+        """Queue a saved entry again with its exact key (after ``restore_kernel_state``)."""
+        if entry.kind == "link":
+            end = entry.end
+            self._queue.push_at(
+                entry.time, entry.priority, end.id, entry.seq, end.send.target, entry.payload
+            )
+        elif entry.kind == "clock":
+            clock = entry.clock
+            self._queue.push_at(entry.time, entry.priority, clock.id, entry.seq, clock._tick, None)
+        elif entry.kind == "exit":
+            marker = _StopMarker(self, "primaries done")
+            self._queue.push_at(entry.time, EXIT_PRIORITY, 0, entry.seq, marker, None)
+        else:
+            raise ParamError(f"unknown queue entry kind {entry.kind!r}")
 
     @property
     def now(self) -> int:

@@ -1,16 +1,15 @@
 """Chrome trace-event files: what each component did over simulated time.
 
-``EventTracer(sim)`` wraps every component's clock handlers and the handlers
-of its connected ports (the ``target`` of the peer's ``Sender``, also in the
-entries already queued), as the console's watchpoints do, and records one
-slice per handler execution. ``write(path)`` writes the trace in the JSON
+``EventTracer(sim)`` is a handler hook (`nnsim.sim.hooks`) on every
+component, as the console's watchpoints are, and records one slice per
+handler execution. ``write(path)`` writes the trace in the JSON
 Object Format of the Trace Event Format, which Perfetto (ui.perfetto.dev) and
 chrome://tracing open: one track (thread) per component, in component order;
 ``ts`` is the simulated time of the handler in microseconds; a clock tick
 lasts its clock period (the tick occupies its cycle) and an event handler a
 notional 1 ns (less when the component's next handler comes sooner). The
 wall-clock time the handler took is in the slice's ``args.wall_us``.
-``close()`` puts the original handlers back.
+``close()`` removes the hooks (the original handlers are back).
 
 Nothing here runs unless a tracer is created: a simulation without one runs
 the unwrapped kernel (DESIGN.md rule 5).
@@ -25,7 +24,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nnsim.sim.hooks import HandlerHook
+
 if TYPE_CHECKING:
+    from nnsim.sim.component import Component
     from nnsim.sim.simulation import Simulation
 
 PID = 1
@@ -33,7 +35,7 @@ EVENT_SLICE_PS = 1000  # an event handler is drawn 1 ns wide
 _PS_PER_US = 1_000_000
 
 
-class EventTracer:
+class EventTracer(HandlerHook):
     """Records every handler execution of ``sim``'s components until ``close``."""
 
     def __init__(self, sim: Simulation):
@@ -43,68 +45,49 @@ class EventTracer:
         # What a handler index stands for: (tid, kind, port or clock index, handler name, width ps).
         self.handlers: list[tuple[int, str, Any, str, int]] = []
         self.tracks: list[tuple[int, str, str]] = []  # (tid, component name, type)
-        self._undo: list[tuple[Any, str, Any, Any]] = []
+        self._index: dict[tuple[str, str, Any], int] = {}  # (component, kind, where) -> handler
+        self._started: list[int] = []  # wall ns at each open handler (events nest in ticks)
+        self._clock_ns = time.perf_counter_ns
         self._install()
 
-    # Wrapping -----------------------------------------------------------------
     def _install(self) -> None:
-        queue = self.sim._queue
         for tid, component in enumerate(self.sim.components.values(), start=1):
             self.tracks.append((tid, component.name, component.kind()))
             for index, clock in enumerate(component.clocks):
-                handler = self._describe(tid, "clock", index, clock.handler_name, clock.period)
-                wrapper = self._clock_wrapper(clock._handler, handler)
-                self._undo.append((clock, "_handler", clock._handler, wrapper))
-                clock._handler = wrapper
+                self._describe(
+                    tid, component.name, "clock", index, clock.handler_name, clock.period
+                )
             for end in component.links.values():
-                peer = end.peer
-                if peer is None or end.handler_name is None:
-                    continue
-                handler = self._describe(tid, "event", end.port, end.handler_name, EVENT_SLICE_PS)
-                original = peer.send.target
-                wrapper = self._event_wrapper(original, handler)
-                peer.send.target = wrapper
-                queue.replace_target(original, wrapper)  # events already in flight too
-                self._undo.append((peer.send, "target", original, wrapper))
+                if end.peer is not None and end.handler_name is not None:
+                    self._describe(
+                        tid, component.name, "event", end.port, end.handler_name, EVENT_SLICE_PS
+                    )
+            self.sim.hooks.add(component, self)
 
-    def _describe(self, tid: int, kind: str, where: Any, name: str, width: int) -> int:
+    def _describe(self, tid: int, component: str, kind: str, where: Any, name: str, width: int):
         self.handlers.append((tid, kind, where, name, width))
-        return len(self.handlers) - 1
+        self._index[(component, kind, where)] = len(self.handlers) - 1
 
-    def _clock_wrapper(self, original, handler: int):
-        record, queue, clock_ns = self.records.append, self.sim._queue, time.perf_counter_ns
+    # The hook ---------------------------------------------------------------------
+    def before_clock(self, component: Component, clock: int, cycle: int) -> None:
+        self._started.append(self._clock_ns())
 
-        def traced_tick(cycle: int) -> Any:
-            started = clock_ns()
-            result = original(cycle)
-            record((handler, queue.now, cycle, clock_ns() - started))
-            return result
+    def after_clock(self, component: Component, clock: int, cycle: int) -> None:
+        wall = self._clock_ns() - self._started.pop()
+        handler = self._index[(component.name, "clock", clock)]
+        self.records.append((handler, self.sim.now, cycle, wall))
 
-        return traced_tick
+    def before_event(self, component: Component, port: str, event: Any) -> None:
+        self._started.append(self._clock_ns())
 
-    def _event_wrapper(self, original, handler: int):
-        record, queue, clock_ns = self.records.append, self.sim._queue, time.perf_counter_ns
-
-        def traced_event(event: Any) -> None:
-            started = clock_ns()
-            original(event)
-            record((handler, queue.now, type(event), clock_ns() - started))
-
-        # So that `-vv` still names the handler (``dense1.on_event(Batch)``).
-        traced_event.__self__ = getattr(original, "__self__", original)
-        traced_event.__name__ = getattr(original, "__name__", traced_event.__name__)
-        return traced_event
+    def after_event(self, component: Component, port: str, event: Any) -> None:
+        wall = self._clock_ns() - self._started.pop()
+        handler = self._index[(component.name, "event", port)]
+        self.records.append((handler, self.sim.now, type(event), wall))
 
     def close(self) -> None:
-        """Put the original handlers back (those nobody has wrapped again since)."""
-        queue = self.sim._queue
-        for owner, attribute, original, wrapper in reversed(self._undo):
-            if getattr(owner, attribute) is not wrapper:
-                continue  # wrapped again on top (a watchpoint): leave the chain intact
-            setattr(owner, attribute, original)
-            if attribute == "target":
-                queue.replace_target(wrapper, original)
-        self._undo.clear()
+        """Stop recording: remove the hooks (watchpoints on the same components stay)."""
+        self.sim.hooks.remove_everywhere(self)
 
     def __enter__(self) -> EventTracer:
         return self

@@ -28,6 +28,8 @@ from nnsim.data import CLASS_NAMES, load_split, scale_pixels
 from nnsim.errors import NnsimError
 from nnsim.nn import functional as F
 from nnsim.nn.export import layer_chain, trained_parameters
+from nnsim.nn.layers import Layer
+from nnsim.sim import lookup
 from nnsim.train.config import DatasetConfig
 from nnsim.train.runfolder import open_run_folder, run_folder_of
 
@@ -93,24 +95,19 @@ def _controller_setting(body: dict, name: str, default: Any) -> Any:
 def network(body: dict, tensors: dict[str, np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
     """The trained network as a function: scaled pixels [N, inputs] -> probabilities [N, classes]."""
     parameters = trained_parameters(body, tensors)
-    steps: list[Callable[[np.ndarray], np.ndarray]] = []
+    steps: list[tuple[Callable[..., np.ndarray], tuple[np.ndarray, ...]]] = []
     for name, kind in layer_chain(body)[1:]:
-        if kind == "nn.Dense":
-            weights, biases = parameters[f"{name}.weights"], parameters[f"{name}.biases"]
-            steps.append(lambda x, w=weights, b=biases: F.dense_forward(x, w, b))
-        elif kind == "nn.ReLU":
-            steps.append(F.relu_forward)
-        elif kind == "nn.Softmax":
-            steps.append(F.softmax_forward)
-        else:
+        layer = lookup(kind)
+        if layer.call is Layer.call:
             raise NnsimError(
-                f"cannot test layer '{name}' of type {kind}: the test runs nn.Dense, nn.ReLU "
-                "and nn.Softmax chains"
+                f"cannot test layer '{name}': its type {kind} defines no forward math (Layer.call)"
             )
+        arrays = tuple(parameters[f"{name}.{array}"] for array in layer.trained)
+        steps.append((layer.call, arrays))
 
     def forward(inputs: np.ndarray) -> np.ndarray:
-        for step in steps:
-            inputs = step(inputs)
+        for call, arrays in steps:
+            inputs = call(inputs, *arrays)
         return inputs
 
     return forward
