@@ -99,8 +99,8 @@ def best_checkpoint(manifests: list[dict], monitor: str | None = None) -> tuple[
 def format_listing(
     manifests: list[dict],
     latest: str | None,
-    problems: dict[str, str] | None = None,
     monitor: str | None = None,
+    problems: dict[str, str] | None = None,
 ) -> str:
     """One row per checkpoint: name, simulated time, reason, metrics, size, created, marks.
 
@@ -360,7 +360,7 @@ def list_command(location: str, monitor: str | None) -> None:
             warn(entry.problem)
     manifests = [{**entry.manifest, "name": entry.name} for entry in entries if entry.usable]
     problems = {entry.name: entry.problem for entry in entries if not entry.usable}
-    click.echo(format_listing(manifests, latest, problems, monitor))
+    click.echo(format_listing(manifests, latest, monitor, problems))
 
 
 @checkpoint.command("inspect")
