@@ -23,7 +23,7 @@ from nnsim.nn.clocked import Clocked
 from nnsim.nn.events import Batch, Gradient, Mode, Outcome
 from nnsim.nn.layers import DTYPES
 from nnsim.nn.progress import ProgressBar
-from nnsim.sim import Param, Port, Statistic
+from nnsim.sim import Array, Param, Port, Statistic
 from nnsim.state import serializable
 
 
@@ -71,6 +71,7 @@ class BatchController(Clocked):
         Statistic("validation_steps", "validation batches completed"),
         Statistic("predictions", "evaluation images predicted"),
     )
+    arrays = (Array("order", (None,), "int64", "this epoch's order of the training images"),)
     transient = ("train_x", "train_y", "test_x", "test_y", "eval_x", "eval_paths")
 
     def build(self) -> None:

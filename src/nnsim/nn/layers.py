@@ -14,7 +14,7 @@ from nnsim.nn import functional as F
 from nnsim.nn.clocked import Clocked
 from nnsim.nn.events import Batch, Gradient, Mode
 from nnsim.nn.optimizers import apply_update
-from nnsim.sim import Param, Port, Statistic
+from nnsim.sim import Array, Param, Port, Statistic
 
 DTYPES = ("float32", "float64")
 
@@ -97,6 +97,15 @@ class Dense(Layer):
         ),
         Param("dtype", str, "float32", "floating-point type of weights and math", choices=DTYPES),
     )
+    arrays = (
+        Array("weights", ("input_size", "output_size"), "dtype", "the weights"),
+        Array("biases", (1, "output_size"), "dtype", "the biases"),
+        Array("weight_momentums", ("input_size", "output_size"), "dtype", "optimizer moments"),
+        Array("weight_cache", ("input_size", "output_size"), "dtype", "optimizer caches"),
+        Array("bias_momentums", (1, "output_size"), "dtype", "optimizer moments"),
+        Array("bias_cache", (1, "output_size"), "dtype", "optimizer caches"),
+        Array("inputs", (None, "input_size"), "dtype", "inputs kept for backward", optional=True),
+    )
 
     def build(self) -> None:
         super().build()
@@ -153,6 +162,7 @@ class ReLU(Layer):
     """Rectified linear activation: max(x, 0)."""
 
     type_name = "nn.ReLU"
+    arrays = (Array("inputs", (None, None), None, "kept for backward", optional=True),)
 
     def build(self) -> None:
         super().build()

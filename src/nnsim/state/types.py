@@ -48,7 +48,9 @@ def resolve_type(key: str, path: str) -> type:
     """The class saved as ``key``; a key that names no allowed class is refused."""
     if key in _marked:
         return _marked[key]
-    registered_types()  # importing the element libraries defines their events
+    registered_types()  # importing the element libraries defines their events and records
+    if key in _marked:
+        return _marked[key]
     for cls in _subclasses(Event):
         if type_key(cls) == key:
             return cls
