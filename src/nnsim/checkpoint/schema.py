@@ -46,6 +46,8 @@ import itertools
 import math
 from typing import Any
 
+import numpy as np
+
 from nnsim.checkpoint.errors import CheckpointError
 from nnsim.checkpoint.tensorfile import DTYPES
 from nnsim.errors import NnsimError, StateError
@@ -404,12 +406,20 @@ class _Snapshot:
         element_names = set(self.classes)
         for name, spec in self.specs.items():
             element_names.update(f"{name}/{sub['slot']}" for sub in spec["subcomponents"])
-        self.decoder = Decoder(dict.fromkeys(manifest["tensors"]), dict.fromkeys(element_names))
+        # Decoded once to check every saved value; tensors stand in as empty arrays of their dtype.
+        placeholders = {
+            name: np.empty(0, DTYPES[entry["dtype"]]) for name, entry in manifest["tensors"].items()
+        }
+        self.decoder = Decoder(placeholders, dict.fromkeys(element_names))
         components = manifest["components"]
         if set(components) != set(self.classes):
             odd = sorted(set(components) ^ set(self.classes))[0]
-            where = "model" if odd in components else "components"
-            raise self.fail(f"components/{odd}", f"the component is missing from the {where}")
+            why = (
+                "state is saved for it, but the model has no such component"
+                if odd in components
+                else "the model has this component, but no state is saved for it"
+            )
+            raise self.fail(f"components/{odd}", why)
         for name in self.classes:
             self._component(name, components[name])
         primaries = sum(1 for state in components.values() if state["primary"])

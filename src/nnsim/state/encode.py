@@ -20,6 +20,9 @@ Anything else cannot be saved: ``StateError`` names its path.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import types
+import typing
 from enum import Enum
 from typing import Any
 
@@ -199,8 +202,15 @@ class Decoder:
                 f"{path}: a saved {cls.__name__} has fields {', '.join(sorted(known))} ({why})"
             )
         instance = cls.__new__(cls)
+        hints = field_types(cls)
         for name, item in fields.items():
-            object.__setattr__(instance, name, self.decode(item, f"{path}/{name}"))
+            decoded = self.decode(item, f"{path}/{name}")
+            if name in hints and not fits(decoded, hints[name]):
+                raise StateError(
+                    f"{path}/{name}: a {type(decoded).__name__} where a {cls.__name__} "
+                    f"holds {_hint_name(hints[name])}"
+                )
+            object.__setattr__(instance, name, decoded)
         return instance
 
     def _items(self, body: Any, path: str) -> dict:
@@ -228,6 +238,43 @@ def record_fields(cls: type) -> set[str] | None:
     if dataclasses.is_dataclass(cls):
         return {field.name for field in dataclasses.fields(cls)}
     return None
+
+
+@functools.cache
+def field_types(cls: type) -> dict[str, Any]:
+    """The annotated field types of a record class ({} if they cannot be resolved)."""
+    try:
+        return typing.get_type_hints(cls)
+    except Exception:  # an annotation naming something not importable here: check nothing
+        return {}
+
+
+_NUMBER_FITS = {
+    int: (int, np.integer),
+    float: (int, float, np.integer, np.floating),
+    bool: (bool, np.bool_),
+}
+
+
+def fits(value: Any, hint: Any) -> bool:
+    """Does ``value`` have the annotated type ``hint``? Plain classes, unions and Optional;
+    other annotations (generics, Any) are not checked."""
+    if hint is type(None) or hint is None:
+        return value is None
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return any(fits(value, arm) for arm in typing.get_args(hint))
+    if not isinstance(hint, type):
+        origin = typing.get_origin(hint)
+        return not isinstance(origin, type) or isinstance(value, origin)
+    if hint in _NUMBER_FITS:
+        return isinstance(value, _NUMBER_FITS[hint]) and (
+            hint is bool or not isinstance(value, bool | np.bool_)
+        )
+    return isinstance(value, hint)
+
+
+def _hint_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("numpy.", "np.")
 
 
 def make_scalar(code: Any, value: Any, path: str) -> np.generic:

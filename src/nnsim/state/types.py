@@ -8,6 +8,7 @@ with ``@serializable``. A name in a file is looked up, never imported.
 
 from __future__ import annotations
 
+import sys
 from enum import Enum
 
 from nnsim.errors import StateError
@@ -51,9 +52,15 @@ def resolve_type(key: str, path: str) -> type:
     registered_types()  # importing the element libraries defines their events and records
     if key in _marked:
         return _marked[key]
-    for cls in _subclasses(Event):
-        if type_key(cls) == key:
+    found = [cls for cls in _subclasses(Event) if type_key(cls) == key]
+    # ``@dataclass(slots=True)`` replaces the class it decorates; the replaced one
+    # lingers among the subclasses until collected. The module's own is the one.
+    for cls in found:
+        module = sys.modules.get(cls.__module__)
+        if module is not None and getattr(module, cls.__qualname__, None) is cls:
             return cls
+    if found:
+        return found[-1]
     raise StateError(
         f"{path}: saved state names class '{key}', which is not a registered serializable "
         "type here (is the element library that defines it installed?)"
