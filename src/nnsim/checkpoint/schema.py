@@ -326,13 +326,12 @@ def _describe(error) -> str:
         listed = ", ".join(str(choice) for choice in choices[:12])
         return f"{_short(value)} is not one of {listed}"
     if keyword in ("maxLength", "maxItems", "maxProperties", "minItems"):
-        size = len(value)
-        return f"has {size} {'characters' if keyword == 'maxLength' else 'entries'}, {'at most' if keyword.startswith('max') else 'at least'} {bound} allowed"
+        unit = "characters" if keyword == "maxLength" else "entries"
+        limit = "at least" if keyword == "minItems" else "at most"
+        return f"has {len(value)} {unit}, {limit} {bound} allowed"
     if keyword == "pattern":
         return f"{_short(value)} is not a valid name"
-    if keyword in ("required", "additionalProperties", "uniqueItems"):
-        return error.message[:200]
-    return error.message[:200]
+    return error.message[:200]  # required, additionalProperties, ...: short messages
 
 
 def _path(parts) -> str:
@@ -403,14 +402,6 @@ class _Snapshot:
                 f"{simulation['now']} is not simulated_time_ps {manifest['simulated_time_ps']}",
             )
         self._model()
-        element_names = set(self.classes)
-        for name, spec in self.specs.items():
-            element_names.update(f"{name}/{sub['slot']}" for sub in spec["subcomponents"])
-        # Decoded once to check every saved value; tensors stand in as empty arrays of their dtype.
-        placeholders = {
-            name: np.empty(0, DTYPES[entry["dtype"]]) for name, entry in manifest["tensors"].items()
-        }
-        self.decoder = Decoder(placeholders, dict.fromkeys(element_names))
         components = manifest["components"]
         if set(components) != set(self.classes):
             odd = sorted(set(components) ^ set(self.classes))[0]
@@ -420,6 +411,14 @@ class _Snapshot:
                 else "the model has this component, but no state is saved for it"
             )
             raise self.fail(f"components/{odd}", why)
+        element_names = set(components)
+        for name, saved in components.items():
+            element_names.update(f"{name}/{slot}" for slot in saved["subcomponents"])
+        # Decoded once to check every saved value; tensors stand in as empty arrays of their dtype.
+        placeholders = {
+            name: np.empty(0, DTYPES[entry["dtype"]]) for name, entry in manifest["tensors"].items()
+        }
+        self.decoder = Decoder(placeholders, dict.fromkeys(element_names))
         for name in self.classes:
             self._component(name, components[name])
         primaries = sum(1 for state in components.values() if state["primary"])
