@@ -327,6 +327,14 @@ MUTATIONS = [
         True,
     ),
     (
+        "float targets in a batch in flight",
+        lambda m, _: m["queue"][0]["payload"]["fields"].update(
+            targets={"__tensor__": "<queue>/0/inputs"}
+        ),
+        "queue/0/payload/targets: must be int64, not float32",
+        True,
+    ),
+    (
         "undeclared statistic",
         lambda m, _: state(m, "dense1")["stats"].update(flops=1),
         "components/dense1/state/stats: must count exactly",

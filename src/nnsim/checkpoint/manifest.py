@@ -375,8 +375,10 @@ def _check_sections(manifest: dict, label: str) -> None:
     for tensor, entry in tensors.items():
         if (
             not isinstance(entry, dict)
-            or entry.get("file") not in files
-            or entry.get("dtype") not in DTYPES
+            or not isinstance(entry.get("file"), str)
+            or entry["file"] not in files
+            or not isinstance(entry.get("dtype"), str)
+            or entry["dtype"] not in DTYPES
             or not isinstance(entry.get("shape"), list)
             or not all(type(n) is int and n >= 0 for n in entry["shape"])
         ):

@@ -51,6 +51,7 @@ import numpy as np
 from nnsim.checkpoint.errors import CheckpointError
 from nnsim.checkpoint.tensorfile import DTYPES
 from nnsim.errors import NnsimError, StateError
+from nnsim.sim import Event
 from nnsim.state.encode import Decoder
 from nnsim.state.snapshot import SNAPSHOT_KIND
 
@@ -414,9 +415,11 @@ class _Snapshot:
         element_names = set(components)
         for name, saved in components.items():
             element_names.update(f"{name}/{slot}" for slot in saved["subcomponents"])
-        # Decoded once to check every saved value; tensors stand in as empty arrays of their dtype.
+        # Decoded once to check every saved value; each tensor stands in as a view of one
+        # zero with its dtype and shape (no memory for its elements).
         placeholders = {
-            name: np.empty(0, DTYPES[entry["dtype"]]) for name, entry in manifest["tensors"].items()
+            name: np.broadcast_to(np.zeros((), DTYPES[entry["dtype"]]), entry["shape"])
+            for name, entry in manifest["tensors"].items()
         }
         self.decoder = Decoder(placeholders, dict.fromkeys(element_names))
         for name in self.classes:
@@ -618,7 +621,9 @@ class _Snapshot:
                     raise self.fail(
                         f"{path}/source", f"{peer[0]}.{peer[1]} has no handler for events"
                     )
-                self._decode(entry["payload"], f"{path}/payload")
+                payload = self._decode(entry["payload"], f"{path}/payload")
+                if not isinstance(payload, Event):
+                    raise self.fail(f"{path}/payload", f"{_short(payload)} is not an event")
             elif entry["kind"] == "clock":
                 component = entry["component"]
                 if component not in components:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnsim.errors import DataError
+from nnsim.errors import DataError, StateError
 from nnsim.nn import functional as F
 from nnsim.nn.clocked import Clocked
 from nnsim.nn.events import Batch, Gradient, Mode
@@ -54,6 +54,15 @@ class Layer(Clocked):
 
     def backward(self, gradient: Gradient) -> None:
         raise NotImplementedError
+
+    def _check_inputs(self, gradient: Gradient) -> None:
+        """The inputs kept by the forward pass match the gradient (a restored state may not)."""
+        inputs, dvalues = getattr(self, "inputs", None), gradient.dvalues
+        if inputs is None or dvalues is None or len(inputs) != len(dvalues):
+            raise StateError(
+                f"{self.name} got a gradient for a batch it did not pass forward (its saved "
+                "inputs are missing or of another size); restart from another checkpoint"
+            )
 
 
 class Input(Layer):
@@ -135,6 +144,7 @@ class Dense(Layer):
         self._forward_out.send(Batch(batch.mode, batch.index, outputs, batch.targets, reg_loss))
 
     def backward(self, gradient: Gradient) -> None:
+        self._check_inputs(gradient)
         dweights, dbiases, dinputs = F.dense_backward(
             self.inputs, self.weights, gradient.dvalues, self.propagate_gradient
         )
@@ -177,6 +187,7 @@ class ReLU(Layer):
         )
 
     def backward(self, gradient: Gradient) -> None:
+        self._check_inputs(gradient)
         dinputs = F.relu_backward(self.inputs, gradient.dvalues)
         self.inputs = None
         self._backward_out.send(

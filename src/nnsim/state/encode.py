@@ -156,9 +156,9 @@ class Decoder:
         if tag == "__tensor__":
             try:
                 return self.tensors[body]
-            except KeyError:
+            except (KeyError, TypeError):
                 raise StateError(
-                    f"{path}: tensor '{body}' is missing from the checkpoint"
+                    f"{path}: tensor {_short(body)} is missing from the checkpoint"
                 ) from None
         if tag == "__np__":
             return make_scalar(body, value.get("value"), path)
@@ -211,6 +211,8 @@ class Decoder:
                     f"holds {_hint_name(hints[name])}"
                 )
             object.__setattr__(instance, name, decoded)
+        for array in getattr(cls, "arrays", ()):
+            check_array(getattr(instance, array.name, None), array, f"{path}/{array.name}")
         return instance
 
     def _items(self, body: Any, path: str) -> dict:
@@ -271,6 +273,22 @@ def fits(value: Any, hint: Any) -> bool:
             hint is bool or not isinstance(value, bool | np.bool_)
         )
     return isinstance(value, hint)
+
+
+def check_array(value: Any, array: Any, path: str, params: dict | None = None) -> None:
+    """StateError unless ``value`` is the array ``array`` (an `nnsim.sim.Array`) declares."""
+    if value is None and array.optional:
+        return
+    if not isinstance(value, np.ndarray):
+        raise StateError(f"{path}: must be an array, not {_short(value)}")
+    shape, dtype = array.expected(params or {})
+    if dtype is not None and value.dtype != dtype:
+        raise StateError(f"{path}: must be {dtype.name}, not {value.dtype.name}")
+    if value.ndim != len(shape) or any(
+        want is not None and got != want for got, want in zip(value.shape, shape, strict=True)
+    ):
+        expected = ", ".join("*" if n is None else str(n) for n in shape)
+        raise StateError(f"{path}: must have shape [{expected}], not {list(value.shape)}")
 
 
 def _hint_name(hint: Any) -> str:
