@@ -109,6 +109,7 @@ class BatchController(Clocked):
 
     def restore(self) -> None:
         """After a restart: re-read the datasets (not saved) and bring back the progress bar."""
+        super().restore()
         self.load_datasets()
         self._bar = ProgressBar(self.progress, self.sim.print)
         self.sim.observe("console_prompt", self._pause_bar)

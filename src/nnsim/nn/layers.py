@@ -134,6 +134,11 @@ class Dense(Layer):
 
     def forward(self, batch: Batch) -> None:
         inputs = batch.inputs
+        if inputs.ndim != 2 or inputs.shape[1] != self.input_size:
+            raise DataError(
+                f"{self.name} got samples of shape {list(inputs.shape[1:])} but its input_size "
+                f"is {self.input_size}; make the layer sizes match"
+            )
         reg_loss = batch.reg_loss
         if batch.mode == Mode.TRAIN:
             self.inputs = inputs
