@@ -235,6 +235,12 @@ MUTATIONS = [
         False,
     ),
     (
+        "waiting events that are not events",
+        lambda m, _: state(m, "dense1").update(pending=[1, 2]),
+        "dense1/pending holds something that is not an event",
+        False,
+    ),
+    (
         "state shadowing a method",
         lambda m, _: state(m, "controller").update(on_tick=1),
         "components/controller/state/on_tick: is not saved state",

@@ -330,7 +330,10 @@ def restore(
     for path, text in (overrides or {}).items():
         set_value(sim, path, text)
     for element in elements.values():
-        element.restore()
+        try:
+            element.restore()
+        except StateError as error:  # the element's own check of its restored state
+            raise _misfit(body, f"components/{element.name}", str(error)) from None
     return sim
 
 
