@@ -14,7 +14,7 @@ from PIL import Image
 from safetensors.numpy import load_file
 from test_cli_run import assert_one_line_error
 
-from nnsim.checkpoint import open_checkpoint
+from nnsim.checkpoint import FORMAT_VERSION, open_checkpoint
 
 
 def write_eval_folder(folder: Path) -> Path:
@@ -91,7 +91,7 @@ def test_inspect_shows_graph_tensors_state_and_queue_without_loading_tensors(run
     text = ok("checkpoint", "inspect", str(run["last"]))
     assert text.startswith(f"checkpoint  {run['last'].name}\n")
     for fragment in (
-        "format      1",
+        f"format      {FORMAT_VERSION}",
         "dense1            nn.Dense",
         "loss/optimizer  nn.Adam",
         "controller.forward_out (1 us)",

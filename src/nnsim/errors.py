@@ -37,6 +37,17 @@ class StateError(NnsimError):
     """Simulation state that cannot be saved or restored, named by its path."""
 
 
+class CheckpointError(NnsimError):
+    """A checkpoint that cannot be written or read: missing, incomplete, tampered, too new.
+
+    The message is one line naming the checkpoint and what to do; nothing is
+    loaded from a checkpoint that raised it, and nothing half-written is left
+    visible by a save that raised it. Defined here (and re-exported by
+    ``nnsim.checkpoint``) so that ``nnsim.state`` can refuse a checkpoint's
+    state with the same error as the storage refuses its files.
+    """
+
+
 def did_you_mean(name: str, candidates, prefix: str = "") -> str:
     """``"; did you mean 'prefix+closest'?"`` for a misspelt ``name``, or ``""``.
 

@@ -1,15 +1,6 @@
-"""The one error type of checkpoint storage."""
+"""The one error type of checkpoint storage (defined in `nnsim.errors`, shared with `nnsim.state`)."""
 
-from nnsim.errors import NnsimError
-
-
-class CheckpointError(NnsimError):
-    """A checkpoint that cannot be written or read: missing, incomplete, tampered, too new.
-
-    The message is one line naming the checkpoint and what to do; nothing is
-    loaded from a checkpoint that raised it, and nothing half-written is left
-    visible by a save that raised it.
-    """
+from nnsim.errors import CheckpointError
 
 
 class CheckpointWarning(UserWarning):
@@ -27,3 +18,6 @@ def warn(message: str) -> None:
     import warnings
 
     warnings.warn(CheckpointWarning(message), stacklevel=2)
+
+
+__all__ = ["CheckpointError", "CheckpointWarning", "warn"]

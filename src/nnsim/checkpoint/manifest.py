@@ -2,8 +2,9 @@
 
 A checkpoint named ``<name>`` is a JSON manifest plus tensor files
 ``tensors-00000-of-0000N.safetensors``. The caller's manifest (any JSON-able
-dict: large ints and NaN/inf floats round-trip exactly) gets these keys from
-the storage layer::
+dict: large ints and NaN/inf floats round-trip exactly; non-finite floats are
+written as ``{"__float__": "nan"}``, never as the non-standard ``NaN``
+literal) gets these keys from the storage layer::
 
     "format": "nnsim-checkpoint", "format_version": FORMAT_VERSION,
     "nnsim_version": ..., "created_at": UTC ISO 8601 (kept if the caller gave one),
@@ -14,13 +15,17 @@ the storage layer::
                        of the manifest without this key
 
 This module builds and checks manifests, shards tensors into files, and
-makes and parses checkpoint names; it does no I/O.
+makes and parses checkpoint names; it does no I/O. Parsing is bounded before
+anything is built: at most `MAX_MANIFEST_BYTES`, nesting at most `MAX_DEPTH`
+deep (checked before ``json`` recurses), no duplicate keys, no non-finite
+numbers; then `nnsim.checkpoint.schema` checks every field.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -33,7 +38,8 @@ from nnsim.checkpoint.errors import CheckpointError
 from nnsim.checkpoint.tensorfile import DTYPES, Header, dtype_code
 
 FORMAT = "nnsim-checkpoint"
-FORMAT_VERSION = 1
+#: 2: non-finite floats are tagged objects (version 1 wrote bare NaN literals).
+FORMAT_VERSION = 2
 MANIFEST_FILE = "manifest.json"
 #: Keys the storage layer owns: whatever the caller put there is replaced.
 STORAGE_KEYS = ("format", "format_version", "nnsim_version", "name", "files", "tensors")
@@ -44,6 +50,15 @@ SHARD_THRESHOLD = 64 << 20
 #: Shards of a large checkpoint. Hashing a file is sequential, so a few more
 #: files than cores balance the hash work better than one per core.
 MAX_SHARDS = 4
+
+#: Largest manifest.json read; real ones are tens of kilobytes.
+MAX_MANIFEST_BYTES = 64 << 20
+#: Deepest nesting of arrays and objects in a manifest; real ones are under 20.
+MAX_DEPTH = 64
+#: How a non-finite float is written: ``{"__float__": "nan" | "inf" | "-inf"}``.
+FLOAT_TAG = "__float__"
+_NONFINITE = {"nan": float("nan"), "inf": float("inf"), "-inf": float("-inf")}
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+=-]{0,199}")
 _FILE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+=-]{0,199}")
@@ -130,6 +145,108 @@ def _canonical(manifest: dict) -> bytes:
     return json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
 
 
+class ManifestJSONError(ValueError):
+    """JSON that a manifest must not be: too large, too deep, duplicate keys, non-finite numbers."""
+
+
+def _tag_nonfinite(value):
+    """``value`` with every non-finite float replaced by its `FLOAT_TAG` object."""
+    if type(value) is float and not math.isfinite(value):
+        return {FLOAT_TAG: "nan" if value != value else ("inf" if value > 0 else "-inf")}
+    if isinstance(value, dict):
+        return {key: _tag_nonfinite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_tag_nonfinite(item) for item in value]
+    return value
+
+
+def encode_json(manifest: Mapping) -> bytes:
+    """The bytes of a manifest.json for ``manifest``, exactly as nnsim writes them.
+
+    Standard JSON (non-finite floats tagged); ValueError/TypeError if a value
+    is not JSON-able.
+    """
+    plain = json.loads(json.dumps(_tag_nonfinite(manifest), allow_nan=False))  # keys -> str
+    text = json.dumps(plain, indent=1, sort_keys=True)
+    return (text + "\n").encode()
+
+
+def json_depth(data: bytes) -> int:
+    """How deep arrays and objects nest in ``data`` (brackets inside strings do not count).
+
+    Counted without recursion, so a manifest nested 200,000 deep is refused
+    before ``json`` (which recurses) ever sees it.
+    """
+    bare = np.frombuffer(_JSON_STRING.sub(b'""', data), dtype=np.uint8)
+    brackets = bare[(bare == 0x5B) | (bare == 0x7B) | (bare == 0x5D) | (bare == 0x7D)]
+    if brackets.size == 0:
+        return 0
+    steps = np.where((brackets == 0x5B) | (brackets == 0x7B), 1, -1).astype(np.int64)
+    return int(np.cumsum(steps).max())
+
+
+def _object(pairs: list[tuple[str, object]]) -> object:
+    result: dict = {}
+    for key, value in pairs:
+        if key in result:
+            raise ManifestJSONError(f"key {key[:80]!r} appears twice in one object")
+        result[key] = value
+    if len(result) == 1 and FLOAT_TAG in result:
+        tagged = result[FLOAT_TAG]
+        if tagged not in _NONFINITE:
+            raise ManifestJSONError(f"{FLOAT_TAG} {str(tagged)[:40]!r} is not nan, inf or -inf")
+        return _NONFINITE[tagged]
+    return result
+
+
+def _constant(name: str) -> object:
+    raise ManifestJSONError(f"the non-standard number {name} (NaN and Infinity are not JSON)")
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ManifestJSONError(f"the number {text[:40]} is too large for a float")
+    return value
+
+
+def decode_json(data: bytes) -> object:
+    """The JSON value in ``data``, parsed within bounds; ManifestJSONError says what is wrong.
+
+    Refused: more than `MAX_MANIFEST_BYTES`, nesting deeper than
+    `MAX_DEPTH`, a key twice in one object, ``NaN``/``Infinity`` literals and
+    numbers that overflow a float, integers of more than 4300 digits, and
+    anything that is not UTF-8 JSON.
+    """
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise ManifestJSONError(f"{len(data)} bytes, more than {MAX_MANIFEST_BYTES}")
+    depth = json_depth(data)
+    if depth > MAX_DEPTH:
+        raise ManifestJSONError(f"nested {depth} deep, more than {MAX_DEPTH}")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ManifestJSONError("not UTF-8 text") from None
+    try:
+        return json.loads(
+            text, object_pairs_hook=_object, parse_constant=_constant, parse_float=_float
+        )
+    except ManifestJSONError:
+        raise
+    except (ValueError, RecursionError):
+        raise ManifestJSONError("not a JSON object") from None
+
+
+def reseal(manifest: dict) -> dict:
+    """Set ``manifest``'s ``manifest_sha256`` to match its content, as nnsim does when it saves.
+
+    For tests and fuzzers that forge manifests: only the checks of the
+    content (`nnsim.checkpoint.schema`) can then refuse it. Returns ``manifest``.
+    """
+    manifest[DIGEST_KEY] = manifest_digest(manifest)
+    return manifest
+
+
 def manifest_digest(manifest: Mapping) -> str:
     """SHA-256 of the canonical JSON of ``manifest`` without its ``manifest_sha256``."""
     body = {key: value for key, value in manifest.items() if key != DIGEST_KEY}
@@ -169,14 +286,14 @@ def build_manifest(
         tensors=tensors,
     )
     try:
-        body = json.loads(json.dumps(body))
+        body = decode_json(encode_json(body))
     except (TypeError, ValueError) as error:
         raise CheckpointError(
             f"manifest of checkpoint '{label}' cannot be saved as JSON ({error}); "
             "use only dict, list, str, int, float, bool and None in it"
         ) from None
-    body[DIGEST_KEY] = manifest_digest(body)
-    return body, (json.dumps(body, indent=1, sort_keys=True) + "\n").encode()
+    reseal(body)
+    return body, encode_json(body)
 
 
 def tensor_entries(file: str, header_entries: Mapping[str, dict]) -> dict[str, dict]:
@@ -191,15 +308,18 @@ def tensor_entries(file: str, header_entries: Mapping[str, dict]) -> dict[str, d
 def parse_manifest(data: bytes, label: str, *, verify: bool = True) -> dict:
     """The manifest in ``data``, checked; CheckpointError naming ``label`` if it cannot be used.
 
-    Always refused: not JSON, not an nnsim manifest, a newer format, a
-    malformed ``files``/``tensors`` section. With ``verify``, also a
-    ``manifest_sha256`` that does not match (the manifest was edited or is
-    corrupt).
+    Always refused: not JSON within the bounds of `decode_json`, not an
+    nnsim manifest, a newer format, a malformed ``files``/``tensors``
+    section, any field that `nnsim.checkpoint.schema.check_manifest` refuses.
+    With ``verify``, also a ``manifest_sha256`` that does not match (the
+    manifest was edited or is corrupt).
     """
     try:
-        manifest = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        manifest = None
+        manifest = decode_json(data)
+    except ManifestJSONError as error:
+        raise CheckpointError(
+            f"manifest of checkpoint '{label}' is corrupt ({error}); load another checkpoint"
+        ) from None
     if not isinstance(manifest, dict):
         raise CheckpointError(
             f"manifest of checkpoint '{label}' is corrupt (not a JSON object); load another checkpoint"
@@ -226,6 +346,9 @@ def parse_manifest(data: bytes, label: str, *, verify: bool = True) -> dict:
             "(manifest_sha256 does not match); load another checkpoint"
         )
     _check_sections(manifest, label)
+    from nnsim.checkpoint.schema import check_manifest  # imports the kernel: only when reading
+
+    check_manifest(manifest, label)
     return manifest
 
 
@@ -252,8 +375,10 @@ def _check_sections(manifest: dict, label: str) -> None:
     for tensor, entry in tensors.items():
         if (
             not isinstance(entry, dict)
-            or entry.get("file") not in files
-            or entry.get("dtype") not in DTYPES
+            or not isinstance(entry.get("file"), str)
+            or entry["file"] not in files
+            or not isinstance(entry.get("dtype"), str)
+            or entry["dtype"] not in DTYPES
             or not isinstance(entry.get("shape"), list)
             or not all(type(n) is int and n >= 0 for n in entry["shape"])
         ):

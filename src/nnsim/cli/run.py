@@ -268,7 +268,10 @@ def run_script(script: str | Path, args: list[str] | tuple[str, ...] = (), **opt
 @click.option(
     "--load-checkpoint",
     metavar="PATH|URL",
-    help="Restart from a checkpoint (a script is not needed).",
+    help=(
+        "Restart from a checkpoint (a script is not needed; with one, the script's model and "
+        "arguments must build the checkpoint's model)."
+    ),
 )
 @click.option(
     "--checkpoint-enable",

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from nnsim.sim import Component, Frequency, Param
+from nnsim.errors import StateError
+from nnsim.sim import Component, Event, Frequency, Param
 
 
 class Clocked(Component):
@@ -28,6 +29,16 @@ class Clocked(Component):
     def build(self) -> None:
         self.pending: list = []
         self._clock = self.register_clock(self.clock, "on_tick", start=False)
+
+    def restore(self) -> None:
+        """After a restart: the saved events waiting for the next tick must be events."""
+        if not isinstance(self.pending, list) or not all(
+            isinstance(event, Event) for event in self.pending
+        ):
+            raise StateError(
+                f"{self.name}/pending holds something that is not an event; "
+                "restart from another checkpoint"
+            )
 
     def on_event(self, event: Any) -> None:
         self.pending.append(event)

@@ -29,7 +29,7 @@ from nnsim.nn.clocked import Clocked
 from nnsim.nn.events import Batch, Gradient, Mode, Outcome
 from nnsim.nn.layers import DTYPES
 from nnsim.nn.progress import ProgressBar
-from nnsim.sim import Param, Port, Statistic, Wait
+from nnsim.sim import Array, Param, Port, Statistic, Wait
 from nnsim.state import serializable
 
 
@@ -85,6 +85,7 @@ class BatchController(Clocked):
         Statistic("validation_steps", "validation batches completed"),
         Statistic("predictions", "evaluation images predicted"),
     )
+    arrays = (Array("order", (None,), "int64", "this epoch's order of the training images"),)
     transient = ("train_x", "train_y", "val_x", "val_y", "eval_x", "eval_paths")
 
     def build(self) -> None:
@@ -128,6 +129,7 @@ class BatchController(Clocked):
         The saved position must fit the datasets as they are now (another
         ``training_images`` or ``batch_size`` may leave fewer steps).
         """
+        super().restore()
         self.load_datasets()
         self._check_position("cannot continue from this checkpoint")
         self._bar = ProgressBar(self.progress, self.sim.print)

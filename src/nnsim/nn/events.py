@@ -10,7 +10,7 @@ from enum import IntEnum
 
 import numpy as np
 
-from nnsim.sim import Event
+from nnsim.sim import Array, Event
 from nnsim.state import serializable
 
 
@@ -51,6 +51,10 @@ class Batch(Event):
     inputs: np.ndarray
     targets: np.ndarray | None
     reg_loss: float = 0.0
+    arrays = (
+        Array("inputs", (None, None), None, "one row per sample"),
+        Array("targets", (None,), "int64", "class index per sample", optional=True),
+    )
 
 
 @dataclass(slots=True)
@@ -64,6 +68,7 @@ class Gradient(Event):
     reg_loss: float
     correct: int
     count: int
+    arrays = (Array("dvalues", (None, None), None, "gradient per sample", optional=True),)
 
 
 @dataclass(slots=True)
@@ -77,3 +82,7 @@ class Outcome(Event):
     count: int
     predictions: np.ndarray
     confidences: np.ndarray
+    arrays = (
+        Array("predictions", (None,), "int64", "predicted class per sample"),
+        Array("confidences", (None,), None, "its probability"),
+    )

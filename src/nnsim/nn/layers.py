@@ -20,12 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from nnsim.errors import DataError, ParamError
+from nnsim.errors import DataError, ParamError, StateError
 from nnsim.nn import functional as F
 from nnsim.nn.clocked import Clocked
 from nnsim.nn.events import Batch, Gradient, Mode
 from nnsim.nn.optimizers import apply_update
-from nnsim.sim import Param, Port, Statistic
+from nnsim.sim import Array, Param, Port, Statistic
 
 DTYPES = ("float32", "float64")
 MAX_UNITS = 2**20
@@ -102,6 +102,15 @@ class Layer(Clocked):
 
     def backward(self, gradient: Gradient) -> None:
         raise NotImplementedError
+
+    def _check_inputs(self, gradient: Gradient) -> None:
+        """The inputs kept by the forward pass match the gradient (a restored state may not)."""
+        inputs, dvalues = getattr(self, "inputs", None), gradient.dvalues
+        if inputs is None or dvalues is None or len(inputs) != len(dvalues):
+            raise StateError(
+                f"{self.name} got a gradient for a batch it did not pass forward (its saved "
+                "inputs are missing or of another size); restart from another checkpoint"
+            )
 
 
 class Input(Layer):
@@ -186,6 +195,15 @@ class Dense(Layer):
             fixed=True,
         ),
     )
+    arrays = (
+        Array("weights", ("input_size", "output_size"), "dtype", "the weights"),
+        Array("biases", (1, "output_size"), "dtype", "the biases"),
+        Array("weight_momentums", ("input_size", "output_size"), "dtype", "optimizer moments"),
+        Array("weight_cache", ("input_size", "output_size"), "dtype", "optimizer caches"),
+        Array("bias_momentums", (1, "output_size"), "dtype", "optimizer moments"),
+        Array("bias_cache", (1, "output_size"), "dtype", "optimizer caches"),
+        Array("inputs", (None, "input_size"), "dtype", "inputs kept for backward", optional=True),
+    )
     trained = ("weights", "biases")
 
     @classmethod
@@ -241,6 +259,11 @@ class Dense(Layer):
 
     def forward(self, batch: Batch) -> None:
         inputs = batch.inputs
+        if inputs.ndim != 2 or inputs.shape[1] != self.input_size:
+            raise DataError(
+                f"{self.name} got samples of shape {list(inputs.shape[1:])} but its input_size "
+                f"is {self.input_size}; make the layer sizes match"
+            )
         reg_loss = batch.reg_loss
         if batch.mode == Mode.TRAIN:
             self.inputs = inputs
@@ -251,6 +274,7 @@ class Dense(Layer):
         self._forward_out.send(Batch(batch.mode, batch.index, outputs, batch.targets, reg_loss))
 
     def backward(self, gradient: Gradient) -> None:
+        self._check_inputs(gradient)
         dweights, dbiases, dinputs = F.dense_backward(
             self.inputs, self.weights, gradient.dvalues, self.propagate_gradient
         )
@@ -278,6 +302,7 @@ class ReLU(Layer):
     """Rectified linear activation: max(x, 0)."""
 
     type_name = "nn.ReLU"
+    arrays = (Array("inputs", (None, None), None, "kept for backward", optional=True),)
 
     @staticmethod
     def call(inputs: np.ndarray, *trained: np.ndarray) -> np.ndarray:
@@ -300,6 +325,7 @@ class ReLU(Layer):
         )
 
     def backward(self, gradient: Gradient) -> None:
+        self._check_inputs(gradient)
         dinputs = F.relu_backward(self.inputs, gradient.dvalues)
         self.inputs = None
         self._backward_out.send(

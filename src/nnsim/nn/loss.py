@@ -8,6 +8,7 @@ prediction batches turn into an ``Outcome`` sent straight to the controller
 
 from __future__ import annotations
 
+from nnsim.errors import DataError
 from nnsim.nn import functional as F
 from nnsim.nn.clocked import Clocked
 from nnsim.nn.events import Batch, Gradient, Mode, Outcome
@@ -50,6 +51,16 @@ class CategoricalCrossEntropy(Clocked):
                 )
             )
             return
+        if (
+            targets is None
+            or len(targets) != len(probabilities)
+            or len(targets)
+            and not 0 <= int(targets.min()) <= int(targets.max()) < probabilities.shape[1]
+        ):
+            raise DataError(
+                f"{self.name} got a batch whose targets are missing, of another length or not "
+                f"class indexes below {probabilities.shape[1]}; check the labels (or the checkpoint)"
+            )
         loss_sum = float(F.cross_entropy(probabilities, targets).sum())
         correct = F.correct_predictions(probabilities, targets)
         if batch.mode == Mode.VALIDATE:

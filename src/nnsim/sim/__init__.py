@@ -2,7 +2,7 @@
 
 from nnsim.sim.clock import Clock
 from nnsim.sim.component import Component, Element, SubComponent, Wait
-from nnsim.sim.declare import REQUIRED, Frequency, Param, Port, Slot, Statistic, Time
+from nnsim.sim.declare import REQUIRED, Array, Frequency, Param, Port, Slot, Statistic, Time
 from nnsim.sim.event import ACTION_PRIORITY, Event
 from nnsim.sim.hooks import HandlerHook
 from nnsim.sim.link import Link, LinkEnd
@@ -14,6 +14,7 @@ __all__ = [
     "ACTION_PRIORITY",
     "REQUIRED",
     "FINISHED_REASONS",
+    "Array",
     "Clock",
     "Component",
     "Element",

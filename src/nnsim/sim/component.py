@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from nnsim.errors import LinkError, ParamError
 from nnsim.sim.clock import Clock
-from nnsim.sim.declare import Param, Port, Slot, Statistic, resolve_params
+from nnsim.sim.declare import Array, Param, Port, Slot, Statistic, resolve_params
 from nnsim.sim.link import LinkEnd
 from nnsim.sim.rng import component_rng
 
@@ -56,6 +56,7 @@ class Element:
     params: ClassVar[tuple[Param, ...]] = ()
     statistics: ClassVar[tuple[Statistic, ...]] = ()
     slots: ClassVar[tuple[Slot, ...]] = ()
+    arrays: ClassVar[tuple[Array, ...]] = ()
     transient: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, sim: Simulation, name: str, **params: Any):
@@ -88,6 +89,10 @@ class Element:
     @classmethod
     def declared_slots(cls) -> dict[str, Slot]:
         return _collect(cls, "slots")
+
+    @classmethod
+    def declared_arrays(cls) -> dict[str, Array]:
+        return _collect(cls, "arrays")
 
     def describe(self) -> str:
         return f"{self.name} ({self.kind()})"

@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from nnsim.errors import ParamError, UnitError
 from nnsim.units import parse_frequency, parse_time
 
@@ -145,6 +147,65 @@ class Param:
         if self.max is not None and result > self.max:
             raise ValueError(f"must be <= {self.max}, got {result!r}")
         return result
+
+    def check(self, value: Any) -> Any:
+        """``value`` if it already is a valid value of this parameter, else ValueError.
+
+        For values read back from a checkpoint: nothing is parsed (``"64"`` is
+        not an int here, ``nan`` not a float), then `convert` applies the same
+        range and choices as construction.
+        """
+        kind = self.type
+        if kind is bool:
+            typed = isinstance(value, bool | np.bool_)
+        elif kind is int or kind is Time:
+            typed = isinstance(value, int | np.integer) and not isinstance(value, bool)
+        elif kind is float:
+            typed = (
+                isinstance(value, int | float | np.integer | np.floating)
+                and not isinstance(value, bool)
+                and math.isfinite(value)
+            )
+        elif kind is str or kind is Frequency:
+            typed = isinstance(value, str)
+        else:
+            typed = False
+        if not typed:
+            raise ValueError(f"expected a value of type {self.type_name}, got {_short(value)}")
+        return self.convert(value)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+@dataclass(frozen=True)
+class Array:
+    """A numpy array a component keeps as state, with the shape and dtype its parameters imply.
+
+    ``shape`` holds one entry per axis: an int (a fixed size), the name of an
+    int parameter (``"input_size"``), or None (any size: a batch). ``dtype``
+    is the name of a str parameter holding a dtype name (``"dtype"``), a
+    numpy dtype name (``"int64"``) or None (any). ``optional`` arrays may
+    also be None.
+    Restoring a checkpoint checks every declared array against the saved
+    parameters before anything is built, so a forged parameter cannot make
+    the component allocate more than the checkpoint holds.
+    """
+
+    name: str
+    shape: tuple[int | str | None, ...]
+    dtype: str | None
+    help: str = ""
+    optional: bool = False
+
+    def expected(self, params: dict[str, Any]) -> tuple[tuple[int | None, ...], np.dtype | None]:
+        """The shape (None: any size) and dtype (None: any) that ``params`` imply."""
+        shape = tuple(params[axis] if isinstance(axis, str) else axis for axis in self.shape)
+        if self.dtype is None:
+            return shape, None
+        return shape, np.dtype(params.get(self.dtype, self.dtype))
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,10 @@ Anything else cannot be saved: ``StateError`` names its path.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import types
+import typing
 from enum import Enum
 from typing import Any
 
@@ -39,6 +43,12 @@ TAGS = (
     "__object__",
     "__ref__",
 )
+#: The numpy scalar types saved state may hold (``Encoder`` writes only these),
+#: each a few bytes: a forged ``{"__np__": "V", "value": 2000000000}`` is refused.
+NP_SCALARS = {
+    np.dtype(code).str: np.dtype(code)
+    for code in ("?", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f2", "f4", "f8")
+}
 BIT_GENERATORS = {
     "PCG64": np.random.PCG64,
     "PCG64DXSM": np.random.PCG64DXSM,
@@ -146,40 +156,197 @@ class Decoder:
         if tag == "__tensor__":
             try:
                 return self.tensors[body]
-            except KeyError:
+            except (KeyError, TypeError):
                 raise StateError(
-                    f"{path}: tensor '{body}' is missing from the checkpoint"
+                    f"{path}: tensor {_short(body)} is missing from the checkpoint"
                 ) from None
         if tag == "__np__":
-            return np.dtype(body).type(value["value"])
+            return make_scalar(body, value.get("value"), path)
         if tag == "__tuple__":
+            if not isinstance(body, list):
+                raise StateError(f"{path}: a saved tuple must hold a list")
             return tuple(self.decode(item, f"{path}/{index}") for index, item in enumerate(body))
         if tag == "__items__":
-            return {self.decode(key, path): self.decode(item, path) for key, item in body}
+            return self._items(body, path)
         if tag == "__enum__":
-            cls = resolve_type(body, path)
-            if not is_enum(cls):
-                raise StateError(f"{path}: '{body}' is not an enum")
-            return cls[value["name"]]
+            cls = resolve_type(body, path) if isinstance(body, str) else None
+            if cls is None or not is_enum(cls):
+                raise StateError(f"{path}: {_short(body)} is not an enum")
+            name = value.get("name")
+            if not isinstance(name, str) or name not in cls.__members__:
+                raise StateError(
+                    f"{path}: {_short(name)} is not a member of {cls.__name__} "
+                    f"(one of {', '.join(cls.__members__)})"
+                )
+            return cls[name]
         if tag == "__rng__":
             return make_generator(body, path)
         if tag == "__ref__":
             try:
                 return self.elements[body]
-            except KeyError:
-                raise StateError(f"{path}: refers to '{body}', which is not in the model") from None
+            except (KeyError, TypeError):
+                raise StateError(
+                    f"{path}: refers to {_short(body)}, which is not in the model"
+                ) from None
+        if not isinstance(body, str):
+            raise StateError(f"{path}: {_short(body)} is not a class name")
         cls = resolve_type(body, path)
+        fields = value.get("fields")
+        if not isinstance(fields, dict):
+            raise StateError(f"{path}: a saved {cls.__name__} must hold its fields")
+        known = record_fields(cls)
+        if known is not None and set(fields) != known:
+            unknown, missing = sorted(set(fields) - known), sorted(known - set(fields))
+            why = f"unknown field {unknown[0]!r}" if unknown else f"missing field {missing[0]!r}"
+            raise StateError(
+                f"{path}: a saved {cls.__name__} has fields {', '.join(sorted(known))} ({why})"
+            )
         instance = cls.__new__(cls)
-        for name, item in value["fields"].items():
-            object.__setattr__(instance, name, self.decode(item, f"{path}/{name}"))
+        hints = field_types(cls)
+        for name, item in fields.items():
+            decoded = self.decode(item, f"{path}/{name}")
+            if name in hints and not fits(decoded, hints[name]):
+                raise StateError(
+                    f"{path}/{name}: a {type(decoded).__name__} where a {cls.__name__} "
+                    f"holds {_hint_name(hints[name])}"
+                )
+            object.__setattr__(instance, name, decoded)
+        for array in getattr(cls, "arrays", ()):
+            check_array(getattr(instance, array.name, None), array, f"{path}/{array.name}")
         return instance
+
+    def _items(self, body: Any, path: str) -> dict:
+        if not isinstance(body, list) or not all(
+            isinstance(pair, list) and len(pair) == 2 for pair in body
+        ):
+            raise StateError(f"{path}: a saved mapping must hold [key, value] pairs")
+        result = {}
+        for key, item in body:
+            decoded = self.decode(key, path)
+            try:
+                result[decoded] = self.decode(item, f"{path}/{decoded}")
+            except TypeError:
+                raise StateError(f"{path}: a {type(decoded).__name__} cannot be a key") from None
+        return result
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def record_fields(cls: type) -> set[str] | None:
+    """The field names a registered record or event must be saved with (None: not known)."""
+    if dataclasses.is_dataclass(cls):
+        return {field.name for field in dataclasses.fields(cls)}
+    return None
+
+
+@functools.cache
+def field_types(cls: type) -> dict[str, Any]:
+    """The annotated field types of a record class ({} if they cannot be resolved)."""
+    try:
+        return typing.get_type_hints(cls)
+    except Exception:  # an annotation naming something not importable here: check nothing
+        return {}
+
+
+_NUMBER_FITS = {
+    int: (int, np.integer),
+    float: (int, float, np.integer, np.floating),
+    bool: (bool, np.bool_),
+}
+
+
+def fits(value: Any, hint: Any) -> bool:
+    """Does ``value`` have the annotated type ``hint``? Plain classes, unions and Optional;
+    other annotations (generics, Any) are not checked."""
+    if hint is type(None) or hint is None:
+        return value is None
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return any(fits(value, arm) for arm in typing.get_args(hint))
+    if not isinstance(hint, type):
+        origin = typing.get_origin(hint)
+        return not isinstance(origin, type) or isinstance(value, origin)
+    if hint in _NUMBER_FITS:
+        return isinstance(value, _NUMBER_FITS[hint]) and (
+            hint is bool or not isinstance(value, bool | np.bool_)
+        )
+    return isinstance(value, hint)
+
+
+def check_array(value: Any, array: Any, path: str, params: dict | None = None) -> None:
+    """StateError unless ``value`` is the array ``array`` (an `nnsim.sim.Array`) declares."""
+    if value is None and array.optional:
+        return
+    if not isinstance(value, np.ndarray):
+        raise StateError(f"{path}: must be an array, not {_short(value)}")
+    shape, dtype = array.expected(params or {})
+    if dtype is not None and value.dtype != dtype:
+        raise StateError(f"{path}: must be {dtype.name}, not {value.dtype.name}")
+    if value.ndim != len(shape) or any(
+        want is not None and got != want for got, want in zip(value.shape, shape, strict=True)
+    ):
+        expected = ", ".join("*" if n is None else str(n) for n in shape)
+        raise StateError(f"{path}: must have shape [{expected}], not {list(value.shape)}")
+
+
+def _hint_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("numpy.", "np.")
+
+
+def make_scalar(code: Any, value: Any, path: str) -> np.generic:
+    """A numpy scalar of a closed list of small types, with a value it can hold exactly."""
+    dtype = NP_SCALARS.get(code) if isinstance(code, str) else None
+    if dtype is None:
+        raise StateError(
+            f"{path}: numpy scalar type {_short(code)} is not one of {', '.join(NP_SCALARS)}"
+        )
+    if dtype.kind == "b":
+        fits = isinstance(value, bool)
+    elif dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        fits = type(value) is int and info.min <= value <= info.max
+    else:
+        fits = type(value) is float or type(value) is int and abs(value) < 2**1000
+    if not fits:
+        raise StateError(f"{path}: {_short(value)} is not a value of numpy type {dtype.name}")
+    return dtype.type(value)
 
 
 def make_generator(state: dict, path: str) -> np.random.Generator:
-    """A numpy Generator in exactly the saved state."""
+    """A numpy Generator in exactly the saved state; StateError if the state is not one."""
     kind = state.get("bit_generator") if isinstance(state, dict) else None
-    if kind not in BIT_GENERATORS:
-        raise StateError(f"{path}: unknown random bit generator {kind!r}")
+    if not isinstance(kind, str) or kind not in BIT_GENERATORS:
+        raise StateError(
+            f"{path}: unknown random bit generator {_short(kind)} "
+            f"(one of {', '.join(BIT_GENERATORS)})"
+        )
+    if kind.startswith("PCG64") and not _pcg64_state(state):
+        raise StateError(
+            f"{path}: malformed {kind} state (needs state and inc below 2**128, "
+            "has_uint32 0 or 1, uinteger below 2**32)"
+        )
     bit_generator = BIT_GENERATORS[kind]()
-    bit_generator.state = state
+    try:
+        bit_generator.state = state
+    except (TypeError, ValueError, KeyError, OverflowError):
+        raise StateError(f"{path}: malformed {kind} state") from None
     return np.random.Generator(bit_generator)
+
+
+def _pcg64_state(state: dict) -> bool:
+    inner = state.get("state")
+
+    def integer(value: Any, bound: int) -> bool:
+        return type(value) is int and 0 <= value < bound
+
+    return (
+        set(state) == {"bit_generator", "state", "has_uint32", "uinteger"}
+        and isinstance(inner, dict)
+        and set(inner) == {"state", "inc"}
+        and integer(inner["state"], 1 << 128)
+        and integer(inner["inc"], 1 << 128)
+        and integer(state["has_uint32"], 2)
+        and integer(state["uinteger"], 1 << 32)
+    )

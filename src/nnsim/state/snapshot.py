@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+from enum import Enum
 from typing import Any, TextIO
 
 import numpy as np
 
-from nnsim.errors import StateError
-from nnsim.sim import Clock, Element, Simulation
+from nnsim.errors import CheckpointError, StateError
+from nnsim.sim import Clock, Component, Element, Simulation
+from nnsim.sim.declare import resolve_params
 from nnsim.sim.event import EXIT_PRIORITY
 from nnsim.sim.simulation import _StopMarker
 from nnsim.state.encode import Decoder, Encoder
-from nnsim.state.items import state_items
+from nnsim.state.items import KERNEL_ATTRIBUTES, state_items, transient_names
 from nnsim.state.paths import set_value
 
 SNAPSHOT_KIND = "nnsim-simulation"
@@ -68,7 +70,7 @@ def model_signature(sim: Simulation) -> str:
     """SHA-256 of the model's structure (names, types, ports and links), not its parameters.
 
     Loading a checkpoint into an already built simulation requires the same
-    structure; parameters may differ (a restart may run more epochs).
+    structure, and `model_differences` the same parameters and latencies.
     """
     structure = {
         "components": [
@@ -83,6 +85,48 @@ def model_signature(sim: Simulation) -> str:
         "links": [[end.path for end in link.ends] for link in sim.link_list],
     }
     return hashlib.sha256(json.dumps(structure, sort_keys=True).encode()).hexdigest()
+
+
+def model_differences(sim: Simulation, body: dict) -> list[str]:
+    """What ``sim`` (built by a model script) builds differently from a snapshot of the same structure.
+
+    Parameters are compared as construction resolves them (defaults filled
+    in), link latencies as numbers; one ``"dense1/output_size: 64 in the
+    script, 32 in the checkpoint"`` line per difference, in model order.
+    """
+    decoder = Decoder({}, {})
+    saved = {spec["name"]: spec for spec in body["model"]["components"]}
+    differences = []
+
+    def compare(path: str, element: Element, given: dict, kept: Any) -> None:
+        declared = element.declared_params()
+        mine = resolve_params(element.describe(), element.kind(), declared, given)
+        theirs = resolve_params(
+            element.describe(), element.kind(), declared, decoder.decode(kept, path)
+        )
+        for key in declared:
+            if mine[key] != theirs[key]:
+                differences.append(
+                    f"{path}/{key}: {mine[key]!r} in the script, {theirs[key]!r} in the checkpoint"
+                )
+
+    for name, component in sim.components.items():
+        spec = saved[name]
+        compare(name, component, component._init_params, spec["params"])
+        subs = {sub["slot"]: sub for sub in spec["subcomponents"]}
+        for slot, sub in component.subcomponents.items():
+            if slot in subs:
+                compare(f"{name}/{slot}", sub, sub._init_params, subs[slot]["params"])
+    links = {link["name"]: link for link in body["model"]["links"]}
+    for link in model_graph(sim)["links"]:
+        for side in ("left", "right"):
+            mine, theirs = link[side][2], links[link["name"]][side][2]
+            if mine != theirs:
+                differences.append(
+                    f"latency of {link[side][0]}.{link[side][1]}: {mine} ps in the script, "
+                    f"{theirs} ps in the checkpoint"
+                )
+    return differences
 
 
 # Capture ------------------------------------------------------------------------
@@ -228,6 +272,15 @@ def restore(
             "this checkpoint is of a different model (its components or links differ from the "
             "model script's); restart it without the script: nnsim run --load-checkpoint PATH"
         )
+    else:
+        differences = model_differences(sim, body)
+        if differences:
+            more = f" (and {len(differences) - 3} more)" if len(differences) > 3 else ""
+            raise StateError(
+                f"the model script builds the checkpoint's model differently: "
+                f"{'; '.join(differences[:3])}{more}; restart without the script's arguments "
+                "(nnsim run --load-checkpoint PATH), or change values with --set NAME=VALUE"
+            )
     elements: dict[str, Element] = {}
     for component in sim.components.values():
         elements[component.name] = component
@@ -236,13 +289,22 @@ def restore(
     decoder = Decoder(tensors, elements)
     saved = body["simulation"]
     if saved["last_id"] != sim._last_id:
-        raise StateError("the rebuilt model numbers its ports differently from the saved one")
+        raise _misfit(body, "simulation/last_id", "the rebuilt model numbers its ports differently")
+    for name, component in sim.components.items():
+        state = body["components"][name]
+        _check_fit(body, component, state)
 
     for name, component in sim.components.items():
         state = body["components"][name]
-        _restore_element(component, state["state"], decoder)
+        _restore_element(component, state["state"], decoder, body, f"components/{name}/state")
         for slot, sub_state in state["subcomponents"].items():
-            _restore_element(component.subcomponents[slot], sub_state, decoder)
+            _restore_element(
+                component.subcomponents[slot],
+                sub_state,
+                decoder,
+                body,
+                f"components/{name}/subcomponents/{slot}",
+            )
         for port, link_state in state["links"].items():
             end = component.links[port]
             end.latency = link_state["latency"]
@@ -268,13 +330,101 @@ def restore(
     for path, text in (overrides or {}).items():
         set_value(sim, path, text)
     for element in elements.values():
-        element.restore()
+        try:
+            element.restore()
+        except StateError as error:  # the element's own check of its restored state
+            raise _misfit(body, f"components/{element.name}", str(error)) from None
     return sim
 
 
-def _restore_element(element: Element, state: dict, decoder: Decoder) -> None:
+def _misfit(body: dict, path: str, why: str) -> CheckpointError:
+    name = body.get("name")
+    which = f"checkpoint '{name}'" if isinstance(name, str) else "the snapshot"
+    return CheckpointError(
+        f"{which} does not fit the model it rebuilds ({path}: {why}); load another checkpoint"
+    )
+
+
+def _check_fit(body: dict, component: Component, state: dict) -> None:
+    """The saved parts of ``component`` are exactly the rebuilt one's: slots, ports, clocks."""
+    path = f"components/{component.name}"
+    if set(state["subcomponents"]) != set(component.subcomponents):
+        raise _misfit(body, f"{path}/subcomponents", "not the slots the model fills")
+    if set(state["links"]) != set(component.links):
+        raise _misfit(body, f"{path}/links", f"not the ports of {component.kind()}")
+    if len(state["clocks"]) != len(component.clocks):
+        raise _misfit(
+            body,
+            f"{path}/clocks",
+            f"{len(state['clocks'])} saved, but {component.kind()} has {len(component.clocks)}",
+        )
+
+
+def _restore_element(
+    element: Element, state: dict, decoder: Decoder, body: dict, path: str
+) -> None:
+    """Put the saved attributes back: the rebuilt element's attributes, each of the same kind."""
+    built = state_items(element)
+    for name in built:
+        if name not in state:
+            raise _misfit(body, f"{path}/{name}", f"missing (every {element.kind()} has it)")
+    not_state = transient_names(type(element)) | KERNEL_ATTRIBUTES
+    values = {}
     for name, value in state.items():
-        setattr(element, name, decoder.decode(value, f"{element.name}/{name}"))
+        if (
+            not name.isidentifier()
+            or name.startswith("_")
+            or name in not_state
+            or (name not in built and hasattr(type(element), name))
+        ):
+            raise _misfit(body, f"{path}/{name}", f"is not saved state of a {element.kind()}")
+        try:
+            restored = decoder.decode(value, f"{element.name}/{name}")
+        except StateError as error:
+            raise _misfit(body, f"{path}/{name}", str(error)) from None
+        if name in built and not same_kind(built[name], restored):
+            raise _misfit(
+                body,
+                f"{path}/{name}",
+                f"a {_kind(restored)} where a {element.kind()} keeps a {_kind(built[name])}",
+            )
+        values[name] = restored
+    for name, restored in values.items():
+        setattr(element, name, restored)
+
+
+_NUMBERS = (int, float, np.integer, np.floating)
+
+
+def same_kind(built: Any, restored: Any) -> bool:
+    """May ``restored`` replace ``built``? Same kind of value; None (not yet set) takes any."""
+    if built is None:
+        return True
+    if isinstance(built, bool | np.bool_):
+        return isinstance(restored, bool | np.bool_)
+    if isinstance(built, Enum):
+        return type(restored) is type(built)
+    if isinstance(built, int | np.integer):
+        return isinstance(restored, int | np.integer) and not isinstance(restored, bool)
+    if isinstance(built, float | np.floating):
+        return isinstance(restored, _NUMBERS) and not isinstance(restored, bool | np.bool_)
+    if isinstance(built, np.ndarray):
+        return (
+            isinstance(restored, np.ndarray)
+            and restored.dtype == built.dtype
+            and restored.ndim == built.ndim
+        )
+    if isinstance(built, Element):
+        return isinstance(restored, type(built))
+    if isinstance(built, np.random.Generator):
+        return isinstance(restored, np.random.Generator)
+    return type(restored) is type(built)
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return f"{value.dtype.name} array of {value.ndim} dimensions"
+    return type(value).__name__
 
 
 def _requeue(sim: Simulation, entries: list[dict], decoder: Decoder) -> None:
