@@ -24,7 +24,7 @@ from nnsim.checkpoint import open_storage
 from nnsim.checkpoint.manager import enable
 from nnsim.data import read_eval_folder, read_idx
 from nnsim.data.idx import MAX_IDX_BYTES
-from nnsim.errors import DataError, ParamError, StateError
+from nnsim.errors import CheckpointError, DataError, ParamError, StateError
 from nnsim.sim import Component, Param, Simulation
 from nnsim.state import restore
 from nnsim.state.paths import set_value
@@ -173,7 +173,7 @@ def test_a_restart_whose_position_does_not_fit_the_data_is_one_line(tmp_path, to
     name = sim.checkpoint()
     body, tensors = open_storage(str(tmp_path / "ckpt")).load(name)
     # Two images per class leave one training step: the saved step cannot continue.
-    with pytest.raises(StateError, match="controller cannot continue from this checkpoint"):
+    with pytest.raises(CheckpointError, match="controller cannot continue from this checkpoint"):
         restore(body, tensors, overrides={"controller/class_image_limit": "2"})
 
 

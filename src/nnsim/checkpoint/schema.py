@@ -435,7 +435,7 @@ class _Snapshot:
                 raise self.fail(
                     f"simulation/blockers/{index}", f"{blocker!r} is not a primary component"
                 )
-        self._queue()
+        self._check_queue()
 
     # The model graph: what will be built ---------------------------------------
     def _model(self) -> None:
@@ -597,7 +597,7 @@ class _Snapshot:
                 )
 
     # The queue: what will happen next ---------------------------------------------
-    def _queue(self) -> None:
+    def _check_queue(self) -> None:
         now = self.manifest["simulation"]["now"]
         components = self.manifest["components"]
         for index, entry in enumerate(self.manifest["queue"]):

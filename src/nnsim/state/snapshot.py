@@ -19,10 +19,8 @@ from typing import Any, TextIO
 import numpy as np
 
 from nnsim.errors import CheckpointError, StateError
-from nnsim.sim import Clock, Component, Element, Simulation
+from nnsim.sim import Component, Element, Pending, Simulation
 from nnsim.sim.declare import resolve_params
-from nnsim.sim.event import EXIT_PRIORITY
-from nnsim.sim.simulation import _StopMarker
 from nnsim.state.encode import Decoder, Encoder
 from nnsim.state.items import KERNEL_ATTRIBUTES, state_items, transient_names
 from nnsim.state.paths import set_value
@@ -140,31 +138,30 @@ def _element_state(element: Element, encoder: Encoder) -> dict:
 def _queue_entries(sim: Simulation) -> list[tuple[dict, Any]]:
     """Pending events with their exact keys; targets named by port or clock, never pickled.
 
-    Markers (source 0) are run control — pauses, ``--stop-at``, a tool's
-    checkpoint request — except the end requested by the primary components.
+    The kernel says which entries are simulation state (`Simulation.pending`):
+    run control and tools' actions — pauses, ``--stop-at``, a checkpoint
+    request — are not, except the end requested by the primary components.
     """
-    ends = {end.id: end for c in sim.components.values() for end in c.links.values()}
     clocks = {
-        clock.id: (c.name, index)
+        clock: (c.name, index)
         for c in sim.components.values()
         for index, clock in enumerate(c.clocks)
     }
     entries = []
-    for time, priority, source, seq, target, payload in sorted(
-        sim._queue.entries(), key=lambda e: e[:4]
-    ):
-        entry: dict[str, Any] = {"time": time, "priority": priority, "seq": seq}
-        if source == 0:
-            if not (isinstance(target, _StopMarker) and target.reason == "primaries done"):
-                continue
+    for pending in sim.pending():
+        entry: dict[str, Any] = {
+            "time": pending.time,
+            "priority": pending.priority,
+            "seq": pending.seq,
+        }
+        if pending.kind == "exit":
             entry["kind"] = "exit"
-        elif source in ends:
-            entry.update(kind="link", source=ends[source].path)
-        elif source in clocks:
-            entry.update(kind="clock", component=clocks[source][0], clock=clocks[source][1])
+        elif pending.kind == "link":
+            entry.update(kind="link", source=pending.end.path)
         else:
-            raise StateError(f"the queue holds an entry from unknown source {source}")
-        entries.append((entry, payload))
+            component, index = clocks[pending.clock]
+            entry.update(kind="clock", component=component, clock=index)
+        entries.append((entry, pending.payload))
     return entries
 
 
@@ -212,15 +209,7 @@ def capture(sim: Simulation, *, copy_tensors: bool = False) -> tuple[dict, dict[
         "simulated_time_ps": sim.now,
         "model": model_graph(sim),
         "model_signature": model_signature(sim),
-        "simulation": {
-            "seed": sim.seed,
-            "now": sim.now,
-            "delivered": sim._queue.delivered,
-            "primaries": sim._primaries,
-            "blockers": sorted(sim._blockers),
-            "markers": sim._markers,
-            "last_id": sim._last_id,
-        },
+        "simulation": {"seed": sim.seed, **sim.kernel_state()},
         "components": components,
         "queue": queue,
     }
@@ -288,7 +277,7 @@ def restore(
             elements[sub.name] = sub
     decoder = Decoder(tensors, elements)
     saved = body["simulation"]
-    if saved["last_id"] != sim._last_id:
+    if saved["last_id"] != sim.kernel_state()["last_id"]:
         raise _misfit(body, "simulation/last_id", "the rebuilt model numbers its ports differently")
     for name, component in sim.components.items():
         state = body["components"][name]
@@ -317,15 +306,7 @@ def restore(
             clock.seq = clock_state["seq"]
         component.primary = state["primary"]
 
-    sim._primaries = saved["primaries"]
-    sim._blockers = set(saved["blockers"])
-    sim._blocking = len(sim._blockers)
-    sim._markers = saved["markers"]
-    sim._start_actions.clear()  # clocks come back from the queue, not from registration
-    sim.phase = "run"
-    queue = sim._queue
-    queue.now = saved["now"]
-    queue.delivered = saved["delivered"]
+    sim.restore_kernel_state(saved)  # clocks come back from the queue, not their registration
     _requeue(sim, body["queue"], decoder)
     for path, text in (overrides or {}).items():
         set_value(sim, path, text)
@@ -428,23 +409,17 @@ def _kind(value: Any) -> str:
 
 
 def _requeue(sim: Simulation, entries: list[dict], decoder: Decoder) -> None:
+    """Put the saved entries back into the kernel's queue with their exact keys."""
     ends = {end.path: end for c in sim.components.values() for end in c.links.values()}
-    queue = sim._queue
     for index, entry in enumerate(entries):
-        kind = entry["kind"]
+        kind, key = entry["kind"], (entry["time"], entry["priority"], entry["seq"])
         if kind == "link":
-            end = ends[entry["source"]]
             payload = decoder.decode(entry["payload"], f"<queue>/{index}")
-            queue.push_at(
-                entry["time"], entry["priority"], end.id, entry["seq"], end.send.target, payload
-            )
+            sim.requeue(Pending(*key, "link", end=ends[entry["source"]], payload=payload))
         elif kind == "clock":
-            clock: Clock = sim.components[entry["component"]].clocks[entry["clock"]]
-            queue.push_at(
-                entry["time"], entry["priority"], clock.id, entry["seq"], clock._tick, None
-            )
+            clock = sim.components[entry["component"]].clocks[entry["clock"]]
+            sim.requeue(Pending(*key, "clock", clock=clock))
         elif kind == "exit":
-            marker = _StopMarker(sim, "primaries done")
-            queue.push_at(entry["time"], EXIT_PRIORITY, 0, entry["seq"], marker, None)
+            sim.requeue(Pending(*key, "exit"))
         else:
             raise StateError(f"<queue>/{index}: unknown entry kind {kind!r}")
