@@ -40,7 +40,7 @@ def test_info_of_one_type_shows_each_parameter_with_type_default_range_and_help(
     assert result.returncode == 0 and result.stderr == ""
     assert result.stdout.startswith("nn.Dense: Fully connected layer")
     params = read_info(result.stdout)["nn.Dense"]["Parameters"]
-    assert params["input_size"] == ["int", "(required)", ">= 1", "inputs per sample"]
+    assert params["input_size"] == ["int", "(required)", "1 to 1048576", "inputs per sample"]
     assert params["weight_scale"] == [
         "float",
         "= 0.01",

@@ -29,6 +29,7 @@ import pytest
 from conftest import make_idx_dataset
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_console_bad_input import without_echo
 
 from nnsim import nn
 from nnsim.checkpoint.manager import enable
@@ -501,7 +502,7 @@ def test_hostile_lines_are_one_error_line_and_the_run_still_runs_and_checkpoints
                 script.write_text(line + "\n", errors="surrogateescape")
                 line = f"replay {script}"
             before = state_json(sim)
-            output = console.execute(line)
+            output = without_echo(console.execute(line))
             assert output.startswith("Error: ") and "\n" not in output, (line, output)
             assert state_json(sim) == before, (line, output)
             assert not sim.finished

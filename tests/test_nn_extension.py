@@ -18,12 +18,11 @@ from nnsim import nn
 from nnsim.nn.export import onnx_model, trained_parameters
 from nnsim.nn.layers import Layer
 from nnsim.nn.optimizers import Optimizer
-from nnsim.sim import Param, Simulation, register
+from nnsim.sim import Param, Simulation, register, unregister
 from nnsim.state import capture, restore
 from nnsim.train.evaluate import network
 
 
-@register("test.RMSprop")
 class RMSprop(Optimizer):
     """Root-mean-square propagation: a running mean of squared gradients scales each step."""
 
@@ -43,7 +42,6 @@ class RMSprop(Optimizer):
         param -= rule.learning_rate * grad / (np.sqrt(cache) + epsilon)
 
 
-@register("test.LeakyReLU")
 class LeakyReLU(Layer):
     """max(x, 0.1 x): the forward math here is the only copy nnsim needs."""
 
@@ -70,6 +68,16 @@ class LeakyReLU(Layer):
         gradient.dvalues = np.where(self.inputs > 0, gradient.dvalues, gradient.dvalues * 0.1)
         self.inputs = None
         self._backward_out.send(gradient)
+
+
+@pytest.fixture(autouse=True)
+def registered():
+    """Registered as a user would, for these tests only (other tests list every type)."""
+    register("test.RMSprop")(RMSprop)
+    register("test.LeakyReLU")(LeakyReLU)
+    yield
+    unregister("test.RMSprop")
+    unregister("test.LeakyReLU")
 
 
 def build(dataset, output, layer="nn.ReLU") -> Simulation:

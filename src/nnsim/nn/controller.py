@@ -242,7 +242,7 @@ class BatchController(Clocked):
         if state == State.TRAINING:
             return f"epoch {self.epoch} training", -(-len(self.train_x) // batch_size)
         if state == State.VALIDATION:
-            return f"epoch {self.epoch} validation", -(-len(self.test_x) // batch_size)
+            return f"epoch {self.epoch} validation", -(-len(self.val_x) // batch_size)
         if state == State.EVALUATION:
             return "evaluation", len(self.eval_paths)
         return state.name, None

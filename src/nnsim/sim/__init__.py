@@ -6,7 +6,7 @@ from nnsim.sim.declare import REQUIRED, Array, Frequency, Param, Port, Slot, Sta
 from nnsim.sim.event import ACTION_PRIORITY, Event
 from nnsim.sim.hooks import HandlerHook
 from nnsim.sim.link import Link, LinkEnd
-from nnsim.sim.registry import lookup, register, registered_types
+from nnsim.sim.registry import lookup, register, registered_types, unregister
 from nnsim.sim.rng import component_rng, component_seed_sequence
 from nnsim.sim.simulation import FINISHED_REASONS, Pending, Scheduled, Simulation
 
@@ -38,4 +38,5 @@ __all__ = [
     "lookup",
     "register",
     "registered_types",
+    "unregister",
 ]

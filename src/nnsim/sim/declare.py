@@ -81,10 +81,12 @@ class Param:
         parts = []
         if self.choices is not None:
             parts.append(f"one of {', '.join(map(str, self.choices))}")
+        above = ">" if self.min_exclusive else ">="
         if self.min is not None and self.max is not None:
-            parts.append(f"{self.min!r} to {self.max!r}")
+            below = f"above {self.min!r}" if self.min_exclusive else f"{self.min!r}"
+            parts.append(f"{below} to {self.max!r}")
         elif self.min is not None:
-            parts.append(f">= {self.min!r}")
+            parts.append(f"{above} {self.min!r}")
         elif self.max is not None:
             parts.append(f"<= {self.max!r}")
         return "; ".join(parts)

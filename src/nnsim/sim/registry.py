@@ -29,6 +29,11 @@ def register(type_name: str):
     return decorate
 
 
+def unregister(type_name: str) -> None:
+    """Forget a type registered with `register` (a test's or a notebook's own)."""
+    _types.pop(type_name, None)
+
+
 def _load_entry_points() -> None:
     global _entry_points_loaded
     if _entry_points_loaded:
