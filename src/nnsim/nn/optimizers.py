@@ -81,9 +81,7 @@ class Adam(Optimizer):
 
     type_name = "nn.Adam"
     params = (
-        Param(
-            "epsilon", float, 1e-7, "added to the denominator", min=0.0, min_exclusive=True
-        ),
+        Param("epsilon", float, 1e-7, "added to the denominator", min=0.0, min_exclusive=True),
         Param("beta_1", float, 0.9, "decay of the first moment", min=0.0, max=1.0),
         Param("beta_2", float, 0.999, "decay of the second moment", min=0.0, max=1.0),
     )
