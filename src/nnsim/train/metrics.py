@@ -6,9 +6,9 @@ at every epoch, rewrites ``metrics.csv`` with one more row through
 disk filled while writing leaves the previous file whole) and adds the
 TensorBoard values (step = epoch), flushed, so a run that is killed keeps
 every epoch it finished. TensorBoard event files are append-only logs that
-tensorboardX owns for the whole run (each record carries its own CRC, so a
-reader skips a torn last record); they are not whole-file writes and are
-not written through the atomic helper.
+tensorboardX appends to for the whole run (each record carries its own
+CRC, so a reader stops at a torn last record); they are not whole-file
+writes and do not go through the atomic helper.
 
 TensorBoard tags are grouped as TensorBoard's dashboard groups them, by the
 part before the slash (``TENSORBOARD_TAGS``): ``loss/train`` next to
