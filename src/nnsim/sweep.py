@@ -39,6 +39,7 @@ from pathlib import Path
 
 from nnsim.data.classes import class_from_file_name
 from nnsim.errors import ModelScriptError, NnsimError, ParamError
+from nnsim.files import atomic_write, write_text
 
 CSV_COLUMNS = (
     "value",
@@ -291,7 +292,7 @@ def run_sweep(
             replay_file = None
             if template is not None:
                 replay_file = str(Path(folder) / f"run{index}.in")
-                Path(replay_file).write_text(template.replace("{value}", value))
+                write_text(replay_file, template.replace("{value}", value))
             batch.append(_Job(index, value, str(script), list(args), seed, variable, replay_file))
         results = _run_jobs(batch, workers, on_result)
     return sorted(results, key=sort_key)
@@ -440,10 +441,7 @@ def _raw(value: float | None) -> str:
 
 def write_csv(results: Sequence[RunResult], path: str | Path) -> None:
     """Write the table as CSV, atomically (a reader never sees half a file)."""
-    path = Path(path)
-    partial = path.with_name(f".{path.name}.partial")
-    with partial.open("w", newline="") as handle:
+    with atomic_write(path, newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
         writer.writeheader()
         writer.writerows(csv_rows(results))
-    os.replace(partial, path)

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from nnsim.errors import NnsimError
+from nnsim.files import atomic_write_with, write_text
 from nnsim.sim import Simulation
 from nnsim.sim.report import RANKDIRS, to_dot
 
@@ -64,12 +65,12 @@ def render(dot_text: str, path: str | Path, fmt: str, dpi: int | None = None) ->
 
     ``dpi`` sets the resolution of a PNG (an SVG scales by itself).
     """
-    path = Path(path)
-    partial = path.with_name(f".{path.name}.partial")
     resolution = [f"-Gdpi={dpi}"] if dpi and fmt == "png" else []
-    try:
+    program = dot_program()
+
+    def draw(temporary: str) -> None:
         result = subprocess.run(
-            [dot_program(), f"-T{fmt}", *resolution, "-o", str(partial)],
+            [program, f"-T{fmt}", *resolution, "-o", temporary],
             input=dot_text,
             capture_output=True,
             text=True,
@@ -78,9 +79,8 @@ def render(dot_text: str, path: str | Path, fmt: str, dpi: int | None = None) ->
         if result.returncode != 0:
             reason = (result.stderr.strip().splitlines() or ["no message"])[0]
             raise NnsimError(f"Graphviz could not draw '{path}': {reason}")
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
+
+    atomic_write_with(path, draw)
 
 
 def write_graph(
@@ -100,7 +100,7 @@ def write_graph(
         if target and not Path(target).resolve().parent.is_dir():
             raise NnsimError(f"cannot write '{target}': its folder does not exist")
     if dot:
-        Path(dot).write_text(text)
+        write_text(dot, text)
     if png:
         render(text, png, "png", dpi=dpi)
     if svg:

@@ -178,7 +178,7 @@ def predict(location: str, images: str, invert: bool, top: int | None, csv_file:
     for line in summary_lines(predictions):
         click.echo(line)
     if csv_file:
-        from nnsim.train.runfolder import write_text_atomically
+        from nnsim.files import write_text
 
-        write_text_atomically(Path(csv_file), predictions_csv(predictions))
+        write_text(csv_file, predictions_csv(predictions))
         click.echo(f"wrote {csv_file}")

@@ -9,6 +9,7 @@ import click
 
 from nnsim.cli.options import TIME, ScriptCommand
 from nnsim.errors import ParamError
+from nnsim.files import write_text as atomic_write_text
 from nnsim.script import build_from_script
 from nnsim.sim import Simulation
 from nnsim.sim.report import to_dot, write_statistics
@@ -131,7 +132,7 @@ def run_simulation(
             for path, text in overrides.items():
                 set_value(sim, path, text)
     if output_dot:
-        Path(output_dot).write_text(to_dot(sim))
+        atomic_write_text(output_dot, to_dot(sim))
     manager = None
     if checkpoint is not None:
         from nnsim.checkpoint.manager import Policy, enable

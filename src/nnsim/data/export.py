@@ -23,7 +23,8 @@ from nnsim.data.dataset import (
     read_idx_split,
     select_per_class,
 )
-from nnsim.errors import DataError
+from nnsim.errors import DataError, NnsimError
+from nnsim.files import atomic_write
 
 SPLITS = ("train", "test")
 
@@ -66,12 +67,13 @@ def export_png(
         for split in SPLITS:
             (staging / split).rename(out / split)
             moved.append(out / split)
-    except OSError as exc:
+    except (OSError, NnsimError) as exc:
         for path in moved:
             shutil.rmtree(path, ignore_errors=True)
         moved.clear()
+        cause = exc.__cause__ if isinstance(exc, NnsimError) and exc.__cause__ else exc
         raise DataError(
-            f"cannot write PNGs to '{out}': {exc.strerror or exc}; "
+            f"cannot write PNGs to '{out}': {getattr(cause, 'strerror', None) or cause}; "
             "check the folder's permissions and free space"
         ) from exc
     finally:
@@ -110,5 +112,7 @@ def _write_tree(folder: Path, data: LabeledImages, indices: Sequence[int]) -> in
         (folder / name).mkdir(parents=True)
     for index in indices:
         path = folder / CLASS_NAMES[data.labels[index]] / f"{index:0{width}d}.png"
-        Image.fromarray(data.images[index]).save(path)
+        # Not fsync-ed one by one: the staging folder is the unit that is committed.
+        with atomic_write(path, "wb", durable=False) as file:
+            Image.fromarray(data.images[index]).save(file, format="PNG")
     return len(indices)

@@ -27,6 +27,7 @@ from typing import BinaryIO
 import numpy as np
 
 from nnsim.errors import DataError
+from nnsim.files import write_bytes
 
 IDX_DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype(">u1"),
@@ -100,7 +101,7 @@ def write_idx(path: str | os.PathLike[str], array: np.ndarray) -> None:
     if path.suffix == ".gz":
         # mtime=0 keeps the bytes identical from run to run.
         payload = gzip.compress(payload, mtime=0)
-    path.write_bytes(payload)
+    write_bytes(path, payload)
 
 
 @contextlib.contextmanager

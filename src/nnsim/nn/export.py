@@ -9,16 +9,14 @@ An exported network expects pixels scaled as (x - 127.5) / 127.5.
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from nnsim import __version__
 from nnsim.errors import NnsimError
+from nnsim.files import atomic_write, atomic_write_with
 from nnsim.nn.layers import Layer
 from nnsim.sim import registered_types
 
@@ -99,43 +97,22 @@ def chain_text(body: dict) -> str:
 
 
 # Files --------------------------------------------------------------------------
-def _write_atomically(path: str | Path, write: Callable[[str], Any]) -> Path:
-    """Write through a temporary file next to ``path``, then rename: no partial output."""
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise NnsimError(f"cannot write {path}: folder '{folder}' does not exist")
-    temporary = str(folder / f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        with open(temporary, "wb"):
-            mode = os.stat(temporary).st_mode  # the umask's mode: safetensors writes 0600
-        write(temporary)
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def export_safetensors(body: dict, tensors: dict[str, np.ndarray], path: str | Path) -> Path:
     """The trained weights as safetensors, with the layer chain in the metadata."""
     from safetensors.numpy import save_file
 
     parameters = trained_parameters(body, tensors)
     metadata = {"format": "nnsim", "layers": chain_text(body), "nnsim_version": __version__}
-    return _write_atomically(path, lambda target: save_file(parameters, target, metadata=metadata))
+    return atomic_write_with(path, lambda target: save_file(parameters, target, metadata=metadata))
 
 
 def export_npz(body: dict, tensors: dict[str, np.ndarray], path: str | Path) -> Path:
     """The trained weights as a numpy ``.npz`` (plain arrays: loads with allow_pickle=False)."""
     parameters = trained_parameters(body, tensors)
 
-    def write(target: str) -> None:
-        with open(target, "wb") as file:  # a file object: np.savez adds no ".npz" suffix
-            np.savez(file, **parameters)
-
-    return _write_atomically(path, write)
+    with atomic_write(path, "wb") as file:  # a file object: np.savez adds no ".npz" suffix
+        np.savez(file, **parameters)
+    return Path(path)
 
 
 def onnx_model(body: dict, tensors: dict[str, np.ndarray]):
@@ -211,9 +188,9 @@ def onnx_model(body: dict, tensors: dict[str, np.ndarray]):
 def export_onnx(body: dict, tensors: dict[str, np.ndarray], path: str | Path) -> Path:
     """The inference network as an ONNX model (opset 17), checked with ``onnx.checker``."""
     model = onnx_model(body, tensors)
-    return _write_atomically(
-        path, lambda target: Path(target).write_bytes(model.SerializeToString())
-    )
+    with atomic_write(path, "wb") as file:
+        file.write(model.SerializeToString())
+    return Path(path)
 
 
 EXPORTERS: dict[str, Callable[[dict, dict, str | Path], Path]] = {

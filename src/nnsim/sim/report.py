@@ -12,6 +12,7 @@ import csv
 import json
 from pathlib import Path
 
+from nnsim.files import atomic_write, write_text
 from nnsim.sim.simulation import Simulation
 from nnsim.units import format_time
 
@@ -138,9 +139,9 @@ def write_statistics(sim: Simulation, path: str | Path) -> None:
         for element, stat, value in rows:
             tree.setdefault(element, {})[stat] = value
         document = {"simulated_time_ps": sim.now, "statistics": tree}
-        path.write_text(json.dumps(document, indent=2) + "\n")
+        write_text(path, json.dumps(document, indent=2) + "\n")
         return
-    with path.open("w", newline="") as handle:
+    with atomic_write(path, newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["component", "statistic", "value"])
         writer.writerows(rows)

@@ -18,12 +18,12 @@ the unwrapped kernel (DESIGN.md rule 5).
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nnsim.files import atomic_write
 from nnsim.sim.hooks import HandlerHook
 
 if TYPE_CHECKING:
@@ -177,17 +177,11 @@ class EventTracer(HandlerHook):
             "time": "simulated (ts in us); args.wall_us is the handler's wall-clock time",
             "simulated_time_ps": self.sim.now,
         }
-        path = Path(path)
-        partial = path.with_name(f".{path.name}.partial")
-        try:
-            with partial.open("w") as handle:
-                handle.write('{"traceEvents":[\n')
-                lines = (json.dumps(event, separators=(",", ":")) for event in self.metadata())
-                handle.write(",\n".join(lines))
-                for line in self._slice_lines():
-                    handle.write(",\n")
-                    handle.write(line)
-                handle.write(f'\n],"displayTimeUnit":"ns","otherData":{json.dumps(other)}}}\n')
-            os.replace(partial, path)
-        finally:
-            partial.unlink(missing_ok=True)
+        with atomic_write(path) as handle:
+            handle.write('{"traceEvents":[\n')
+            lines = (json.dumps(event, separators=(",", ":")) for event in self.metadata())
+            handle.write(",\n".join(lines))
+            for line in self._slice_lines():
+                handle.write(",\n")
+                handle.write(line)
+            handle.write(f'\n],"displayTimeUnit":"ns","otherData":{json.dumps(other)}}}\n')

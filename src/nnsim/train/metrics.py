@@ -1,8 +1,14 @@
 """Per-epoch metrics of a training run: ``metrics.csv`` and TensorBoard event files.
 
-`MetricsLog` observes the element library's ``epoch_end`` notification and
-appends one CSV row and its TensorBoard values (step = epoch) at every
-epoch, flushing both, so a run that is killed keeps every epoch it finished.
+`MetricsLog` observes the element library's ``epoch_end`` notification and,
+at every epoch, rewrites ``metrics.csv`` with one more row through
+`nnsim.files.write_text` (a temporary file and a rename: a run killed or a
+disk filled while writing leaves the previous file whole) and adds the
+TensorBoard values (step = epoch), flushed, so a run that is killed keeps
+every epoch it finished. TensorBoard event files are append-only logs that
+tensorboardX appends to for the whole run (each record carries its own
+CRC, so a reader stops at a torn last record); they are not whole-file
+writes and do not go through the atomic helper.
 
 TensorBoard tags are grouped as TensorBoard's dashboard groups them, by the
 part before the slash (``TENSORBOARD_TAGS``): ``loss/train`` next to
@@ -26,8 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from nnsim.errors import NnsimError
+from nnsim.files import write_text
 from nnsim.sim import Simulation
-from nnsim.train.runfolder import METRICS_FILE, TENSORBOARD, write_text_atomically
+from nnsim.train.runfolder import METRICS_FILE, TENSORBOARD
 
 COLUMNS = (
     "epoch",
@@ -107,7 +114,7 @@ class MetricsLog:
         self.path = run_dir / METRICS_FILE
         self.sim = sim
         kept = [row for row in read_metrics(self.path) if row["epoch"] < first_epoch]
-        write_text_atomically(self.path, _csv_text(kept))
+        write_text(self.path, _csv_text(kept))
         self.rows: list[dict[str, Any]] = kept
         self._wall_offset = kept[-1]["wall_seconds"] if kept else 0.0
         self._started = time.perf_counter()
@@ -132,13 +139,7 @@ class MetricsLog:
             "wall_seconds": round(self._wall_offset + time.perf_counter() - self._started, 3),
         }
         self.rows.append(row)
-        new_file = not self.path.exists() or self.path.stat().st_size == 0
-        with self.path.open("a", newline="", encoding="utf-8") as file:
-            writer = csv.DictWriter(file, COLUMNS, lineterminator="\n")
-            if new_file:
-                writer.writeheader()
-            writer.writerow(row)
-            file.flush()
+        write_text(self.path, _csv_text(self.rows))
         for column, tag in TENSORBOARD_TAGS.items():
             self._tensorboard.add_scalar(tag, float(row[column]), row["epoch"])
         ps = row["simulated_time_ps"]

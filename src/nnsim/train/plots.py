@@ -2,7 +2,7 @@
 
 Figures are made with ``matplotlib.figure.Figure`` directly, not pyplot, so
 nothing global changes in the caller's matplotlib, and each file is written
-through a temporary name and a rename.
+with `nnsim.files.atomic_write_with` (a temporary name and a rename).
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+from nnsim.files import atomic_write_with
 
 
 def _figure(width: float, height: float):
@@ -25,13 +27,7 @@ def _figure(width: float, height: float):
 
 def _save(figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
-    try:
-        figure.savefig(temporary, format="png")
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    atomic_write_with(path, lambda temporary: figure.savefig(temporary, format="png"))
     return path
 
 

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from nnsim.data import class_from_file_name
-from nnsim.train.runfolder import PREDICTIONS_FILE, portable_path, write_text_atomically
+from nnsim.files import write_text
+from nnsim.train.runfolder import PREDICTIONS_FILE, portable_path
 
 COLUMNS = ("path", "predicted", "true")
 
@@ -41,5 +42,5 @@ def write_predictions(run_dir: Path, paths: Sequence[str], predicted: Sequence[s
     writer.writeheader()
     writer.writerows(prediction_rows([portable_path(path, run_dir) for path in paths], predicted))
     path = run_dir / PREDICTIONS_FILE
-    write_text_atomically(path, out.getvalue())
+    write_text(path, out.getvalue())
     return path

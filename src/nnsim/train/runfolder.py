@@ -37,6 +37,7 @@ import numpy as np
 
 from nnsim.checkpoint import CheckpointError, DirStorage, Storage
 from nnsim.checkpoint.manager import Policy
+from nnsim.files import write_text
 from nnsim.train.config import Config, ConfigError, load_config, map_paths, to_toml
 
 CONFIG_FILE = "config.toml"
@@ -62,17 +63,6 @@ def run_folder_name(config: Config, when: datetime | None = None) -> str:
         return config.output.run_name
     stamp = (when or datetime.now()).strftime("%Y-%m-%d_%H%M%S")
     return f"{model_label(config)}_{config.dataset.name}_{stamp}"
-
-
-def write_text_atomically(path: Path, text: str) -> None:
-    """Write ``text`` through a temporary file and a rename: readers never see half of it."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 def portable_path(path: str, run_dir: str | os.PathLike) -> str:
@@ -120,7 +110,7 @@ def create_run_folder(config: Config, when: datetime | None = None) -> Path:
         ) from None
     header = "nnsim training config, resolved (defaults < config file < command line)"
     portable = map_paths(config, lambda path: portable_path(path, folder))
-    write_text_atomically(folder / CONFIG_FILE, to_toml(portable, header))
+    write_text(folder / CONFIG_FILE, to_toml(portable, header))
     return folder
 
 
