@@ -16,8 +16,10 @@ from nnsim.nn.builder import (
     Softmax,
     Spec,
 )
+from nnsim.nn.dtypes import DTYPES
 
 __all__ = [
+    "DTYPES",
     "SGD",
     "Adam",
     "BatchController",

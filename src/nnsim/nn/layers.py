@@ -23,11 +23,11 @@ import numpy as np
 from nnsim.errors import DataError, ParamError, StateError
 from nnsim.nn import functional as F
 from nnsim.nn.clocked import Clocked
+from nnsim.nn.dtypes import DTYPES
 from nnsim.nn.events import Batch, Gradient, Mode
 from nnsim.nn.optimizers import apply_update
 from nnsim.sim import Array, Param, Port, Statistic
 
-DTYPES = ("float32", "float64")
 MAX_UNITS = 2**20
 """The most values per sample a layer takes or gives (a sane bound, not a hardware one)."""
 MAX_WEIGHTS = 2**26
