@@ -1,5 +1,10 @@
 """Layer components: thin adapters from events to the math in ``functional``.
 
+These are the classes registered as ``nn.Input``, ``nn.Dense``, ``nn.ReLU``
+and ``nn.Softmax``. A model script does not call them: it writes the
+builder's specs of the same names, ``nnsim.nn.Dense(128)``, and
+``Sequential.build`` creates these (see ``nnsim.nn``).
+
 Each has ``forward_in``/``forward_out`` and ``backward_in``/``backward_out``
 ports. Training batches leave the inputs cached for the backward pass;
 validation and prediction batches do not.
