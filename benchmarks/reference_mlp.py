@@ -34,6 +34,7 @@ import numpy as np
 
 from nnsim.data import load_split, scale_pixels
 from nnsim.nn import functional as F
+from nnsim.nn.dtypes import DTYPES
 from nnsim.sim import component_rng
 
 
@@ -236,7 +237,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--class-image-limit", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--hidden", type=int, default=128)
-    parser.add_argument("--dtype", default="float32", choices=("float32", "float64"))
+    parser.add_argument("--dtype", default="float32", choices=DTYPES)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     data = load_data(args.class_image_limit, args.dtype)

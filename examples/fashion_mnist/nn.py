@@ -72,7 +72,7 @@ parser.add_argument(
 parser.add_argument(
     "--invertEvalImages", action="store_true", help="for photos of dark objects on light"
 )
-parser.add_argument("--dtype", default="float32", choices=("float32", "float64"))
+parser.add_argument("--dtype", default="float32", choices=nn.DTYPES)
 parser.add_argument("--verbose", action="store_true", help="print the model before training")
 args = parser.parse_args()
 

@@ -14,8 +14,6 @@ from nnsim.data.classes import (
     default_dataset_dir,
 )
 from nnsim.data.dataset import (
-    EvalImages,
-    LabeledImages,
     find_idx_files,
     hold_out,
     load_split,
@@ -26,6 +24,7 @@ from nnsim.data.dataset import (
 from nnsim.data.export import export_png
 from nnsim.data.idx import read_idx, write_idx
 from nnsim.data.images import read_class_folders, read_eval_folder
+from nnsim.data.records import EvalImages, LabeledImages
 
 __all__ = [
     "CLASS_NAMES",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -19,6 +18,8 @@ import numpy.typing as npt
 
 from nnsim.data.classes import CLASS_NAMES, IMAGE_SHAPE, default_dataset_dir
 from nnsim.data.idx import read_idx
+from nnsim.data.images import read_class_folders
+from nnsim.data.records import LabeledImages, check_class_image_limit
 from nnsim.errors import DataError
 
 Split = Literal["train", "test"]
@@ -26,36 +27,6 @@ Split = Literal["train", "test"]
 _IDX_PREFIX = {"train": "train", "test": "t10k"}
 _SPLIT_FLAG = {"train": "--trainingImages", "test": "--testImages"}
 _SPLIT_WHAT = {"train": "training images", "test": "test images"}
-
-
-@dataclass
-class LabeledImages:
-    """Images with their class labels, and where they were read from.
-
-    `images` is uint8 [N, 28, 28], `labels` int64 [N] in 0..9, `source` the
-    file or folder they came from (for messages and run metadata).
-    """
-
-    images: np.ndarray
-    labels: np.ndarray
-    source: str
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-
-@dataclass
-class EvalImages:
-    """Unlabeled images to predict, with the path each one came from.
-
-    `images` is uint8 [N, 28, 28]; `paths[i]` names `images[i]` in reports.
-    """
-
-    images: np.ndarray
-    paths: list[str]
-
-    def __len__(self) -> int:
-        return len(self.paths)
 
 
 def load_split(
@@ -93,9 +64,6 @@ def load_split(
                 "or install dataset-fashion-mnist"
             )
         if find_idx_files(directory, split) is None:
-            # Imported here: images.py imports the record types from this module.
-            from nnsim.data.images import read_class_folders
-
             return read_class_folders(directory, class_image_limit)
     data = read_idx_split(directory, split)
     if class_image_limit is None:
@@ -224,19 +192,3 @@ def _first_existing(folder: Path, stem: str) -> Path | None:
         if (folder / name).is_file():
             return folder / name
     return None
-
-
-def check_class_image_limit(class_image_limit: int | None) -> None:
-    """Reject a limit that is not a whole number >= 1 (None means no limit)."""
-    if class_image_limit is None:
-        return
-    if isinstance(class_image_limit, bool) or not isinstance(class_image_limit, (int, np.integer)):
-        raise DataError(
-            f"class image limit must be a whole number, got {class_image_limit!r}; "
-            "pass --classImageLimit N with N >= 1"
-        )
-    if class_image_limit < 1:
-        raise DataError(
-            f"class image limit must be at least 1, got {class_image_limit}; "
-            "pass --classImageLimit N with N >= 1 or leave it out for all images"
-        )

@@ -16,13 +16,8 @@ from pathlib import Path
 from PIL import Image
 
 from nnsim.data.classes import CLASS_NAMES, default_dataset_dir
-from nnsim.data.dataset import (
-    LabeledImages,
-    check_class_image_limit,
-    find_idx_files,
-    read_idx_split,
-    select_per_class,
-)
+from nnsim.data.dataset import find_idx_files, read_idx_split, select_per_class
+from nnsim.data.records import LabeledImages, check_class_image_limit
 from nnsim.errors import DataError, NnsimError
 from nnsim.files import atomic_write
 

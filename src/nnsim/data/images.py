@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from nnsim.data.classes import CLASS_NAMES, IMAGE_SHAPE, class_index
-from nnsim.data.dataset import EvalImages, LabeledImages, check_class_image_limit
+from nnsim.data.records import EvalImages, LabeledImages, check_class_image_limit
 from nnsim.errors import DataError
 
 _LAYOUT = "<folder>/<class index 0-9 or class name>/*.png"

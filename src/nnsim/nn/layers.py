@@ -1,5 +1,10 @@
 """Layer components: thin adapters from events to the math in ``functional``.
 
+These are the classes registered as ``nn.Input``, ``nn.Dense``, ``nn.ReLU``
+and ``nn.Softmax``. A model script does not call them: it writes the
+builder's specs of the same names, ``nnsim.nn.Dense(128)``, and
+``Sequential.build`` creates these (see ``nnsim.nn``).
+
 Each has ``forward_in``/``forward_out`` and ``backward_in``/``backward_out``
 ports. Training batches leave the inputs cached for the backward pass;
 validation and prediction batches do not.
@@ -23,11 +28,11 @@ import numpy as np
 from nnsim.errors import DataError, ParamError, StateError
 from nnsim.nn import functional as F
 from nnsim.nn.clocked import Clocked
+from nnsim.nn.dtypes import DTYPES
 from nnsim.nn.events import Batch, Gradient, Mode
 from nnsim.nn.optimizers import apply_update
 from nnsim.sim import Array, Param, Port, Statistic
 
-DTYPES = ("float32", "float64")
 MAX_UNITS = 2**20
 """The most values per sample a layer takes or gives (a sane bound, not a hardware one)."""
 MAX_WEIGHTS = 2**26

@@ -35,13 +35,13 @@ except ModuleNotFoundError:  # Python 3.10
 
 from nnsim.data.classes import CLASS_NAMES, IMAGE_SHAPE
 from nnsim.errors import NnsimError, UnitError
+from nnsim.nn.dtypes import DTYPES
 from nnsim.nn.layers import MAX_UNITS, MAX_WEIGHTS
 from nnsim.units import parse_frequency, parse_time
 
 BUILTIN_DATASETS = ("fashion-mnist",)
 OPTIMIZERS = ("adam", "sgd")
 MONITORS = ("val_loss", "val_acc", "train_loss", "train_acc")
-DTYPES = ("float32", "float64")
 
 
 class ConfigError(NnsimError, ValueError):
