@@ -269,6 +269,8 @@ def test_completion_of_absolute_paths_and_of_help_on_a_terminal(terminals, toy_d
     assert not re.search(r"^\s+decay\s*$", screen, re.M)
     terminal.press("C-u")
     terminal.type("cd /contr")
+    # Tab once the menu shows: pressed while completions are still computed, it can be lost.
+    terminal.wait_for(lambda s: re.search(r"^\s+controller/\s*$", s, re.M), "the menu")
     terminal.press("Tab")
     terminal.wait_for_prompt(typed="cd /controller/", path="loss/optimizer")
     terminal.press("Enter")
@@ -276,6 +278,7 @@ def test_completion_of_absolute_paths_and_of_help_on_a_terminal(terminals, toy_d
 
     # The word after help completes to a command name.
     terminal.type("help watchl")
+    terminal.wait_for(lambda s: re.search(r"^\s+watchlist\s*$", s, re.M), "the menu")
     terminal.press("Tab")
     terminal.wait_for_prompt(typed="help watchlist", path="controller")
     terminal.press("Enter")
