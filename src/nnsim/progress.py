@@ -94,6 +94,11 @@ class ProgressDisplay:
             sim.observe("console_prompt", self.console_prompt)
         return self
 
+    @property
+    def drawing(self) -> bool:
+        """The bars are on the screen now (not before the first phase, not at the prompt)."""
+        return self._drawing
+
     # Observers ---------------------------------------------------------------------------
     def phase(self, name: str, total: int, done: int = 0, **_data: Any) -> None:
         """``phase``: show a bar of ``total`` steps for ``name`` in place of the last phase's."""
