@@ -97,6 +97,7 @@ class BatchController(Clocked):
     )
     arrays = (Array("order", (None,), "int64", "this epoch's order of the training images"),)
     transient = ("train_x", "train_y", "val_x", "val_y", "eval_x", "eval_paths")
+    _announced = True  # the current phase was notified (restore clears it: not saved)
 
     def build(self) -> None:
         super().build()
