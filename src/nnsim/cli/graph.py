@@ -25,7 +25,7 @@ def load_graph(location: str | Path, script_args: list[str] | tuple[str, ...] = 
     checkpoint is drawn. A checkpoint's graph is rebuilt from its manifest
     alone (its tensors are not read).
     """
-    from nnsim.cli.run import looks_like_checkpoint
+    from nnsim.runner import looks_like_checkpoint
 
     location = os.fspath(location)
     path = Path(location)

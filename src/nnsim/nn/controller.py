@@ -15,6 +15,12 @@ images from ``eval_images``, then predicts them one per step. A paused
 controller with nothing else scheduled stalls the run, which then ends (or
 enters the console) saying so.
 The datasets are re-read on restart, not saved: they are ``transient``.
+
+Progress is told, not drawn: the controller notifies ``phase`` (``name``,
+``total`` steps, ``done``) when a phase begins and ``step`` (``done``) after
+each step, besides ``step_end``, ``epoch_end`` and ``prediction``; a
+display such as `nnsim.progress.ProgressDisplay` observes them. Its lines
+go through ``sim.print``.
 """
 
 from __future__ import annotations
@@ -28,7 +34,6 @@ from nnsim.errors import StateError
 from nnsim.nn.clocked import Clocked
 from nnsim.nn.events import Batch, Gradient, Mode, Outcome
 from nnsim.nn.layers import DTYPES
-from nnsim.nn.progress import ProgressBar
 from nnsim.sim import Array, Param, Port, Statistic, Wait
 from nnsim.state import serializable
 
@@ -73,7 +78,12 @@ class BatchController(Clocked):
             False,
             "re-read eval_images when leaving PRECHECK_EVALUATION",
         ),
-        Param("progress", bool, True, "show a progress bar when output is a terminal"),
+        Param(
+            "progress",
+            bool,
+            True,
+            "let nnsim run/train draw progress bars when output is a terminal",
+        ),
     )
     ports = (
         Port("forward_out", "batches to the input layer"),
@@ -87,6 +97,7 @@ class BatchController(Clocked):
     )
     arrays = (Array("order", (None,), "int64", "this epoch's order of the training images"),)
     transient = ("train_x", "train_y", "val_x", "val_y", "eval_x", "eval_paths")
+    _announced = True  # the current phase was notified (restore clears it: not saved)
 
     def build(self) -> None:
         super().build()
@@ -113,8 +124,7 @@ class BatchController(Clocked):
         if self.epochs == 0:
             self.state = State.PRECHECK_EVALUATION
         self._check_position("cannot start")  # a --set step or batch size must fit the data
-        self._bar = ProgressBar(self.progress, self.sim.print)
-        self.sim.observe("console_prompt", self._pause_bar)
+        self._announced = True  # each phase is announced as it begins
         self._clock.wake()
 
     def status(self) -> str:
@@ -124,16 +134,17 @@ class BatchController(Clocked):
         )
 
     def restore(self) -> None:
-        """After a restart: re-read the datasets (not saved) and bring back the progress bar.
+        """After a restart: re-read the datasets (not saved), and announce the phase it is in.
 
         The saved position must fit the datasets as they are now (another
-        ``training_images`` or ``batch_size`` may leave fewer steps).
+        ``training_images`` or ``batch_size`` may leave fewer steps). The
+        phase under way is announced (with the steps done) at the next step,
+        when the displays of the restarted run observe.
         """
         super().restore()
         self.load_datasets()
         self._check_position("cannot continue from this checkpoint")
-        self._bar = ProgressBar(self.progress, self.sim.print)
-        self.sim.observe("console_prompt", self._pause_bar)
+        self._announced = False
 
     def on_set(self, name: str) -> None:
         """Clearing ``pause_before_evaluation`` while paused wakes the clock (it is off)."""
@@ -152,14 +163,6 @@ class BatchController(Clocked):
                 (f"{self.name}/pause_before_evaluation", "false"),
             )
         return super().waiting_for()
-
-    def _pause_bar(self, active: bool) -> None:
-        pause = getattr(self._bar, "pause", None)
-        if pause is not None:
-            pause(active)
-
-    def finish(self) -> None:
-        self._bar.close()
 
     def load_datasets(self) -> None:
         """(Re-)read the datasets; they are not part of the saved state.
@@ -266,7 +269,9 @@ class BatchController(Clocked):
         self.correct += event.correct
         self.count += event.count
         self.step += 1
-        self._bar.advance()
+        if not self._announced:
+            self._announce(self.step - 1)
+        self.sim.notify("step", done=self.step)
         if type(event) is Gradient:
             self.reg_loss = event.reg_loss
             self.stats["training_steps"] += 1
@@ -285,6 +290,8 @@ class BatchController(Clocked):
         move between phases; keep the clock ticking only while paused."""
         if self.awaiting:
             return True
+        if not self._announced and self.step > 0:
+            self._announce(self.step)
         state = self.state
         if state == State.TRAINING:
             if self.step == 0:
@@ -292,7 +299,7 @@ class BatchController(Clocked):
             self._send_training_batch()
         elif state == State.VALIDATION:
             if self.step == 0:
-                self._bar.phase(f"epoch {self.epoch} validation", self.validation_batches)
+                self._announce(0)
             self._send(
                 Mode.VALIDATE,
                 self.val_x,
@@ -313,10 +320,9 @@ class BatchController(Clocked):
             return self.advance()
         elif state == State.EVALUATION:
             if self.step == 0:
-                self._bar.phase("evaluation", len(self.eval_paths))
+                self._announce(0)
             self._send(Mode.PREDICT, self.eval_x, None, self.step, 1)
         else:
-            self._bar.close()
             self.primary_component_ok_to_end_sim()
         return True
 
@@ -324,7 +330,14 @@ class BatchController(Clocked):
         self._reset_metrics()
         count = len(self.train_x)
         self.order = self.rng.permutation(count) if self.shuffle else np.arange(count)
-        self._bar.phase(f"epoch {self.epoch} training", self.training_batches)
+        self._announce(0)
+
+    def _announce(self, done: int) -> None:
+        """Notify ``phase``: the phase of the current state begins (``done`` steps in)."""
+        self._announced = True
+        name, total = self._batches(self.state, self.batch_size)
+        if total is not None:
+            self.sim.notify("phase", name=name, total=total, done=done)
 
     def _send_training_batch(self) -> None:
         start = self.step * self.batch_size
@@ -346,7 +359,7 @@ class BatchController(Clocked):
             "train_acc": self.correct / self.count,
             "learning_rate": last.update.learning_rate,
         }
-        self.print(
+        self.sim.print(
             f"epoch {self.epoch} training:\tacc: {self.correct / self.count:.3f} "
             f"loss: {data_loss + self.reg_loss:.3f} (data_loss: {data_loss:.3f} "
             f"reg_loss: {self.reg_loss:.3f}) lr: {last.update.learning_rate:.10f}"
@@ -357,7 +370,7 @@ class BatchController(Clocked):
 
     def _end_validation(self) -> None:
         val_loss, val_acc = self.loss_sum / self.count, self.correct / self.count
-        self.print(f"epoch {self.epoch} validation:\tacc: {val_acc:.3f} loss: {val_loss:.3f}")
+        self.sim.print(f"epoch {self.epoch} validation:\tacc: {val_acc:.3f} loss: {val_loss:.3f}")
         self.sim.notify(
             "epoch_end",
             epoch=self.epoch,
@@ -376,14 +389,7 @@ class BatchController(Clocked):
         path = self.eval_paths[outcome.index]
         name = CLASS_NAMES[int(outcome.predictions[0])]
         self.predicted.append(name)
-        self.print(f"Prediction for {path} ...\tSurvey says ### {name}")
+        self.sim.print(f"Prediction for {path} ...\tSurvey says ### {name}")
         self.sim.notify("prediction", image=path, predicted=name)
         if self.step == len(self.eval_paths):
             self.state = State.COMPLETE
-
-    def print(self, line: str) -> None:
-        bar = getattr(self, "_bar", None)
-        if bar is None:
-            self.sim.print(line)
-        else:
-            bar.print(line)

@@ -152,6 +152,8 @@ class Simulation:
         self.verbose = verbose
         self.stop_at = None if stop_at is None else parse_time(stop_at)
         self.output = output
+        # A live display (a progress bar) that shows the run's lines above itself; see print().
+        self.printer: Callable[[str], None] | None = None
         self.phase = "construction"
         self.stop_reason: str | None = None
         self.components: dict[str, Component] = {}
@@ -293,7 +295,15 @@ class Simulation:
 
     # Output -----------------------------------------------------------------
     def print(self, line: str) -> None:
-        print(line, file=self.output or sys.stdout, flush=True)
+        """One line of the run's output: to ``output`` (stdout), or through ``printer`` when set.
+
+        A progress display sets ``printer`` while it draws so that lines go
+        above its bars, and clears it when it stops; the text is the same.
+        """
+        if self.printer is not None:
+            self.printer(line)
+        else:
+            print(line, file=self.output or sys.stdout, flush=True)
 
     # Notifications: how an element library tells tools (checkpoint policies) what happened.
     def observe(self, topic: str, callback) -> None:

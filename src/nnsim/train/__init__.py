@@ -2,7 +2,7 @@
 
 ``config`` (the typed TOML config and its overrides), ``build`` (the model
 from a config), ``runfolder`` (the folder each run writes), ``metrics``
-(metrics.csv and TensorBoard), ``progress`` (bars or lines), ``plots``
+(metrics.csv and TensorBoard; the bars are `nnsim.progress`), ``plots``
 (matplotlib figures), ``predictions`` (predictions.csv), ``train`` (train and
 resume) and ``evaluate`` (test a checkpoint)::
 

@@ -23,12 +23,12 @@ from typing import Any
 
 from nnsim.checkpoint.manager import Policy, continue_lineage, enable
 from nnsim.errors import Interrupted
+from nnsim.progress import ProgressDisplay, choose_mode
 from nnsim.sim import Simulation
 from nnsim.train.build import build_simulation, dataset_overrides, find_controller
 from nnsim.train.config import Config, ConfigError
 from nnsim.train.metrics import MetricsLog
 from nnsim.train.predictions import prediction_rows, write_predictions
-from nnsim.train.progress import TrainingProgress, choose_mode
 from nnsim.train.runfolder import (
     BEST,
     CHECKPOINTS,
@@ -84,7 +84,7 @@ def train(
     """Train ``config``'s model into a new run folder (see the module docstring).
 
     ``progress`` is ``auto``, ``rich``, ``plain`` or ``quiet``
-    (`nnsim.train.progress`). ``stop_after_epochs=N`` leaves the run as a
+    (`nnsim.progress`). ``stop_after_epochs=N`` leaves the run as a
     crash right after epoch N's checkpoint would (for tests and notebooks
     that exercise `resume`): no predictions, no plot.
     """
@@ -155,15 +155,11 @@ def _run(
         sim, storage, prefix=CHECKPOINT_PREFIX, policy=policy, asynchronous=options.asynchronous
     )
     controller = find_controller(sim)
-    # The controller's progress bar is transient (never saved): show ours in its place.
-    controller._bar.close()
-    progress = TrainingProgress(
-        mode, sim.print, epochs=controller.epochs, done=first_epoch, console=console
-    )
-    controller._bar = progress
+    progress = ProgressDisplay(
+        mode, epochs=controller.epochs, done=first_epoch, console=console
+    ).attach(sim)
     log = MetricsLog(run_dir, sim, first_epoch)
     sim.observe("epoch_end", log.epoch_end)
-    sim.observe("epoch_end", progress.epoch_done)
     if stop_after_epochs is not None:
 
         def stop(**metrics: Any) -> None:
