@@ -62,7 +62,9 @@ class DictStorage(Storage):
     def begin(self, checkpoint: str) -> tuple[str, dict]:
         return checkpoint, {}
 
-    def write_file(self, staging: tuple[str, dict], file: str, chunks: Iterable[memoryview]) -> None:
+    def write_file(
+        self, staging: tuple[str, dict], file: str, chunks: Iterable[memoryview]
+    ) -> None:
         data = b"".join(bytes(chunk) for chunk in chunks)
         with self.lock:
             staging[1][file] = data

@@ -259,7 +259,9 @@ class DirStorage(Storage):
                 elif entry.is_dir(follow_symlinks=False):
                     listed.append(Listed(entry.name))
                 else:
-                    listed.append(Listed(entry.name, kind_of(entry.stat(follow_symlinks=False).st_mode)))
+                    listed.append(
+                        Listed(entry.name, kind_of(entry.stat(follow_symlinks=False).st_mode))
+                    )
             except OSError:
                 continue  # removed while scanning
         return listed

@@ -189,7 +189,11 @@ def read_manifest(store: Storage, name: str, *, verify: bool) -> dict:
     label = store.location(name)
     try:
         data = read_bounded(
-            store, name, MANIFEST_FILE, f"{MANIFEST_FILE} of checkpoint '{label}'", MAX_MANIFEST_BYTES
+            store,
+            name,
+            MANIFEST_FILE,
+            f"{MANIFEST_FILE} of checkpoint '{label}'",
+            MAX_MANIFEST_BYTES,
         )
     except FileNotFoundError:
         raise missing(store, name, incomplete=store.has_leftovers(name)) from None
