@@ -12,13 +12,14 @@ save's staging area is a temporary folder (each file streamed with
 writeback hints and fsynced, in parallel threads); the commit fsyncs it,
 renames it to ``<root>/<name>`` and fsyncs the root: the rename is the
 commit, so a reader or a crash sees the whole checkpoint or none of it.
-``latest`` is replaced atomically (temporary file, fsync, rename). A temporary folder left by a killed writer is removed
-by the next save once its process is gone (or by `DirStorage.cleanup`).
+``latest`` is replaced atomically (temporary file, fsync, rename). A
+temporary folder left by a killed writer is removed by the next save once
+its process is gone (or by `DirStorage.cleanup`).
 
 Every read goes through `nnsim.checkpoint.safefile` (regular files only,
-no link followed inside a checkpoint folder, bounded). Loading
-memory-maps the shards copy-on-write (`DirStorage.map_file`): arrays are writable, changing
-them never touches the files, and only the pages used are read. nnsim never
+no link followed inside a checkpoint folder, bounded). Loading memory-maps
+the shards copy-on-write (`DirStorage.map_file`): arrays are writable,
+changing them never touches the files, and only the pages used are read. nnsim never
 modifies a committed file in place; deleting a checkpoint whose arrays are
 still in use is safe.
 """
@@ -38,7 +39,7 @@ from nnsim.checkpoint.format import LINK, STAGING_PREFIX, Listed
 from nnsim.checkpoint.manifest import is_valid_name
 from nnsim.checkpoint.safefile import kind_of, map_regular, read_regular, regular_size
 from nnsim.checkpoint.storage import Storage
-from nnsim.checkpoint.tensorfile import WRITEBACK, start_writeback
+from nnsim.checkpoint.tensorfile import write_chunks
 
 TEMP_PREFIX = STAGING_PREFIX
 LATEST = "latest"
@@ -66,24 +67,11 @@ def _write_new_file(path: Path, write) -> None:
         os.close(fd)
 
 
-def _write_chunks(chunks: Iterable[memoryview], writeback: int = WRITEBACK):
-    """A writer of ``chunks`` to a descriptor, asking the disk to start every ``writeback`` bytes.
-
-    The hints (`start_writeback`) let the disk work while the data streams
-    in, so the final fsync has little left to wait for.
-    """
+def _write_chunks(chunks: Iterable[memoryview]):
+    """A writer of ``chunks`` to a descriptor, with writeback hints (`tensorfile.write_chunks`)."""
 
     def write(fd: int) -> None:
-        written = flushed = 0
-        for chunk in chunks:
-            view = memoryview(chunk).cast("B")
-            while view:
-                count = os.write(fd, view)
-                view = view[count:]
-                written += count
-            if writeback and written - flushed >= writeback:
-                start_writeback(fd, flushed, written - flushed)
-                flushed = written
+        write_chunks(fd, chunks)
 
     return write
 
