@@ -181,10 +181,10 @@ def test_a_committed_checkpoint_whose_latest_pointer_fails_is_a_warning_and_the_
 ):
     dataset = make_idx_dataset(tmp_path / "toy")
 
-    def disk_full(self, name):
+    def disk_full(self, data):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(DirStorage, "_point_latest", disk_full)
+    monkeypatch.setattr(DirStorage, "write_latest", disk_full)
     sim = build(dataset, io.StringIO(), epochs=2)
     manager = enable(
         sim, str(tmp_path / "ckpt"), policy=Policy(every_epochs=1), asynchronous=asynchronous

@@ -22,6 +22,7 @@ import os
 import resource
 import shutil
 import signal
+import sys
 import traceback
 from contextlib import contextmanager
 from pathlib import Path
@@ -176,8 +177,15 @@ def mutate_tree(manifest: dict, data: st.DataObject) -> str:
 
 
 def reseal(manifest: dict) -> bytes:
-    manifest["manifest_sha256"] = manifest_digest(manifest)
-    return (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode()
+    """Seal ``manifest`` as a careful forger would; a "nest" mutation is deeper than Python's
+    default recursion limit lets json encode, so the limit is raised while sealing."""
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 20_000))
+    try:
+        manifest["manifest_sha256"] = manifest_digest(manifest)
+        return (json.dumps(manifest, sort_keys=True) + "\n").encode()
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 def text_mutation(manifest: dict, data: st.DataObject) -> tuple[bytes, str]:

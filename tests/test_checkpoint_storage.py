@@ -1,7 +1,9 @@
 """Checkpoint storage backends: the contract every backend keeps, tampering, registry, opening.
 
-The contract tests run against the directory backend and the fsspec backend
-(``memory://``); a third-party backend can be added to ``BACKENDS``.
+The contract tests run against the directory backend, the fsspec backend
+(``memory://``) and `DictStorage`, a third-party backend defined here that
+implements only the byte-level operations and is registered as a user
+would (`register_backend`): the format is the same for all of them.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ import math
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from collections.abc import Iterable
 from importlib.metadata import EntryPoint
 from pathlib import Path
 
@@ -34,27 +38,107 @@ from nnsim.checkpoint import (
     parse_checkpoint_name,
 )
 from nnsim.checkpoint.manifest import manifest_digest
+from nnsim.checkpoint.safefile import MAX_MANIFEST_BYTES, too_large
+from nnsim.checkpoint.storage import Listed, register_backend
 
-BACKENDS = ["dir", "memory"]
+
+class DictStorage(Storage):
+    """A third-party backend: checkpoints as dicts of bytes in this process, under ``dict://``.
+
+    It implements only the byte-level operations; saving, loading,
+    verifying, scanning and the ``latest`` pointer come from nnsim's format.
+    Every storage opened at one URL shares the same space.
+    """
+
+    spaces: dict[str, dict] = {}
+
+    def __init__(self, location: str):
+        self.url = location.rstrip("/")
+        space = DictStorage.spaces.setdefault(self.url, {"lock": threading.Lock()})
+        self.lock = space["lock"]
+        self.committed: dict[str, dict[str, bytes]] = space.setdefault("committed", {})
+        self.pointer: dict[str, bytes] = space.setdefault("pointer", {})
+
+    def begin(self, checkpoint: str) -> tuple[str, dict]:
+        return checkpoint, {}
+
+    def write_file(
+        self, staging: tuple[str, dict], file: str, chunks: Iterable[memoryview]
+    ) -> None:
+        data = b"".join(bytes(chunk) for chunk in chunks)
+        with self.lock:
+            staging[1][file] = data
+
+    def commit(self, staging: tuple[str, dict]) -> None:
+        name, files = staging
+        with self.lock:
+            if name in self.committed:
+                raise FileExistsError(name)
+            self.committed[name] = files
+
+    def _file(self, checkpoint: str, file: str) -> bytes:
+        try:
+            return self.committed[checkpoint][file]
+        except KeyError:
+            raise FileNotFoundError(f"{checkpoint}/{file}") from None
+
+    def read_file(self, checkpoint: str, file: str, what: str, limit: int) -> bytes:
+        data = self._file(checkpoint, file)
+        if len(data) > limit:
+            raise too_large(what, limit)
+        return data
+
+    def file_size(self, checkpoint: str, file: str, what: str) -> int:
+        return len(self._file(checkpoint, file))
+
+    def list_entries(self) -> list[Listed]:
+        return [Listed(name) for name in list(self.committed)]
+
+    def remove(self, checkpoint: str) -> None:
+        with self.lock:
+            if self.committed.pop(checkpoint, None) is None:
+                raise FileNotFoundError(checkpoint)
+
+    def read_latest(self, what: str, limit: int) -> bytes:
+        if "latest" not in self.pointer:
+            raise FileNotFoundError("latest")
+        return self.pointer["latest"][: limit + 1]
+
+    def write_latest(self, data: bytes) -> None:
+        self.pointer["latest"] = bytes(data)
+
+
+register_backend("dict", DictStorage)
+BACKENDS = ["dir", "memory", "dict"]
+
+
+def root_of(backend: str, tmp_path: Path, folder: str) -> str:
+    """A fresh storage location of ``backend``."""
+    if backend == "dir":
+        return str(tmp_path / folder)
+    scheme = "memory" if backend == "memory" else "dict"
+    return f"{scheme}://nnsim-test-{uuid.uuid4().hex}/{folder}"
 
 
 @pytest.fixture(params=BACKENDS)
 def storage(request, tmp_path: Path) -> Storage:
-    if request.param == "dir":
-        return open_storage(str(tmp_path / "ckpts"))
-    return open_storage(f"memory://nnsim-test-{uuid.uuid4().hex}/ckpts")
+    return open_storage(root_of(request.param, tmp_path, "ckpts"))
 
 
 # Raw access to a checkpoint's files, to damage them as a disk or a person could.
 def read_raw(storage: Storage, name: str, file: str) -> bytes:
     if isinstance(storage, DirStorage):
         return (storage.root / name / file).read_bytes()
+    if isinstance(storage, DictStorage):
+        return storage.committed[name][file]
     return storage.fs.cat_file(storage._path(name, file))
 
 
 def write_raw(storage: Storage, name: str, file: str, data: bytes) -> None:
     if isinstance(storage, DirStorage):
         (storage.root / name / file).write_bytes(data)
+    elif isinstance(storage, DictStorage):
+        storage.committed.setdefault(name, {})[file] = data
     else:
         storage.fs.pipe_file(storage._path(name, file), data)
 
@@ -62,6 +146,8 @@ def write_raw(storage: Storage, name: str, file: str, data: bytes) -> None:
 def remove_raw(storage: Storage, name: str, file: str) -> None:
     if isinstance(storage, DirStorage):
         (storage.root / name / file).unlink()
+    elif isinstance(storage, DictStorage):
+        del storage.committed[name][file]
     else:
         storage.fs.rm(storage._path(name, file))
 
@@ -345,6 +431,64 @@ def test_a_manifest_is_data_and_cannot_cause_code_execution(storage: Storage, tm
     assert not marker.exists()
 
 
+def write_raw_pointer(storage: Storage, data: bytes) -> None:
+    if isinstance(storage, DirStorage):
+        (storage.root / "latest").write_bytes(data)
+    elif isinstance(storage, DictStorage):
+        storage.pointer["latest"] = data
+    else:
+        storage.fs.pipe_file(storage._path("latest"), data)
+
+
+def test_a_manifest_beyond_the_size_bound_is_refused_and_reported_by_scan(storage: Storage):
+    storage.save("ckpt_1_100", {}, state())
+    write_raw(storage, "ckpt_1_100", "manifest.json", b" " * (MAX_MANIFEST_BYTES + 1))
+    with pytest.raises(CheckpointError, match=f"larger than {MAX_MANIFEST_BYTES} bytes"):
+        storage.load_manifest("ckpt_1_100", verify=False)
+    (entry,) = storage.scan()
+    assert not entry.usable and "larger than" in entry.problem
+
+
+def test_a_pointer_that_holds_no_name_is_passed_over(storage: Storage):
+    storage.save("ckpt_1_100", {}, {})
+    storage.save("ckpt_2_200", {}, {})
+    for data in [b"\xff\xfe", b"../../etc", b"x" * 10_000]:
+        write_raw_pointer(storage, data)
+        name, skipped = storage.find_latest()
+        assert name == "ckpt_2_200" and [entry.name for entry in skipped] == ["latest"]
+        assert "\n" not in skipped[0].problem
+
+
+def test_a_save_that_fails_half_way_leaves_nothing_and_the_name_free(storage: Storage, monkeypatch):
+    storage.save("ckpt_1_100", {}, state())
+    write_file = type(storage).write_file
+
+    def failing(self, staging, file, chunks):
+        if file == "manifest.json":
+            raise OSError(28, "No space left on device")
+        write_file(self, staging, file, chunks)
+
+    monkeypatch.setattr(type(storage), "write_file", failing)
+    with pytest.raises(CheckpointError, match=r"cannot write checkpoint .*ckpt_2_200.*space"):
+        storage.save("ckpt_2_200", {}, state(2))
+    assert storage.list() == ["ckpt_1_100"] and storage.latest() == "ckpt_1_100"
+    assert not storage.exists("ckpt_2_200")
+    monkeypatch.setattr(type(storage), "write_file", write_file)
+    storage.save("ckpt_2_200", {"again": True}, state(2))
+    manifest, tensors = storage.load("ckpt_2_200")
+    assert manifest["again"] and storage.latest() == "ckpt_2_200"
+    assert_same_tensors(tensors, state(2))
+
+
+def test_the_format_bounds_reads_even_if_a_backend_ignores_the_limit(monkeypatch):
+    storage = open_storage(f"dict://nnsim-test-{uuid.uuid4().hex}")
+    storage.save("ckpt_1_100", {}, {})
+    storage.committed["ckpt_1_100"]["manifest.json"] = b" " * (MAX_MANIFEST_BYTES + 1)
+    monkeypatch.setattr(DictStorage, "read_file", lambda self, c, f, what, limit: self._file(c, f))
+    with pytest.raises(CheckpointError, match=f"larger than {MAX_MANIFEST_BYTES} bytes"):
+        storage.load_manifest("ckpt_1_100", verify=False)
+
+
 # Interrupted writes --------------------------------------------------------------
 def test_an_fsspec_save_interrupted_before_its_manifest_is_invisible_and_can_be_redone():
     storage = FsspecStorage(f"memory://nnsim-test-{uuid.uuid4().hex}")
@@ -475,9 +619,7 @@ def test_the_fsspec_backend_without_fsspec_says_how_to_install_it(monkeypatch):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_open_checkpoint_takes_a_checkpoint_its_manifest_or_its_storage(backend, tmp_path: Path):
-    root = (
-        str(tmp_path / "run") if backend == "dir" else f"memory://nnsim-test-{uuid.uuid4().hex}/run"
-    )
+    root = root_of(backend, tmp_path, "run")
     storage = open_storage(root)
     storage.save("ckpt_1_100", {}, {})
     storage.save("ckpt_2_200", {}, {})

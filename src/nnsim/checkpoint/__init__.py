@@ -7,8 +7,10 @@
     storage.save(name, {"step": 3}, {"w": weights})
     manifest, tensors = storage.load(storage.latest())
 
-See `nnsim.checkpoint.storage` for the backend API (and how to add one),
-`nnsim.checkpoint.manifest` for the format, `nnsim.checkpoint.tensorfile`
+See `nnsim.checkpoint.storage` for the byte-level backend API (and how to
+add one), `nnsim.checkpoint.format` for how a checkpoint is saved, loaded,
+verified and scanned on top of it (once, for every backend),
+`nnsim.checkpoint.manifest` for the manifest, `nnsim.checkpoint.tensorfile`
 for the safetensors reader and writer, `nnsim.checkpoint.safefile` for how
 every checkpoint file is opened (regular files only, no links, bounded reads).
 """
@@ -24,7 +26,14 @@ from nnsim.checkpoint.manifest import (
     parse_checkpoint_name,
 )
 from nnsim.checkpoint.safefile import open_regular, read_regular
-from nnsim.checkpoint.storage import CheckpointEntry, Storage, open_checkpoint, open_storage
+from nnsim.checkpoint.storage import (
+    CheckpointEntry,
+    Listed,
+    Storage,
+    open_checkpoint,
+    open_storage,
+    register_backend,
+)
 from nnsim.checkpoint.tensorfile import read_safetensors, write_safetensors
 
 __all__ = [
@@ -35,6 +44,7 @@ __all__ = [
     "CheckpointWarning",
     "DirStorage",
     "FsspecStorage",
+    "Listed",
     "Storage",
     "checkpoint_name",
     "open_checkpoint",
@@ -44,5 +54,6 @@ __all__ = [
     "parse_checkpoint_name",
     "read_regular",
     "read_safetensors",
+    "register_backend",
     "write_safetensors",
 ]

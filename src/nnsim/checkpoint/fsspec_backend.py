@@ -1,14 +1,18 @@
 """Checkpoints on any fsspec filesystem: ``memory://``, ``s3://`` (with s3fs), ``gcs://``, ...
 
-Same layout as the directory backend (``<root>/<name>/manifest.json``,
-tensor shards, ``<root>/latest``), but object stores have no atomic rename,
-so the commit is the manifest: tensor files are written first, then
-``manifest.json``, then ``latest``. A checkpoint without a manifest is
-incomplete: `list` never shows it, loading it is refused, and saving the
-same name again replaces its leftovers. Deleting removes the manifest first.
+The byte-level operations of `nnsim.checkpoint.storage.Storage` on an
+fsspec filesystem; the format is `nnsim.checkpoint.format`. Same layout as
+the directory backend (``<root>/<name>/manifest.json``, tensor shards,
+``<root>/latest``), but object stores have no atomic rename, so the commit
+is the manifest, which the format writes last: tensor files are written
+first, then ``manifest.json``, then ``latest``. A checkpoint without a
+manifest is incomplete: `list` never shows it, loading it is refused, and
+saving the same name again replaces its leftovers. Removing deletes the
+manifest first.
 
-Loading reads each file into memory (no mmap) and hashes it there; the
-arrays are writable views of that memory.
+Every file is checked to be a plain file (``fs.info``: no link, no FIFO)
+and read with a bound (`nnsim.checkpoint.safefile`). Loading reads each
+file into memory (no mmap); the arrays are writable views of that memory.
 
 fsspec is an optional dependency: ``pip install 'nnsim[remote]'``.
 """
@@ -16,41 +20,14 @@ fsspec is an optional dependency: ``pip install 'nnsim[remote]'``.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
-
-import numpy as np
+from collections.abc import Iterable
 
 from nnsim.checkpoint.errors import CheckpointError
-from nnsim.checkpoint.manifest import (
-    MANIFEST_FILE,
-    build_manifest,
-    check_header,
-    check_name,
-    digest_error,
-    hash_workers,
-    is_valid_name,
-    order_key,
-    parse_checkpoint_name,
-    parse_manifest,
-    shard_tensors,
-    size_error,
-    tensor_entries,
-)
-from nnsim.checkpoint.safefile import (
-    MAX_MANIFEST_BYTES,
-    MAX_POINTER_BYTES,
-    fsspec_regular_size,
-    read_fsspec,
-)
-from nnsim.checkpoint.storage import CheckpointEntry, Storage, pointer_name
-from nnsim.checkpoint.tensorfile import (
-    CHUNK,
-    arrays_from_buffer,
-    hash_buffer,
-    parse_header,
-    plan_file,
-)
+from nnsim.checkpoint.format import LINK, Listed
+from nnsim.checkpoint.manifest import MANIFEST_FILE
+from nnsim.checkpoint.safefile import fsspec_regular_size, read_fsspec
+from nnsim.checkpoint.storage import Storage
+from nnsim.checkpoint.tensorfile import CHUNK
 
 LATEST = "latest"
 
@@ -80,195 +57,84 @@ class FsspecStorage(Storage):
     def _path(self, *parts: str) -> str:
         return posixpath.join(self.root or self.fs.root_marker, *parts)
 
-    # Writing ----------------------------------------------------------------------
-    def save(self, name: str, manifest: Mapping, tensors: Mapping[str, np.ndarray]) -> dict:
-        """Write tensor files, then the manifest (the commit), then ``latest``; return the manifest."""
-        check_name(name)
-        label = self.location(name)
-        shards = shard_tensors(tensors)
-        plans = {
-            file: plan_file(group, {"nnsim_checkpoint": name}) for file, group in shards.items()
-        }
-        entries: dict[str, dict] = {}
-        for file, plan in plans.items():
-            entries.update(tensor_entries(file, plan.entries))
-        folder = self._path(name)
-        try:
-            if self.fs.exists(self._path(name, MANIFEST_FILE)):
-                raise CheckpointError(
-                    f"checkpoint '{label}' already exists; choose another name or delete it first"
-                )
-            if self.fs.exists(folder):  # leftovers of an interrupted save of this name
-                self.fs.rm(folder, recursive=True)
-            self.fs.makedirs(folder, exist_ok=True)
-
-            def write(item):
-                file, plan = item
-                with self.fs.open(self._path(name, file), "wb") as stream:
-                    return file, {"sha256": plan.write_to(stream), "bytes": plan.nbytes}
-
-            with ThreadPoolExecutor(len(plans)) as pool:
-                files = dict(pool.map(write, plans.items()))
-            final, text = build_manifest(manifest, name, files, entries, label)
-            self.fs.pipe_file(self._path(name, MANIFEST_FILE), text)
-        except OSError as error:
-            raise CheckpointError(
-                f"cannot write checkpoint '{label}' ({error}); check the storage's space and permissions"
-            ) from error
-        try:  # the checkpoint is committed: a failure here loses nothing
-            self.fs.pipe_file(self._path(LATEST), f"{name}\n".encode())
-        except OSError as error:
-            self._pointer_failed(name, error)
-        return final
-
-    def delete(self, name: str) -> None:
-        """Remove checkpoint ``name``: its manifest first, so it is never seen half-deleted."""
-        check_name(name)
-        folder = self._path(name)
-        if not self.fs.exists(folder):
-            raise self._missing(name, incomplete=False)
-        try:
-            if self.fs.exists(self._path(name, MANIFEST_FILE)):
-                self.fs.rm(self._path(name, MANIFEST_FILE))
+    # Writing: files first, the manifest (written last by the format) is the commit -----
+    def begin(self, checkpoint: str) -> str:
+        folder = self._path(checkpoint)
+        if self.fs.exists(folder):  # leftovers of an interrupted save of this name
             self.fs.rm(folder, recursive=True)
-        except OSError as error:
-            raise CheckpointError(
-                f"cannot delete checkpoint '{self.location(name)}' ({error}); check the storage's permissions"
-            ) from error
+        self.fs.makedirs(folder, exist_ok=True)
+        return checkpoint
 
-    # Reading ----------------------------------------------------------------------
-    # Every file is checked to be a plain file (fs.info) and read with a bound:
-    # see nnsim.checkpoint.safefile.
-    def _read_manifest(self, name: str, verify: bool) -> dict:
-        check_name(name)
-        label = self.location(name)
+    def write_file(self, staging: str, file: str, chunks: Iterable[memoryview]) -> None:
+        with self.fs.open(self._path(staging, file), "wb") as stream:
+            for chunk in chunks:
+                stream.write(chunk)
+
+    def commit(self, staging: str) -> None:
+        """Nothing left to do: writing the manifest was the commit."""
+
+    def abort(self, staging: str) -> None:
         try:
-            data = read_fsspec(
-                self.fs,
-                self._path(name, MANIFEST_FILE),
-                f"{MANIFEST_FILE} of checkpoint '{label}'",
-                MAX_MANIFEST_BYTES,
-            )
-        except FileNotFoundError:
-            raise self._missing(name, incomplete=self.fs.exists(self._path(name))) from None
-        return parse_manifest(data, label, verify=verify)
+            if not self.fs.exists(self._path(staging, MANIFEST_FILE)):
+                self.fs.rm(self._path(staging), recursive=True)
+        except OSError:
+            pass  # the next save of that name removes the leftovers
 
-    def _size(self, name: str, file: str) -> int | None:
-        what = f"tensor file '{file}' of checkpoint '{self.location(name)}'"
-        try:
-            return fsspec_regular_size(self.fs, self._path(name, file), what)
-        except FileNotFoundError:
-            return None
+    def write_latest(self, data: bytes) -> None:
+        self.fs.pipe_file(self._path(LATEST), data)
 
-    def _sizes(self, name: str, manifest: dict) -> None:
-        for file, entry in manifest["files"].items():
-            size = self._size(name, file)
-            if size != entry["bytes"]:
-                raise size_error(file, self.location(name), size, entry["bytes"])
+    def remove(self, checkpoint: str) -> None:
+        """The manifest first, so the checkpoint is never seen half-deleted."""
+        folder = self._path(checkpoint)
+        if not self.fs.exists(folder):
+            raise FileNotFoundError(folder)
+        if self.fs.exists(self._path(checkpoint, MANIFEST_FILE)):
+            self.fs.rm(self._path(checkpoint, MANIFEST_FILE))
+        self.fs.rm(folder, recursive=True)
 
-    def load_manifest(self, name: str, *, verify: bool = True) -> dict:
-        """The manifest of ``name``; with ``verify``, its checksum and its files' sizes are checked."""
-        manifest = self._read_manifest(name, verify)
-        if verify:
-            self._sizes(name, manifest)
-        return manifest
+    # Reading: plain files only, bounded (nnsim.checkpoint.safefile) ----------------------
+    def read_file(self, checkpoint: str, file: str, what: str, limit: int) -> bytes:
+        return read_fsspec(self.fs, self._path(checkpoint, file), what, limit)
 
-    def _read_file(self, name: str, file: str, expected: int) -> bytearray:
-        size = self._size(name, file)  # a plain file, checked again just before it is read
-        if size != expected:
-            raise size_error(file, self.location(name), size, expected)
-        buffer = bytearray(expected)
-        view = memoryview(buffer)
+    def file_size(self, checkpoint: str, file: str, what: str) -> int:
+        return fsspec_regular_size(self.fs, self._path(checkpoint, file), what)
+
+    def map_file(self, checkpoint: str, file: str, what: str, size: int) -> bytearray:
+        """The file read into a bytearray: its ``size`` bytes expected, at most one more read."""
+        self.file_size(checkpoint, file, what)  # a plain file, checked again just before it is read
+        buffer = bytearray(size + 1)
         got = 0
-        try:
-            with self.fs.open(self._path(name, file), "rb") as stream:
-                while got < expected:
-                    count = stream.readinto(view[got : got + CHUNK])
-                    if not count:
-                        break
-                    got += count
-                extra = stream.read(1)
-        except FileNotFoundError:
-            raise size_error(file, self.location(name), None, expected) from None
-        if got != expected or extra:
-            raise size_error(file, self.location(name), got + len(extra), expected)
+        with memoryview(buffer) as view, self.fs.open(self._path(checkpoint, file), "rb") as stream:
+            while got <= size:
+                count = stream.readinto(view[got : min(got + CHUNK, size + 1)])
+                if not count:
+                    break
+                got += count
+        del buffer[got:]
         return buffer
 
-    def load(self, name: str, *, verify: bool = True) -> tuple[dict, dict[str, np.ndarray]]:
-        """(manifest, tensors) of ``name``; with ``verify``, every file's SHA-256 is checked first."""
-        manifest = self.load_manifest(name, verify=True)
-        label = self.location(name)
+    def has_file(self, checkpoint: str, file: str) -> bool:
+        return self.fs.exists(self._path(checkpoint, file))
 
-        def fetch(item):
-            file, entry = item
-            buffer = self._read_file(name, file, entry["bytes"])
-            if verify and hash_buffer(buffer) != entry["sha256"]:
-                raise digest_error(file, label)
-            return file, buffer
+    def has_leftovers(self, checkpoint: str) -> bool:
+        return self.fs.exists(self._path(checkpoint))
 
-        files = manifest["files"]
-        with ThreadPoolExecutor(hash_workers(len(files))) as pool:
-            buffers = dict(pool.map(fetch, files.items()))
-        headers = {}
-        for file, buffer in buffers.items():
-            headers[file] = parse_header(
-                buffer, len(buffer), f"tensor file '{file}' of checkpoint '{label}'"
-            )
-            check_header(manifest, file, headers[file], label)
-        tensors: dict[str, np.ndarray] = {}
-        for file, buffer in buffers.items():
-            tensors.update(arrays_from_buffer(buffer, headers[file]))
-        return manifest, tensors
+    def read_latest(self, what: str, limit: int) -> bytes:
+        return read_fsspec(self.fs, self._path(LATEST), what, limit)
 
-    def exists(self, name: str) -> bool:
-        return is_valid_name(name) and self.fs.exists(self._path(name, MANIFEST_FILE))
-
-    def scan(self) -> list[CheckpointEntry]:
-        """Every checkpoint entry, usable or not, in commit order (`order_key`).
-
-        Listed: each folder holding a ``manifest.json``, and each entry with
-        a numbered name (``<prefix>_<n>_<time>``) even without one; links
-        (on local filesystems) are reported, never followed.
-        """
+    def list_entries(self) -> list[Listed]:
+        """Folders; links (on local filesystems) and other files by what they are."""
         try:
             entries = self.fs.ls(self._path(), detail=True)
         except (FileNotFoundError, NotADirectoryError):
             return []
-        found = []
+        listed = []
         for entry in entries:
             name = entry["name"].rstrip("/").rsplit("/", 1)[-1]
-            if not is_valid_name(name):
-                continue
-            numbered = parse_checkpoint_name(name) is not None
-            label = self.location(name)
             if entry.get("islink"):
-                found.append(
-                    CheckpointEntry(
-                        name,
-                        problem=f"'{label}' is a symbolic link, not a checkpoint folder; "
-                        "nnsim does not follow links in a checkpoint folder",
-                    )
-                )
-                continue
-            if entry.get("type") != "directory":
-                if numbered:
-                    found.append(
-                        CheckpointEntry(name, problem=f"'{label}' is not a checkpoint folder")
-                    )
-                continue
-            if not numbered and not self.exists(name):
-                continue  # a folder that is not a checkpoint
-            try:
-                found.append(CheckpointEntry(name, manifest=self.load_manifest(name, verify=True)))
-            except CheckpointError as error:
-                found.append(CheckpointEntry(name, problem=str(error)))
-        return sorted(found, key=lambda entry: order_key(entry.name))
-
-    def read_pointer(self) -> str | None:
-        """The name in ``latest`` (a plain file of at most a few KiB), or None."""
-        what = f"the latest pointer of '{self.url}'"
-        try:
-            data = read_fsspec(self.fs, self._path(LATEST), what, MAX_POINTER_BYTES)
-        except FileNotFoundError:
-            return None
-        return pointer_name(data, what)
+                listed.append(Listed(name, LINK))
+            elif entry.get("type") == "directory":
+                listed.append(Listed(name))
+            else:
+                listed.append(Listed(name, "a file"))
+        return listed

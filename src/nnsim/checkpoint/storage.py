@@ -1,4 +1,4 @@
-"""Checkpoint storage: the backend API, the backend registry, and opening by location.
+"""Checkpoint storage: the byte-level backend API, the backend registry, and opening by location.
 
 A storage holds named checkpoints. A checkpoint is a JSON-able ``manifest``
 dict plus named numpy ``tensors``; the storage writes both atomically and
@@ -8,55 +8,67 @@ Opening
 -------
 ``open_storage(location)`` picks the backend from the location: a plain path
 is the local directory backend (`DirStorage`); ``scheme://...`` uses the
-backend registered for ``scheme``, else the generic fsspec backend
-(``memory://``, ``s3://`` with s3fs, ...). ``open_checkpoint(location)``
+backend registered for ``scheme`` (`register_backend`, then the
+``nnsim.checkpoint_backends`` entry points), else the generic fsspec
+backend (``memory://``, ``s3://`` with s3fs, ...). ``open_checkpoint(location)``
 takes the location of one checkpoint (``runs/a/ckpt_3_1234``) or of a
 storage (``runs/a``, meaning its latest checkpoint).
 
 Writing a backend
 -----------------
-Subclass `Storage`, implement its abstract methods, and register the class
-under the URL scheme it serves in your package's ``pyproject.toml``::
+A backend moves bytes; the format (manifest, shards, SHA-256 checks, the
+``latest`` pointer, bad-entry reporting) lives once in
+`nnsim.checkpoint.format` and is the same for every backend. Subclass
+`Storage` and implement its byte-level operations. ``checkpoint`` is a
+checked checkpoint name and ``file`` a file name without a path separator
+(``manifest.json``, ``tensors-00000-of-00001.safetensors``); ``what``
+names the file in an error. Required:
+
+* ``begin(checkpoint)`` -> a staging handle (anything): a place to write
+  checkpoint ``checkpoint`` that no reader sees.
+* ``write_file(staging, file, chunks)``: write the bytes of the iterable
+  ``chunks`` (memoryviews) as ``file``; durably, if the medium has
+  durability. It is called from several threads at once, one per file.
+  The manifest is written last.
+* ``commit(staging)``: make the whole checkpoint visible at once; raise
+  ``FileExistsError`` if a committed checkpoint of that name appeared
+  meanwhile. A store with no atomic rename may treat writing the manifest
+  as the commit (readers treat a checkpoint without one as incomplete).
+* ``read_file(checkpoint, file, what, limit)`` -> bytes: a committed file,
+  never reading more than ``limit + 1`` bytes (refuse a larger file with
+  ``safefile.too_large``); ``FileNotFoundError`` if it is not there;
+  `CheckpointError` if it is not a plain file (a link, a FIFO, a folder):
+  never follow a link and never block.
+* ``file_size(checkpoint, file, what)`` -> int, checked the same way.
+* ``list_entries()`` -> the `Listed` entries at the top (checkpoint folders
+  with ``kind=None``; anything else with what it is); never staging areas.
+* ``remove(checkpoint)``: make it disappear at once (then free its
+  files); ``FileNotFoundError`` if it is not there.
+* ``read_latest(what, limit)`` / ``write_latest(data)``: the bytes of the
+  ``latest`` pointer (bounded, ``FileNotFoundError`` if none), and
+  replacing them atomically.
+
+Optional, with generic defaults: ``abort(staging)`` (drop a failed save),
+``map_file(checkpoint, file, what, size)`` (a writable buffer of the file
+whose changes never reach it: the directory backend memory-maps it
+copy-on-write; the default copies `read_file` into a bytearray),
+``has_file`` and ``has_leftovers`` (an interrupted write of that name is
+there: loading it says "incomplete").
+
+The constructor takes the location string, sets ``self.url`` and must not
+create anything (only a save does). Register the class under its URL
+scheme in your package's ``pyproject.toml``::
 
     [project.entry-points."nnsim.checkpoint_backends"]
     mystore = "mypackage.storage:MyStorage"
 
+or, in a script or a test, ``register_backend("mystore", MyStorage)``.
 ``open_storage("mystore://bucket/run1")`` then calls
-``MyStorage("mystore://bucket/run1")``: the constructor takes the location
-string, sets ``self.url``, and must not create anything (only `save`
-does). The contract each method must keep:
-
-* ``save(name, manifest, tensors)``: refuse (CheckpointError) a name that
-  exists; complete the manifest with `nnsim.checkpoint.manifest.build_manifest`
-  (it adds format, version, file and tensor tables and the manifest's own
-  SHA-256); write tensor files with `nnsim.checkpoint.tensorfile.plan_file`
-  (safetensors; ``shard_tensors`` splits large sets); commit atomically: a
-  reader must see either the whole checkpoint or nothing (write the
-  manifest last, or rename a finished temporary folder); then point
-  ``latest`` at it. Return the final manifest.
-* ``load(name, verify=True)``: check the manifest with ``parse_manifest``;
-  check every file's size, and with ``verify`` its SHA-256, before making
-  any array; check each file's header with ``check_header``. Raise
-  CheckpointError (one line, naming the checkpoint and what to do) for a
-  missing, incomplete, modified, truncated or too-new checkpoint. Never
-  execute anything from the data.
-* ``load_manifest(name, verify=True)``: the manifest alone; with ``verify``
-  its own checksum and the tensor files' presence and sizes are checked.
-* ``verify(name)``: like ``load`` with ``verify=True``, keeping nothing.
-* ``scan()``: every entry that is or looks like a checkpoint, as
-  `CheckpointEntry` (name, manifest or the one-line problem), sorted by
-  ``order_key``; a bad entry is reported there, never raised, and reading
-  it must not block or read without bound (see `nnsim.checkpoint.safefile`).
-  Never one being written.
-* ``delete(name)``: remove a checkpoint, so that it is never seen half-deleted.
-* ``read_pointer()`` (optional): the name the ``latest`` pointer holds, or None.
-* ``exists(name)`` (optional to override): a committed checkpoint of that name
-  is there (it may still fail verification).
-
-``list()`` (the usable checkpoints) and ``latest()`` (the one ``latest``
-names if it is usable, else the newest usable one) are built on these.
-
-The tests in ``tests/test_checkpoint_storage.py`` run against any backend.
+``MyStorage("mystore://bucket/run1")``. The public methods (`Storage.save`,
+``load``, ``load_manifest``, ``verify``, ``scan``, ``list``, ``latest``,
+``delete``, ``exists``) come from the format on top of these operations.
+``tests/test_checkpoint_storage.py`` runs the same tests against ``dir``,
+``fsspec`` and a backend defined in the test file.
 """
 
 from __future__ import annotations
@@ -64,14 +76,15 @@ from __future__ import annotations
 import abc
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from importlib.metadata import entry_points
 from pathlib import Path
 
 import numpy as np
 
+from nnsim.checkpoint import format as fmt
 from nnsim.checkpoint.errors import CheckpointError, warn
+from nnsim.checkpoint.format import CheckpointEntry, Listed, pointer_name
 from nnsim.checkpoint.manifest import (
     MANIFEST_FILE,
     checkpoint_name,
@@ -83,6 +96,7 @@ from nnsim.checkpoint.manifest import (
 __all__ = [
     "ENTRY_POINT_GROUP",
     "CheckpointEntry",
+    "Listed",
     "Storage",
     "backend_class",
     "checkpoint_name",
@@ -90,6 +104,7 @@ __all__ = [
     "open_storage",
     "parse_checkpoint_name",
     "pointer_name",
+    "register_backend",
 ]
 
 ENTRY_POINT_GROUP = "nnsim.checkpoint_backends"
@@ -102,56 +117,107 @@ BUILTIN_BACKENDS = {
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
-@dataclass(frozen=True)
-class CheckpointEntry:
-    """One entry of a storage: a usable checkpoint (``manifest``) or why it is not (``problem``).
-
-    ``problem`` is the one line a reader of it would get: a newer format, a
-    malformed or tampered manifest, an incomplete write, a file that is a
-    link or a FIFO. Exactly one of ``manifest`` and ``problem`` is set.
-    """
-
-    name: str
-    manifest: dict | None = None
-    problem: str | None = None
-
-    @property
-    def usable(self) -> bool:
-        return self.problem is None
-
-
 class Storage(abc.ABC):
-    """A place that holds named checkpoints; see the module docstring for the contract."""
+    """A place that holds named checkpoints: byte-level operations below, the format on top.
+
+    See the module docstring for what a backend implements.
+    """
 
     url: str
 
+    # The byte-level operations a backend implements ----------------------------------
     @abc.abstractmethod
+    def begin(self, checkpoint: str) -> object:
+        """A staging handle to write checkpoint ``checkpoint`` into, invisible to readers."""
+
+    @abc.abstractmethod
+    def write_file(self, staging: object, file: str, chunks: Iterable[memoryview]) -> None:
+        """Write ``file`` into ``staging`` from ``chunks`` (durably, where the medium allows)."""
+
+    @abc.abstractmethod
+    def commit(self, staging: object) -> None:
+        """Make the staged checkpoint visible at once; FileExistsError if its name is taken."""
+
+    def abort(self, staging: object) -> None:  # noqa: B027 - optional, nothing to drop by default
+        """Drop a staged checkpoint whose save failed (called for any failure before the commit)."""
+
+    @abc.abstractmethod
+    def read_file(self, checkpoint: str, file: str, what: str, limit: int) -> bytes:
+        """The bytes of a committed plain file, at most ``limit``; FileNotFoundError if absent."""
+
+    @abc.abstractmethod
+    def file_size(self, checkpoint: str, file: str, what: str) -> int:
+        """The size of a committed plain file; FileNotFoundError if absent."""
+
+    def map_file(self, checkpoint: str, file: str, what: str, size: int):
+        """A writable buffer of the file (``size`` bytes expected); changing it never changes the file."""
+        return bytearray(self.read_file(checkpoint, file, what, size))
+
+    def has_file(self, checkpoint: str, file: str) -> bool:
+        """Something is at ``file`` of ``checkpoint`` (it may not be a plain file)."""
+        try:
+            self.file_size(checkpoint, file, f"'{file}' of '{self.location(checkpoint)}'")
+        except FileNotFoundError:
+            return False
+        except CheckpointError:
+            return True
+        return True
+
+    def has_leftovers(self, checkpoint: str) -> bool:
+        """Files of an uncommitted (interrupted) write of ``checkpoint`` are there."""
+        return False
+
+    @abc.abstractmethod
+    def list_entries(self) -> list[Listed]:
+        """The entries at the top of the storage, staging areas excluded."""
+
+    @abc.abstractmethod
+    def remove(self, checkpoint: str) -> None:
+        """Make ``checkpoint`` disappear at once, then free its files; FileNotFoundError if absent."""
+
+    @abc.abstractmethod
+    def read_latest(self, what: str, limit: int) -> bytes:
+        """The bytes of the ``latest`` pointer, at most ``limit``; FileNotFoundError if none."""
+
+    @abc.abstractmethod
+    def write_latest(self, data: bytes) -> None:
+        """Replace the ``latest`` pointer by ``data`` atomically."""
+
+    # The format, once for every backend (nnsim.checkpoint.format) -----------------------
     def save(self, name: str, manifest: Mapping, tensors: Mapping[str, np.ndarray]) -> dict:
-        """Write checkpoint ``name`` atomically; return its final manifest."""
+        """Write checkpoint ``name`` atomically and point ``latest`` at it; return its final manifest."""
+        return fmt.save(self, name, manifest, tensors)
 
-    @abc.abstractmethod
     def load(self, name: str, *, verify: bool = True) -> tuple[dict, dict[str, np.ndarray]]:
-        """(manifest, tensors) of checkpoint ``name``; with ``verify``, every file's SHA-256 is checked first."""
+        """(manifest, tensors) of checkpoint ``name``; with ``verify``, every file's SHA-256 is checked first.
 
-    @abc.abstractmethod
+        Without it, sizes and headers still are. The arrays are writable;
+        changing them never changes a file.
+        """
+        return fmt.load(self, name, verify=verify)
+
     def load_manifest(self, name: str, *, verify: bool = True) -> dict:
-        """The manifest of checkpoint ``name``, without its tensors."""
+        """The manifest of ``name``; with ``verify``, its checksum and its files' sizes are checked.
+
+        ``verify=False`` shows the manifest of a damaged checkpoint (to inspect it).
+        """
+        return fmt.load_manifest(self, name, verify=verify)
 
     def verify(self, name: str) -> None:
         """CheckpointError if anything in checkpoint ``name`` is missing, changed or corrupt."""
-        self.load(name, verify=True)
+        fmt.open_files(self, name, verify=True)
 
-    @abc.abstractmethod
     def scan(self) -> list[CheckpointEntry]:
         """Every checkpoint entry, usable or not, in commit order; never raises for a bad one."""
+        return fmt.scan(self)
 
-    @abc.abstractmethod
     def delete(self, name: str) -> None:
-        """Remove checkpoint ``name`` (complete or not)."""
+        """Remove checkpoint ``name`` (complete or not); it is never seen half-deleted."""
+        fmt.delete(self, name)
 
     def read_pointer(self) -> str | None:
         """The name the ``latest`` pointer holds (None: no pointer); CheckpointError if unreadable."""
-        return None
+        return fmt.read_pointer(self)
 
     def list(self) -> list[str]:
         """Names of the usable checkpoints (complete, valid manifest), in commit order."""
@@ -187,17 +253,13 @@ class Storage(abc.ABC):
 
     def exists(self, name: str) -> bool:
         """True if a committed checkpoint ``name`` is here (it may still fail verification)."""
-        return name in self.list()
+        return is_valid_name(name) and self.has_file(name, MANIFEST_FILE)
 
     def location(self, name: str) -> str:
         """The location of checkpoint ``name``, as `open_checkpoint` takes it."""
         return f"{self.url.rstrip('/')}/{name}"
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.url!r})"
-
-    # Shared by the built-in backends -------------------------------------------
-    def _pointer_failed(self, name: str, error: OSError) -> None:
+    def pointer_failed(self, name: str, error: OSError) -> None:
         """Warn that ``name`` is committed but ``latest`` still names an older checkpoint."""
         warn(
             f"checkpoint '{self.location(name)}' is written, but the latest pointer of "
@@ -205,43 +267,24 @@ class Storage(abc.ABC):
             "the run goes on: restart from that checkpoint by its name, and check the free space"
         )
 
-    def _missing(self, name: str, incomplete: bool) -> CheckpointError:
-        """The error for a checkpoint that is not there, or was never committed."""
-        label = self.location(name)
-        if incomplete:
-            return CheckpointError(
-                f"checkpoint '{label}' is incomplete: it has no {MANIFEST_FILE} (its write was "
-                "interrupted before it was committed, or the file was removed); "
-                "load another checkpoint"
-            )
-        names = self.list()
-        if not names:
-            hint = f"'{self.url}' holds no complete checkpoint"
-        else:
-            shown = ", ".join(names[-5:])
-            hint = f"the latest ones there: {shown}"
-        return CheckpointError(
-            f"checkpoint '{label}' does not exist; {hint} (it was never written, or was "
-            "deleted since, e.g. by a keep-last/keep-best policy)"
-        )
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"
 
 
-def pointer_name(data: bytes, what: str) -> str:
-    """The checkpoint name in the bytes of a ``latest`` pointer; CheckpointError if there is none."""
-    try:
-        name = data.decode("utf-8").strip()
-    except UnicodeDecodeError:
-        name = None
-    if not is_valid_name(name):
-        raise CheckpointError(
-            f"{what} does not hold a checkpoint name; it is ignored (the next checkpoint "
-            "written replaces it)"
-        )
-    return name
+_REGISTERED: dict[str, type[Storage]] = {}
+
+
+def register_backend(scheme: str, cls: type[Storage]) -> None:
+    """Serve ``scheme://...`` locations with ``cls`` in this process (before any entry point)."""
+    if not (isinstance(cls, type) and issubclass(cls, Storage)):
+        raise TypeError(f"a checkpoint backend must be a Storage subclass, not {cls!r}")
+    _REGISTERED[scheme.lower()] = cls
 
 
 def backend_class(scheme: str) -> type[Storage] | None:
-    """The storage class registered for URL ``scheme``, or None."""
+    """The storage class registered for URL ``scheme`` (`register_backend`, entry points), or None."""
+    if scheme in _REGISTERED:
+        return _REGISTERED[scheme]
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         if entry.name == scheme:
             target = entry.value

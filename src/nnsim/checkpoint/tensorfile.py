@@ -30,7 +30,7 @@ import math
 import mmap
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -155,29 +155,27 @@ class TensorFilePlan:
         return digest.hexdigest()
 
     def write_fd(self, fd: int, writeback: int = WRITEBACK) -> None:
-        """Write the file through the OS file descriptor ``fd``, which must be at offset 0.
+        """Write the file through the OS file descriptor ``fd``, which must be at offset 0."""
+        write_chunks(fd, self.pieces(), writeback)
 
-        Every ``writeback`` bytes the disk is asked to start writing what is
-        already written (`start_writeback`), so a final fsync has little
-        left to wait for; 0 leaves it all to the fsync.
-        """
-        written = flushed = 0
-        for piece in self.pieces():
-            while piece:
-                count = os.write(fd, piece)
-                piece = piece[count:]
-                written += count
-            if writeback and written - flushed >= writeback:
-                start_writeback(fd, flushed, written - flushed)
-                flushed = written
 
-    def write_to(self, stream) -> str:
-        """Write the file to a binary file object, hashing in the same pass; return the hex SHA-256."""
-        digest = hashlib.sha256()
-        for piece in self.pieces():
-            digest.update(piece)
-            stream.write(piece)
-        return digest.hexdigest()
+def write_chunks(fd: int, chunks: Iterable[memoryview], writeback: int = WRITEBACK) -> None:
+    """Write ``chunks`` through the OS file descriptor ``fd``, all of each, in order.
+
+    Every ``writeback`` bytes the disk is asked to start writing what is
+    already written (`start_writeback`), so a final fsync has little left
+    to wait for; 0 leaves it all to the fsync.
+    """
+    written = flushed = 0
+    for chunk in chunks:
+        view = memoryview(chunk).cast("B")
+        while view:
+            count = os.write(fd, view)
+            view = view[count:]
+            written += count
+        if writeback and written - flushed >= writeback:
+            start_writeback(fd, flushed, written - flushed)
+            flushed = written
 
 
 def plan_file(
