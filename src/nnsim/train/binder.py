@@ -232,7 +232,9 @@ def parse_text(kind: Any, text: str) -> Any:
         if list[str] in alternatives:
             return [item.strip() for item in source.strip()[1:-1].split(",") if item.strip()]
         return text if str in alternatives else None
-    if str in alternatives and (type(value) is str or not any(_fits(k, value) for k in alternatives)):
+    if str in alternatives and (
+        type(value) is str or not any(_fits(k, value) for k in alternatives)
+    ):
         return text  # the text itself, quotes and all, when no other type reads it
     return value
 
@@ -384,20 +386,28 @@ class Binder:
         wanted = key.rule.describe or describe(key.kind)
         return self.error(f"{where}{path} must be {wanted}, got {show(value)}")
 
-    def kind_of(self, path: str) -> Any:
-        """The type of the key at dotted ``path`` of the defaults (a section class for a table)."""
+    def option_of(self, path: str, where: str = "") -> Option:
+        """The type, default and rule of the key at dotted ``path`` in the defaults.
+
+        A table's kind is its section class and its default the section.
+        """
         section: Any = self.root()
         parts = path.split(".")
-        kind: Any = self.root
+        found = Option(self.root, section)
         for depth, part in enumerate(parts):
-            if section is None:
-                raise self.error(f"--set: {'.'.join(parts[:depth])} is not a table")
+            if not dataclasses.is_dataclass(found.kind):
+                raise self.error(f"{where}{'.'.join(parts[:depth])} is not a table")
             keys = _keys(section)
             if part not in keys:
-                raise self.unknown(".".join(parts[: depth + 1]), keys, "--set: ")
-            kind = keys[part].kind
-            section = getattr(section, keys[part].attr) if dataclasses.is_dataclass(kind) else None
-        return kind
+                raise self.unknown(".".join(parts[: depth + 1]), keys, where)
+            key = keys[part]
+            section = _get(section, key)
+            found = Option(key.kind, section, key.rule)
+        return found
+
+    def kind_of(self, path: str) -> Any:
+        """The type of the key at dotted ``path`` of the defaults (a section class for a table)."""
+        return self.option_of(path, "--set: ").kind
 
     def parse_set(self, pair: str) -> tuple[str, Any]:
         """``"a.b=0.99"`` -> ``("a.b", 0.99)``: the text parsed as its key's type in the defaults."""
@@ -579,19 +589,21 @@ class Binder:
         lines = [f"# {line}" for line in header.splitlines()]
         if lines:
             lines.append("")
-        for key in _keys(config).values():
-            self._table(getattr(config, key.attr), key.key, lines)
+        self._table(config, "", lines)
         return "\n".join(lines)
 
     def _table(self, section: Any, name: str, lines: list[str]) -> None:
+        """``[name]`` and its values, then its tables (the root has no header)."""
         tables = []
-        lines.append(f"[{name}]")
+        if name:
+            lines.append(f"[{name}]")
         for key, each in _keys(section).items():
             value = _get(section, each)
             if dataclasses.is_dataclass(each.kind):
-                tables.append((f"{name}.{key}", value))
+                tables.append((f"{name}.{key}" if name else key, value))
             else:
                 lines.append(f"{key} = {toml_value(value)}")
-        lines.append("")
+        if name or len(lines) and lines[-1]:
+            lines.append("")
         for table_name, table in tables:
             self._table(table, table_name, lines)
