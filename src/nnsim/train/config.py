@@ -112,7 +112,8 @@ def optimizer_types() -> dict[str, type]:
     for type_name, cls in registered_types().items():
         if isinstance(cls, type) and issubclass(cls, Optimizer):
             found[config_name(type_name)] = cls
-    return dict(sorted(found.items(), key=lambda item: (not item[1].type_name.startswith("nn."),)))
+    own = {name: cls for name, cls in found.items() if cls.type_name.startswith("nn.")}
+    return {**own, **found}  # nnsim's first, then the others, each by name
 
 
 def config_name(type_name: str) -> str:
@@ -152,6 +153,7 @@ def _not_a_setting(section: OptimizerConfig, key: str, value: Any) -> Any:
     }
     if not others:
         return None
+    # (a bool is no number here, though True == 1.0 in Python)
     if any(type(value) is not bool and value == param.default for param in others.values()):
         return IGNORE
     owners = list(others)
