@@ -13,6 +13,7 @@ parameters are set: create weights, register clocks), ``init(phase)``,
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -163,6 +164,27 @@ class Element:
         """Set attribute ``name`` as a tool does (console ``set``, ``--set``, sweeps), then ``on_set``."""
         setattr(self, name, value)
         self.on_set(name)
+
+    def set_param(self, name: str, value: Any) -> None:
+        """Set declared parameter ``name`` to the typed ``value``, as a tool does (`assign`).
+
+        The typed door for Python callers (a training config applied to a
+        script's model): ``value`` is checked by its declaration as it is
+        (`Param.check`: an int, a float, a bool, a str; no text is parsed),
+        then the element has its say (`check_change`). ParamError names the
+        parameter and the reason; nothing changes then.
+        """
+        param = self.declared_params().get(name)
+        if param is None:
+            hint = difflib.get_close_matches(name, list(self.declared_params()), n=1)
+            suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
+            raise ParamError(f"{self.describe()} has no parameter '{name}'{suggestion}")
+        try:
+            value = param.check(value)
+            self.check_change(name, value)
+        except ValueError as error:
+            raise ParamError(f"parameter '{name}' of {self.describe()}: {error}") from None
+        self.assign(name, value)
 
     def on_set(self, name: str) -> None:
         """Called after a tool changed attribute ``name`` of this element (see ``assign``).

@@ -52,7 +52,7 @@ def dataset_overrides(body: dict, config: Config) -> dict[str, str]:
         return {}
     name = names[types.index("nn.BatchController")]
     params = controller_params(config)
-    return {f"{name}/{key}": str(params[key]) for key in DATASET_PATHS}
+    return {f"{name}/{key}": params[key] for key in DATASET_PATHS}  # str parameters: paths
 
 
 def run_folder_overrides(storage: Any, body: dict) -> dict[str, str]:
@@ -67,13 +67,8 @@ def run_folder_overrides(storage: Any, body: dict) -> dict[str, str]:
 
 
 def optimizer_params(config: Config) -> dict[str, Any]:
-    optimizer = config.training.optimizer
-    params = {"learning_rate": optimizer.learning_rate, "decay": optimizer.decay}
-    if optimizer.name == "adam":
-        params.update(beta_1=optimizer.beta_1, beta_2=optimizer.beta_2, epsilon=optimizer.epsilon)
-    else:
-        params.update(momentum=optimizer.momentum)
-    return params
+    """The optimizer's constructor parameters: every declared setting, typed as the config holds it."""
+    return dict(config.training.optimizer.settings)
 
 
 def sequential(config: Config) -> nn.Sequential:
@@ -83,11 +78,11 @@ def sequential(config: Config) -> nn.Sequential:
     for size in config.model.hidden:
         layers += [nn.Dense(size, weight_scale=scale), nn.ReLU()]
     layers += [nn.Dense(CLASSES, weight_scale=scale), nn.Softmax()]
-    make_optimizer = nn.Adam if config.training.optimizer.name == "adam" else nn.SGD
+    optimizer = config.training.optimizer
     return nn.Sequential(
         layers,
         loss=nn.CategoricalCrossEntropy(),
-        optimizer=make_optimizer(**optimizer_params(config)),
+        optimizer=nn.Spec(optimizer.type_name, optimizer_params(config), "optimizer"),
         controller=nn.BatchController(**controller_params(config)),
     )
 
@@ -103,32 +98,30 @@ def find_controller(sim: Simulation) -> Component:
 
 
 def _apply_to_script_model(sim: Simulation, config: Config) -> None:
-    from nnsim.state.paths import set_value
-
+    """Set the config's controller values on the script's controller, and give its optimizer
+    slot a new optimizer built from the config's settings (typed values, no text between)."""
     controller = find_controller(sim)
-    optimizers = [
-        (component, sub)
+    owners = [
+        component
         for component in sim.components.values()
-        for slot, sub in component.subcomponents.items()
+        for slot in component.subcomponents
         if slot == "optimizer"
     ]
-    if len(optimizers) != 1:
+    if len(owners) != 1:
         raise ConfigError(
-            f"model script '{config.model.script}' has {len(optimizers)} optimizers; "
+            f"model script '{config.model.script}' has {len(owners)} optimizers; "
             "training from a config needs exactly one"
         )
-    owner, optimizer = optimizers[0]
-    wanted = {"adam": "nn.Adam", "sgd": "nn.SGD"}[config.training.optimizer.name]
-    if optimizer.kind() != wanted:
+    owner = owners[0]
+    wanted = config.training.optimizer.type_name
+    if owner.optimizer.kind() != wanted:
         raise ConfigError(
-            f"model script '{config.model.script}' trains with {optimizer.kind()} but "
+            f"model script '{config.model.script}' trains with {owner.optimizer.kind()} but "
             f"training.optimizer.name is '{config.training.optimizer.name}'; make them agree"
         )
-    values = {f"{controller.name}/{k}": v for k, v in controller_params(config).items()}
-    values.update({f"{owner.name}/optimizer/{k}": v for k, v in optimizer_params(config).items()})
-    for path, value in values.items():
-        set_value(sim, path, str(value))
-    optimizer.current_learning_rate = optimizer.learning_rate  # as its build() derived it
+    for name, value in controller_params(config).items():
+        controller.set_param(name, value)
+    owner.set_subcomponent("optimizer", wanted, **optimizer_params(config))
 
 
 def build_simulation(config: Config, *, output: TextIO | None = None) -> Simulation:

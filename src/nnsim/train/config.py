@@ -1,4 +1,4 @@
-"""The training config: typed sections, read from TOML, overridden from the command line.
+"""The training config: nnsim's sections, bound to TOML by `nnsim.train.binder`.
 
 Precedence, lowest first: the defaults below < the TOML file < command-line
 flags (``--max-epochs``, ``--learning-rate``, ...) < ``--set KEY=VALUE``::
@@ -6,67 +6,184 @@ flags (``--max-epochs``, ``--learning-rate``, ...) < ``--set KEY=VALUE``::
     config = load_config("train.toml", flags={"training.epochs": 3},
                          sets=["training.optimizer.beta_2=0.99"])
 
-Every key is checked: an unknown one is an error naming its dotted path and
-the closest valid key, a value of the wrong type names the key, the type
-wanted and the value given. Paths of input files (datasets, a model script)
-in a TOML file are relative to that file; on the command line, to the
-current directory. ``output.project_dir`` is relative to the current
-directory. `to_toml` writes a config back (the run folder's ``config.toml``,
-with its input paths relative to the run folder: see
+The defaults, ranges and choices of keys that become a component's
+parameters are that parameter's declaration (`nnsim.sim.Param`), read here,
+not copied: ``training.epochs`` is ``nn.BatchController``'s ``epochs``,
+``training.weight_scale`` and ``training.dtype`` are ``nn.Dense``'s, and
+``[training.optimizer]`` is whichever registered optimizer type ``name``
+names, with that type's declared settings (SGD's learning rate defaults to
+SGD's 1.0, Adam's to 0.001). Keys, types and did-you-mean messages are the
+binder's; relations between keys are `validate`'s. Paths of input files
+(datasets, a model script) in a TOML file are relative to that file; on the
+command line, to the current directory. ``output.project_dir`` is relative
+to the current directory. `to_toml` writes a config back (the run folder's
+``config.toml``, with its input paths relative to the run folder: see
 ``nnsim.train.runfolder``); reading that file gives the same config.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
-import json
 import math
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_type_hints
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
+from typing import Any
 
 from nnsim.data.classes import CLASS_NAMES, IMAGE_SHAPE
 from nnsim.errors import NnsimError, UnitError
-from nnsim.nn.dtypes import DTYPES
-from nnsim.nn.layers import MAX_UNITS, MAX_WEIGHTS
+from nnsim.nn.layers import MAX_WEIGHTS
+from nnsim.sim import Param, lookup, registered_types
+from nnsim.sim.declare import REQUIRED as PARAM_REQUIRED
+from nnsim.sim.declare import Frequency, Time
+from nnsim.train.binder import (
+    IGNORE,
+    REQUIRED,
+    Binder,
+    BindError,
+    Layer,
+    Option,
+    Rule,
+    complete,
+    extras,
+    option,
+    show,
+    tomllib,
+)
 from nnsim.units import parse_frequency, parse_time
 
 BUILTIN_DATASETS = ("fashion-mnist",)
-OPTIMIZERS = ("adam", "sgd")
 MONITORS = ("val_loss", "val_acc", "train_loss", "train_acc")
+OPTIMIZER_SLOT = ("nn.CategoricalCrossEntropy", "optimizer")
+"""Where the builder's model keeps its optimizer: the loss's slot (its default is the config's)."""
 
 
-class ConfigError(NnsimError, ValueError):
+class ConfigError(NnsimError, BindError):
     """A config key that does not exist, or a value of the wrong type or out of range."""
 
 
-def _opt(default: Any, **rules: Any) -> Any:
-    """A field with validation rules: ``min``, ``min_exclusive``, ``max``, ``choices``,
-    ``path``, ``key``."""
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata=rules)
-    return field(default=default, metadata=rules)
+# From the declarations ----------------------------------------------------------------
+_KINDS = {int: int, float: float, bool: bool, str: str, Time: int | str, Frequency: str}
 
 
+def param_rule(param: Param, **more: Any) -> Rule:
+    """The binder's rule for a value that becomes ``param``: its range and choices."""
+    check = None
+    if param.type in (Time, Frequency):  # "1us", "1GHz": the declaration parses them
+
+        def check(value: Any) -> None:
+            param.convert(value)
+
+    return Rule(
+        min=param.min,
+        max=param.max,
+        min_exclusive=param.min_exclusive,
+        choices=param.choices,
+        check=check,
+        **more,
+    )
+
+
+def declared(param: Param, **more: Any) -> Any:
+    """A config field whose default and rule are ``param``'s declaration (``path=True``...)."""
+    return option(param.default, rule=param_rule(param, **more))
+
+
+def param_option(param: Param) -> Option:
+    """A key of ``[training.optimizer]`` for ``param`` of the named optimizer type."""
+    default = REQUIRED if param.default is PARAM_REQUIRED else param.default
+    return Option(_KINDS[param.type], default, param_rule(param), param.help)
+
+
+_DENSE = lookup("nn.Dense").declared_params()
+_CONTROLLER = lookup("nn.BatchController").declared_params()
+
+
+def optimizer_types() -> dict[str, type]:
+    """``{config name: class}`` of every registered optimizer type.
+
+    nnsim's own (``nn.Adam``, ``nn.SGD``) are named by their class in lower
+    case (``adam``, ``sgd``); any other registered type (a plugin's, or one
+    ``@register``-ed before the config is read) by its type name.
+    """
+    from nnsim.nn.optimizers import Optimizer
+
+    found = {}
+    for type_name, cls in registered_types().items():
+        if isinstance(cls, type) and issubclass(cls, Optimizer):
+            found[config_name(type_name)] = cls
+    own = {name: cls for name, cls in found.items() if cls.type_name.startswith("nn.")}
+    return {**own, **found}  # nnsim's first, then the others, each by name
+
+
+def config_name(type_name: str) -> str:
+    """``"nn.Adam"`` -> ``"adam"``; another library's type keeps its name."""
+    return type_name[3:].lower() if type_name.startswith("nn.") else type_name
+
+
+def optimizer_names() -> tuple[str, ...]:
+    return tuple(optimizer_types())
+
+
+def default_optimizer() -> str:
+    """The config name of the optimizer the builder's loss uses when none is given."""
+    owner, slot = OPTIMIZER_SLOT
+    return config_name(lookup(owner).declared_slots()[slot].default)
+
+
+def optimizer_options(section: OptimizerConfig) -> dict[str, Option]:
+    """The settings of the optimizer ``section.name`` names: its type's declared params."""
+    cls = optimizer_types().get(section.name)
+    if cls is None:
+        return {}
+    return {name: param_option(param) for name, param in cls.declared_params().items()}
+
+
+def _not_a_setting(section: OptimizerConfig, key: str, value: Any) -> Any:
+    """Why ``key`` is not a setting of this optimizer, when it is another's.
+
+    A setting of another optimizer at that optimizer's declared default is
+    accepted and dropped: it changes nothing, and the ``config.toml`` of run
+    folders written before the settings followed the optimizer list them all.
+    """
+    others = {
+        name: cls.declared_params()[key]
+        for name, cls in optimizer_types().items()
+        if name != section.name and key in cls.declared_params()
+    }
+    if not others:
+        return None
+    # (a bool is no number here, though True == 1.0 in Python)
+    if any(type(value) is not bool and value == param.default for param in others.values()):
+        return IGNORE
+    owners = list(others)
+    return (
+        f"is not a setting of {section.name} (but of {', '.join(owners)}); "
+        f"remove it or set training.optimizer.name to the optimizer it belongs to"
+    )
+
+
+# The sections ---------------------------------------------------------------------------
 @dataclass
 class ModelConfig:
     """The network: hidden dense layer sizes (784 inputs, 10 classes), or a model script."""
 
-    hidden: list[int] = _opt([128, 128], min=1, max=MAX_UNITS)
-    script: str = _opt("", path=True)
-    script_args: list[str] = _opt([])
+    hidden: list[int] = option([128, 128], rule=param_rule(_DENSE["output_size"]))
+    script: str = option("", path=True)
+    script_args: list[str] = option([])
 
 
 # ``dataset.validation``: "test" (validate on the test set) or a fraction of the training set.
 Validation = str | float
+
+
+def _fraction(value: Validation) -> None:
+    """``dataset.validation`` becomes the controller's ``validation_split`` (0: the test set)."""
+    if value != "test" and (isinstance(value, str) or not 0 < value < 1):
+        raise ValueError(
+            'must be "test" or a fraction of the training images '
+            f"between 0 and 1 (e.g. 0.1), got {show(value)}"
+        )
 
 
 @dataclass
@@ -76,37 +193,59 @@ class DatasetConfig:
     ``validation`` is what the epochs validate on, and so what chooses the
     best checkpoint: ``"test"`` (the test set, as in SST's example) or a
     fraction of the training images held out (e.g. 0.1), which keeps the test
-    set unseen until ``nnsim test``.
+    set unseen until ``nnsim test``. The folders, ``class_image_limit`` and
+    ``invert_eval_images`` are the batch controller's parameters.
     """
 
     name: str = "fashion-mnist"
-    training: str = _opt("", path=True)
-    test: str = _opt("", path=True)
-    validation: Validation = "test"
-    eval: str = _opt("", path=True)
-    class_image_limit: int = _opt(0, min=0)
-    invert_eval_images: bool = False
+    training: str = declared(_CONTROLLER["training_images"], path=True)
+    test: str = declared(_CONTROLLER["test_images"], path=True)
+    validation: Validation = option(
+        "test", describe='"test" or a fraction of the training images (e.g. 0.1)', check=_fraction
+    )
+    eval: str = declared(_CONTROLLER["eval_images"], path=True)
+    class_image_limit: int = declared(_CONTROLLER["class_image_limit"])
+    invert_eval_images: bool = declared(_CONTROLLER["invert_eval_images"])
 
 
 @dataclass
 class OptimizerConfig:
-    name: str = _opt("adam", choices=OPTIMIZERS)
-    learning_rate: float = _opt(0.001, min=0.0)
-    decay: float = _opt(0.0, min=0.0)
-    beta_1: float = _opt(0.9, min=0.0, max=1.0)
-    beta_2: float = _opt(0.999, min=0.0, max=1.0)
-    epsilon: float = _opt(1e-7, min=0.0, min_exclusive=True)
-    momentum: float = _opt(0.0, min=0.0, max=1.0)
+    """``name`` is a registered optimizer type; its settings are that type's parameters.
+
+    ``settings`` always holds every declared parameter of the type, with its
+    declared default where the config gives none; they read as attributes
+    too (``config.training.optimizer.learning_rate``).
+    """
+
+    name: str = option(default_optimizer(), choices=optimizer_names)
+    settings: dict[str, Any] = extras(optimizer_options, unknown=_not_a_setting)
+
+    def __post_init__(self) -> None:
+        complete(self)
+
+    def __getattr__(self, name: str) -> Any:
+        settings = self.__dict__.get("settings", {})
+        if name in settings:
+            return settings[name]
+        raise AttributeError(f"optimizer {self.__dict__.get('name')!r} has no setting {name!r}")
+
+    @property
+    def type_name(self) -> str:
+        """The registered type (``nn.Adam``) that ``name`` names."""
+        return optimizer_types()[self.name].type_name
 
 
 @dataclass
 class TrainingConfig:
-    epochs: int = _opt(10, min=1)
-    batch_size: int = _opt(128, min=1)
+    """``epochs`` and ``batch_size`` are the controller's; ``dtype`` and ``weight_scale`` every
+    dense layer's."""
+
+    epochs: int = declared(_CONTROLLER["epochs"])
+    batch_size: int = declared(_CONTROLLER["batch_size"])
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
-    seed: int = _opt(0, min=0)
-    dtype: str = _opt("float32", choices=DTYPES)
-    weight_scale: float = _opt(0.01, min=0.0)
+    seed: int = option(0, min=0)
+    dtype: str = declared(_DENSE["dtype"])
+    weight_scale: float = declared(_DENSE["weight_scale"])
 
 
 @dataclass
@@ -117,12 +256,12 @@ class SimulationConfig:
 
 @dataclass
 class CheckpointConfig:
-    every_epochs: int = _opt(1, min=0)
-    every_steps: int = _opt(0, min=0)
-    keep_last: int = _opt(2, min=0)
-    keep_best: int = _opt(1, min=0)
-    monitor: str = _opt("val_loss", choices=MONITORS)
-    asynchronous: bool = _opt(False, key="async")
+    every_epochs: int = option(1, min=0)
+    every_steps: int = option(0, min=0)
+    keep_last: int = option(2, min=0)
+    keep_best: int = option(1, min=0)
+    monitor: str = option("val_loss", choices=MONITORS)
+    asynchronous: bool = option(False, key="async")
 
 
 @dataclass
@@ -141,125 +280,7 @@ class Config:
     output: OutputConfig = field(default_factory=OutputConfig)
 
 
-# The schema, read off the dataclasses --------------------------------------------------
-def _key(item: dataclasses.Field) -> str:
-    return item.metadata.get("key", item.name)
-
-
-def _fields(cls: type) -> dict[str, tuple[dataclasses.Field, Any]]:
-    """``{toml key: (field, type)}`` of a section class."""
-    hints = get_type_hints(cls)
-    return {_key(item): (item, hints[item.name]) for item in dataclasses.fields(cls)}
-
-
-def _all_keys(cls: type = Config, prefix: str = "") -> list[str]:
-    """Every dotted key, tables included: ``["model", "model.hidden", ...]``."""
-    keys = []
-    for key, (_, kind) in _fields(cls).items():
-        keys.append(prefix + key)
-        if dataclasses.is_dataclass(kind):
-            keys += _all_keys(kind, f"{prefix}{key}.")
-    return keys
-
-
-def _unknown(path: str, here: Iterable[str], where: str) -> ConfigError:
-    """'unknown config key X; did you mean Y?' (closest in its table, else anywhere)."""
-    table, _, key = path.rpartition(".")
-    prefix = f"{table}." if table else ""
-    close = difflib.get_close_matches(key, list(here), n=1, cutoff=0.6)
-    if close:
-        hint = f"; did you mean '{prefix}{close[0]}'?"
-    else:
-        close = difflib.get_close_matches(path, _all_keys(), n=1, cutoff=0.6)
-        valid = ", ".join(here)
-        hint = f"; did you mean '{close[0]}'?" if close else f" (valid keys there: {valid})"
-    return ConfigError(f"{where}unknown config key '{path}'{hint}")
-
-
-def _describe(kind: Any) -> str:
-    return {
-        int: "an integer",
-        float: "a number",
-        bool: "true or false",
-        str: "a string",
-        list[int]: "a list of integers",
-        list[str]: "a list of strings",
-        Validation: '"test" or a fraction of the training images (e.g. 0.1)',
-    }[kind]
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return repr(value) if isinstance(value, str) else str(value)
-
-
-def _typed(path: str, kind: Any, value: Any, where: str) -> Any:
-    """``value`` (as TOML reads it) as ``kind``, or a ConfigError naming ``path``."""
-    ok = {
-        int: lambda v: type(v) is int,
-        float: lambda v: type(v) in (int, float),
-        bool: lambda v: type(v) is bool,
-        str: lambda v: type(v) is str,
-        list[int]: lambda v: type(v) is list and all(type(x) is int for x in v),
-        list[str]: lambda v: type(v) is list and all(type(x) is str for x in v),
-        Validation: lambda v: v == "test" or type(v) in (int, float),
-    }[kind](value)
-    if not ok:
-        raise ConfigError(f"{where}{path} must be {_describe(kind)}, got {_show(value)}")
-    if kind is Validation and value != "test":
-        return float(value)
-    return float(value) if kind is float else value
-
-
-def _resolve(value: str, base: Path | None) -> str:
-    """An input path made absolute against ``base`` (the config file's folder)."""
-    if not value or base is None:
-        return value
-    return os.path.normpath(base / Path(value).expanduser())
-
-
-def _set(config: Config, path: str, value: Any, *, base: Path | None, where: str) -> None:
-    """Set dotted ``path`` of ``config`` to a TOML-typed ``value`` (a table for a section)."""
-    parts = path.split(".")
-    target: Any = config
-    for depth, part in enumerate(parts):
-        fields = _fields(type(target))
-        done = ".".join(parts[: depth + 1])
-        if part not in fields:
-            raise _unknown(done, fields, where)
-        item, kind = fields[part]
-        if dataclasses.is_dataclass(kind):
-            if depth == len(parts) - 1:
-                if not isinstance(value, dict):
-                    first = next(iter(_fields(kind)))
-                    raise ConfigError(
-                        f"{where}{done} is a table; set its keys, e.g. {done}.{first}"
-                    )
-                for key, inner in value.items():
-                    _set(config, f"{done}.{key}", inner, base=base, where=where)
-                return
-            target = getattr(target, item.name)
-            continue
-        if depth != len(parts) - 1:
-            raise ConfigError(f"{where}{done} is {_describe(kind)}, not a table")
-        value = _typed(done, kind, value, where)
-        if item.metadata.get("path"):
-            value = _resolve(value, base)
-        setattr(target, item.name, value)
-
-
-def _kind_of(path: str) -> Any:
-    """The type of the key at dotted ``path`` (a section class for a table)."""
-    kind: Any = Config
-    for depth, part in enumerate(path.split(".")):
-        if not dataclasses.is_dataclass(kind):
-            raise ConfigError(f"--set: {'.'.join(path.split('.')[:depth])} is not a table")
-        fields = _fields(kind)
-        if part not in fields:
-            raise _unknown(".".join(path.split(".")[: depth + 1]), fields, "--set: ")
-        kind = fields[part][1]
-    return kind
+BINDER = Binder(Config, ConfigError, example="training.epochs=3")
 
 
 def parse_set(pair: str) -> tuple[str, Any]:
@@ -267,24 +288,11 @@ def parse_set(pair: str) -> tuple[str, Any]:
 
     The value is read as a TOML value (``3``, ``1e-3``, ``true``, ``[64, 32]``),
     except for string keys, which take the text as it is. A list may also be
-    written without brackets: ``model.hidden=64,32``.
+    written without brackets: ``model.hidden=64,32``. (Optimizer settings are
+    typed as the default optimizer's here; `load_config` types them as the
+    named optimizer's.)
     """
-    path, sep, text = pair.partition("=")
-    path = path.strip()
-    if not sep or not path:
-        raise ConfigError(f"--set takes KEY=VALUE (e.g. training.epochs=3), not {pair!r}")
-    kind = _kind_of(path)
-    if kind is str or dataclasses.is_dataclass(kind) or (kind is Validation and text == "test"):
-        return path, text
-    source = text
-    if kind in (list[int], list[str]) and not text.strip().startswith("["):
-        source = f"[{text}]"
-    try:
-        return path, tomllib.loads(f"value = {source}")["value"]
-    except tomllib.TOMLDecodeError:
-        if kind == list[str]:  # bare words: script_args=--epochs,3
-            return path, [item.strip() for item in source.strip()[1:-1].split(",") if item.strip()]
-        raise ConfigError(f"--set: {path} must be {_describe(kind)}, got {text!r}") from None
+    return BINDER.parse_set(pair)
 
 
 # Reading and checking -------------------------------------------------------------
@@ -311,52 +319,21 @@ def load_config(
     sets: Iterable[str] = (),
 ) -> Config:
     """Defaults < the TOML at ``path`` < ``flags`` (dotted key -> value) < ``sets`` (``KEY=VALUE``)."""
-    config = Config()
+    layers = []
     if path is not None:
         table = read_toml(path)
-        base = Path(path).absolute().parent
-        for key, value in table.items():
-            _set(config, key, value, base=base, where=f"{path}: ")
+        layers.append(Layer(table, f"{path}: ", Path(path).absolute().parent))
     cwd = Path.cwd()
-    for key, value in (flags or {}).items():
-        if value is not None:
-            _set(config, key, value, base=cwd, where="")
-    for pair in sets:
-        key, value = parse_set(pair)
-        _set(config, key, value, base=cwd, where="--set: ")
+    given = {key: value for key, value in (flags or {}).items() if value is not None}
+    layers += [Layer(given, "", cwd), Layer(list(sets), "--set: ", cwd, texts=True)]
+    config = BINDER.load(layers)
     validate(config)
     return config
 
 
-def _check_ranges(section: Any, prefix: str) -> None:
-    for key, (item, kind) in _fields(type(section)).items():
-        value = getattr(section, item.name)
-        path = prefix + key
-        if dataclasses.is_dataclass(kind):
-            _check_ranges(value, path + ".")
-            continue
-        rules = item.metadata
-        values = value if isinstance(value, list) else [value]
-        for each in values:
-            if isinstance(each, float) and not math.isfinite(each):
-                raise ConfigError(f"{path} must be a finite number, got {each}")
-            if rules.get("min_exclusive") and each <= rules["min"]:
-                raise ConfigError(f"{path} must be > {rules['min']}, got {_show(each)}")
-            if "min" in rules and each < rules["min"]:
-                raise ConfigError(f"{path} must be >= {rules['min']}, got {_show(each)}")
-            if "max" in rules and each > rules["max"]:
-                raise ConfigError(f"{path} must be <= {rules['max']}, got {_show(each)}")
-            if "choices" in rules and each not in rules["choices"]:
-                close = difflib.get_close_matches(str(each), rules["choices"], n=1)
-                hint = f"; did you mean '{close[0]}'?" if close else ""
-                raise ConfigError(
-                    f"{path} must be one of {', '.join(rules['choices'])}, got {_show(each)}{hint}"
-                )
-
-
 def validate(config: Config) -> None:
     """ConfigError for values out of range or that do not fit together."""
-    _check_ranges(config, "")
+    BINDER.check_ranges(config)
     sizes = [math.prod(IMAGE_SHAPE), *config.model.hidden, len(CLASS_NAMES)]
     for inputs, outputs in zip(sizes, sizes[1:], strict=False):
         if inputs * outputs > MAX_WEIGHTS:
@@ -370,22 +347,8 @@ def validate(config: Config) -> None:
             f"dataset.name '{dataset.name}' is not a built-in dataset "
             f"({', '.join(BUILTIN_DATASETS)}); give dataset.training and dataset.test folders"
         )
-    if dataset.validation != "test" and not 0 < dataset.validation < 1:
-        raise ConfigError(
-            f'dataset.validation must be "test" or a fraction of the training images '
-            f"between 0 and 1 (e.g. 0.1), got {_show(dataset.validation)}"
-        )
     if not dataset.name or "/" in dataset.name:
         raise ConfigError(f"dataset.name must be a short label without '/', got {dataset.name!r}")
-    optimizer = config.training.optimizer
-    other = OptimizerConfig()
-    foreign = ("momentum",) if optimizer.name == "adam" else ("beta_1", "beta_2", "epsilon")
-    for key in foreign:
-        if getattr(optimizer, key) != getattr(other, key):
-            raise ConfigError(
-                f"training.optimizer.{key} is not a setting of {optimizer.name}; "
-                f"remove it or set training.optimizer.name to the optimizer it belongs to"
-            )
     try:
         parse_time(config.simulation.link_latency)
     except UnitError as error:
@@ -401,55 +364,9 @@ def validate(config: Config) -> None:
 
 def map_paths(config: Config, function) -> Config:
     """A copy of ``config`` with ``function(path)`` applied to every input path (datasets, script)."""
-
-    def walk(section: Any) -> Any:
-        section = dataclasses.replace(section)
-        for item, kind in _fields(type(section)).values():
-            value = getattr(section, item.name)
-            if dataclasses.is_dataclass(kind):
-                setattr(section, item.name, walk(value))
-            elif item.metadata.get("path"):
-                setattr(section, item.name, function(value))
-        return section
-
-    return walk(config)
-
-
-# Writing ------------------------------------------------------------------------
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value)  # round-trips exactly; finite by validation
-    if isinstance(value, str):
-        # A TOML basic string: JSON's escapes are TOML's; TOML also wants DEL escaped.
-        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
-    raise TypeError(f"cannot write {value!r} as TOML")
-
-
-def _toml_table(section: Any, name: str, lines: list[str]) -> None:
-    tables = []
-    lines.append(f"[{name}]")
-    for key, (item, kind) in _fields(type(section)).items():
-        value = getattr(section, item.name)
-        if dataclasses.is_dataclass(kind):
-            tables.append((f"{name}.{key}", value))
-        else:
-            lines.append(f"{key} = {_toml_value(value)}")
-    lines.append("")
-    for table_name, table in tables:
-        _toml_table(table, table_name, lines)
+    return BINDER.map_paths(config, function)
 
 
 def to_toml(config: Config, header: str = "") -> str:
     """``config`` as TOML text that `load_config` reads back to an equal config."""
-    lines = [f"# {line}" for line in header.splitlines()]
-    if lines:
-        lines.append("")
-    for key, (item, _) in _fields(Config).items():
-        _toml_table(getattr(config, item.name), key, lines)
-    return "\n".join(lines)
+    return BINDER.to_toml(config, header)
