@@ -17,13 +17,12 @@ from conftest import REPO
 
 from nnsim.errors import ParamError
 from nnsim.nn.optimizers import Optimizer
-from nnsim.sim import Param, lookup, register
+from nnsim.sim import Param, lookup, register, unregister
 from nnsim.train import load_config, train
 from nnsim.train.build import build_simulation, find_controller
 from nnsim.train.config import BINDER, ConfigError, OptimizerConfig
 
 
-@register("test.SignSGD")
 class SignSGD(Optimizer):
     """signSGD (Bernstein et al., 2018): every weight steps by the learning rate, against its
     gradient's sign; ``dead_zone`` leaves gradients smaller than it alone."""
@@ -42,6 +41,14 @@ class SignSGD(Optimizer):
         step = np.sign(grad) if rule.settings["sign_only"] else grad
         step = np.where(np.abs(grad) > rule.settings["dead_zone"], step, 0)
         param -= (rule.learning_rate * step).astype(param.dtype)
+
+
+@pytest.fixture(autouse=True)
+def registered():
+    """Registered as a user would, for these tests only (`nnsim info`'s test lists every type)."""
+    register("test.SignSGD")(SignSGD)
+    yield
+    unregister("test.SignSGD")
 
 
 # key in the config -> (registered type, parameter) it becomes
