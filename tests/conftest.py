@@ -91,3 +91,20 @@ def run_nnsim(*args: str, cwd: Path = REPO, timeout: float = 300) -> subprocess.
         text=True,
         timeout=timeout,
     )
+
+
+def checkpointed_run(checkpoints: Path, script_args: list[str], *options: str) -> list[str]:
+    """Run the example with ``--checkpoint-enable`` into ``checkpoints`` (after every epoch
+    unless ``options`` say otherwise); return the checkpoint names in commit order."""
+    result = run_nnsim(
+        "run",
+        EXAMPLE,
+        "--checkpoint-enable",
+        *(options or ("--checkpoint-every-epochs=1",)),
+        f"--checkpoint-dir={checkpoints}",
+        "--",
+        *script_args,
+    )
+    assert result.returncode == 0, result.stderr
+    folders = [path.name for path in checkpoints.iterdir() if path.is_dir()]
+    return sorted(folders, key=lambda name: int(name.split("_")[1]))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import EXAMPLE, example_args, make_idx_dataset, run_nnsim
+from conftest import EXAMPLE, checkpointed_run, example_args, make_idx_dataset, run_nnsim
 from test_checkpoint_run import build, results
 
 from nnsim.checkpoint import CheckpointError, DirStorage, open_checkpoint, open_storage
@@ -35,17 +35,8 @@ def original(tmp_path_factory):
     root = tmp_path_factory.mktemp("bad_entries")
     dataset = make_idx_dataset(root / "toy")
     checkpoints = root / "checkpoints"
-    result = run_nnsim(
-        "run",
-        EXAMPLE,
-        "--checkpoint-enable",
-        "--checkpoint-every-epochs=1",
-        f"--checkpoint-dir={checkpoints}",
-        "--",
-        *example_args(dataset, None, "--epochs=3"),
-    )
-    assert result.returncode == 0, result.stderr
-    return {"dir": checkpoints, "dataset": dataset, "names": DirStorage(checkpoints).list()}
+    names = checkpointed_run(checkpoints, example_args(dataset, None, "--epochs=3"))
+    return {"dir": checkpoints, "dataset": dataset, "names": names}
 
 
 @pytest.fixture

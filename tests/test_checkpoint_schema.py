@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import EXAMPLE, REPO, example_args, make_idx_dataset, run_nnsim
+from conftest import EXAMPLE, REPO, checkpointed_run, example_args, make_idx_dataset, run_nnsim
 
 from nnsim.checkpoint import CheckpointError, open_checkpoint
 from nnsim.checkpoint.manifest import (
@@ -43,19 +43,7 @@ def original(tmp_path_factory) -> dict:
     dataset = make_idx_dataset(root / "toy", train_per_class=8, test_per_class=4)
     args = example_args(dataset, EVAL, "--epochs=2")
     checkpoints = root / "checkpoints"
-    result = run_nnsim(
-        "run",
-        EXAMPLE,
-        "--checkpoint-enable",
-        "--checkpoint-every-epochs=1",
-        f"--checkpoint-dir={checkpoints}",
-        "--",
-        *args,
-    )
-    assert result.returncode == 0, result.stderr
-    first = min(
-        (p for p in checkpoints.iterdir() if p.is_dir()), key=lambda p: int(p.name.split("_")[1])
-    )
+    first = checkpoints / checkpointed_run(checkpoints, args)[0]
     return {"root": root, "checkpoint": first, "args": args}
 
 

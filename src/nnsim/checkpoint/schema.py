@@ -262,6 +262,11 @@ MANIFEST_SCHEMA = {
         "nnsim_version": {"type": "string", "maxLength": 64},
         "name": {"type": "string", "maxLength": 200},
         "created_at": {"type": "string", "maxLength": 64},
+        # Written by the checkpoint manager; read by `checkpoint list/inspect` and retention.
+        "reason": {"type": "string", "maxLength": 1000},
+        "lineage": {"type": "string", "maxLength": 200},
+        "monitor": {"type": "string", "maxLength": 200},
+        "metrics": {"type": "object", "maxProperties": 256, "propertyNames": {"maxLength": 200}},
         "manifest_sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
         "files": {
             "type": "object",
