@@ -125,7 +125,7 @@ class Case:
 
 def _export(kind: str):
     def write(path, trained):
-        from nnsim.nn.export import EXPORTERS
+        from nnsim.interop.export import EXPORTERS
 
         body, tensors = trained
         EXPORTERS[kind](body, tensors, path)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from nnsim import nn
-from nnsim.nn.export import onnx_model, trained_parameters
+from nnsim.interop.export import onnx_model, trained_parameters
 from nnsim.nn.layers import Layer
 from nnsim.nn.optimizers import Optimizer
 from nnsim.sim import Param, Simulation, register, unregister

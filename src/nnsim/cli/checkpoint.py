@@ -2,7 +2,7 @@
 
 Each command is a thin layer over a function that tests and notebooks can
 call: ``format_listing``, ``format_manifest``, ``nnsim.state.diff`` and
-``nnsim.nn.export``. ``inspect`` and ``list`` read manifests only, never tensors.
+``nnsim.interop.export``. ``inspect`` and ``list`` read manifests only, never tensors.
 """
 
 from __future__ import annotations
@@ -453,7 +453,7 @@ def export_command(location: str, kind: str | None, out: str) -> None:
     (images [N, 784] -> probabilities), which needs: pip install 'nnsim[onnx]'.
     """
     from nnsim.checkpoint import open_checkpoint
-    from nnsim.nn.export import EXPORTERS, trained_parameters
+    from nnsim.interop.export import EXPORTERS, trained_parameters
 
     if kind is None:
         kind = Path(out).suffix.lstrip(".").lower()

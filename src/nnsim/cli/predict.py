@@ -51,7 +51,7 @@ def predict_checkpoint(
     images, since the simulation's outcome events carry only the winner.
     """
     from nnsim.checkpoint import open_checkpoint
-    from nnsim.nn.export import trained_parameters
+    from nnsim.interop.export import trained_parameters
     from nnsim.state.snapshot import build_model
     from nnsim.train.evaluate import network
 

@@ -26,8 +26,8 @@ import numpy as np
 
 from nnsim.data import CLASS_NAMES, load_split, scale_pixels
 from nnsim.errors import NnsimError
+from nnsim.interop.export import layer_chain, trained_parameters
 from nnsim.nn import functional as F
-from nnsim.nn.export import layer_chain, trained_parameters
 from nnsim.nn.layers import Layer
 from nnsim.sim import lookup
 from nnsim.train.config import DatasetConfig

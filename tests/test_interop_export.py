@@ -13,14 +13,14 @@ from safetensors.numpy import load_file
 
 from nnsim import nn
 from nnsim.errors import NnsimError
-from nnsim.nn import functional as F
-from nnsim.nn.export import (
+from nnsim.interop.export import (
     export_npz,
     export_onnx,
     export_safetensors,
     layer_chain,
     trained_parameters,
 )
+from nnsim.nn import functional as F
 from nnsim.sim import Simulation
 from nnsim.state import capture
 
