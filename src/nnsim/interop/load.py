@@ -178,12 +178,18 @@ def choose_importer(location: str) -> ImporterInfo:
 
 
 def _register_builtins() -> None:
+    from nnsim.interop.from_keras import is_keras_file, load_keras
     from nnsim.interop.from_nnsim import load_nnsim
     from nnsim.interop.from_npz import is_npz, load_npz
+    from nnsim.interop.from_onnx import load_onnx
     from nnsim.interop.from_safetensors import is_safetensors, load_safetensors
 
     register_importer("nnsim", load_nnsim, suffixes=("manifest.json",), folders=True)
     register_importer("npz", load_npz, suffixes=(".npz",), sniff=is_npz)
+    register_importer(
+        "keras", load_keras, suffixes=(".keras", ".h5", ".hdf5"), sniff=is_keras_file, extra="keras"
+    )
+    register_importer("onnx", load_onnx, suffixes=(".onnx",), extra="onnx")
     register_importer(
         "safetensors", load_safetensors, suffixes=(".safetensors",), sniff=is_safetensors
     )
