@@ -140,3 +140,32 @@ def assert_close(actual: np.ndarray, expected: np.ndarray, rtol: float = 1e-5) -
     scale = max(float(np.abs(expected).max()), 1e-30)
     assert actual.shape == expected.shape
     assert float(np.abs(actual - expected).max()) <= rtol * scale
+
+
+def trained_sim(dataset: Path, sizes: list[int], *, seed: int = 0, until: str = "60us"):
+    """A Simulation of an MLP (ReLU hidden layers, softmax output) a few steps into training.
+
+    ``sizes`` are the dense layers' widths after the 784 inputs: ``[12, 8, 10]``.
+    """
+    import io
+
+    from nnsim import nn
+    from nnsim.sim import Simulation
+
+    layers: list = [nn.Input(784)]
+    for index, size in enumerate(sizes):
+        layers += [nn.Dense(size), nn.ReLU() if index < len(sizes) - 1 else nn.Softmax()]
+    sim = Simulation(seed=seed, output=io.StringIO())
+    nn.Sequential(
+        layers,
+        optimizer=nn.Adam(learning_rate=0.01),
+        controller=nn.BatchController(
+            batch_size=32,
+            epochs=1,
+            training_images=str(dataset),
+            test_images=str(dataset),
+            progress=False,
+        ),
+    ).build(sim, dtype="float32")
+    sim.run(until=until)
+    return sim

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import struct
@@ -11,10 +10,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import assert_close, make_idx_dataset, random_dense, reference_forward
+from conftest import (
+    assert_close,
+    make_idx_dataset,
+    random_dense,
+    reference_forward,
+    trained_sim,
+)
 from safetensors.numpy import save_file
 
-from nnsim import nn
 from nnsim.checkpoint.manager import enable
 from nnsim.errors import NnsimError
 from nnsim.interop import (
@@ -27,7 +31,6 @@ from nnsim.interop import (
     register_importer,
 )
 from nnsim.interop.load import _IMPORTERS
-from nnsim.sim import Simulation
 from nnsim.state import capture
 from nnsim.train.evaluate import network
 
@@ -38,27 +41,7 @@ X = np.random.default_rng(5).uniform(-1, 1, (6, 784)).astype(np.float32)
 def trained(tmp_path_factory):
     """A 784-12-8-10 network a few steps into training, its snapshot, and a checkpoint of it."""
     dataset = make_idx_dataset(tmp_path_factory.mktemp("toy"))
-    sim = Simulation(seed=3, output=io.StringIO())
-    nn.Sequential(
-        [
-            nn.Input(784),
-            nn.Dense(12),
-            nn.ReLU(),
-            nn.Dense(8),
-            nn.ReLU(),
-            nn.Dense(10),
-            nn.Softmax(),
-        ],
-        optimizer=nn.Adam(learning_rate=0.01),
-        controller=nn.BatchController(
-            batch_size=32,
-            epochs=1,
-            training_images=str(dataset),
-            test_images=str(dataset),
-            progress=False,
-        ),
-    ).build(sim, dtype="float32")
-    sim.run(until="90us")
+    sim = trained_sim(dataset, [12, 8, 10], seed=3, until="90us")
     body, tensors = capture(sim)
     checkpoints = tmp_path_factory.mktemp("checkpoints")
     manager = enable(sim, str(checkpoints), announce=False)

@@ -95,28 +95,11 @@ def test_matmul_add_in_either_order_through_flatten_and_identity(tmp_path):
 
 
 def test_an_exported_network_imports_and_matches_onnxruntime(tmp_path):
-    import io
+    from conftest import make_idx_dataset, trained_sim
 
-    from conftest import make_idx_dataset
-
-    from nnsim import nn
-    from nnsim.sim import Simulation
     from nnsim.state import capture
 
-    dataset = make_idx_dataset(tmp_path / "toy")
-    sim = Simulation(seed=9, output=io.StringIO())
-    nn.Sequential(
-        [nn.Input(784), nn.Dense(10), nn.ReLU(), nn.Dense(10), nn.Softmax()],
-        optimizer=nn.Adam(learning_rate=0.01),
-        controller=nn.BatchController(
-            batch_size=32,
-            epochs=1,
-            training_images=str(dataset),
-            test_images=str(dataset),
-            progress=False,
-        ),
-    ).build(sim, dtype="float32")
-    sim.run(until="60us")
+    sim = trained_sim(make_idx_dataset(tmp_path / "toy"), [10, 10], seed=9)
     path = export_onnx(*capture(sim), tmp_path / "nnsim.onnx")
     model = load_model(path)
     assert [(layer.name, layer.activation) for layer in model.layers] == [
