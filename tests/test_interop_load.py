@@ -196,6 +196,31 @@ def test_a_user_registers_an_importer_of_their_own(tmp_path):
         del _IMPORTERS["csv"]
 
 
+def test_a_package_declares_an_importer_as_an_entry_point(tmp_path, monkeypatch):
+    from importlib.metadata import EntryPoint
+
+    from nnsim.interop import load
+
+    declared = [
+        EntryPoint("tables", "nnsim.interop.from_npz:load_npz", load.ENTRY_POINT_GROUP),
+        EntryPoint("broken", "no_such_package.importer:load", load.ENTRY_POINT_GROUP),
+    ]
+    monkeypatch.setattr(load, "entry_points", lambda group: declared[: len(seen_entries)])
+    seen_entries = [1]
+    ((w, b),) = random_dense([4, 3])
+    np.savez(tmp_path / "w.data", **{"a.weights": w, "a.biases": b})
+    try:
+        assert load_model(tmp_path / "w.data.npz", format="tables").sizes == (4, 3)
+        seen_entries.append(2)
+        message = one_line_error(tmp_path / "w.data.npz")
+        assert (
+            "weights importer 'broken' (no_such_package.importer:load) cannot be loaded" in message
+        )
+    finally:
+        _IMPORTERS.pop("tables", None)
+        load._LOADED_ENTRY_POINTS.clear()
+
+
 def test_bad_requests_are_one_line(tmp_path):
     assert "unknown weights format 'tflite'" in one_line_error(tmp_path / "m", format="tflite")
     assert "does not exist" in one_line_error(tmp_path / "missing.npz")
