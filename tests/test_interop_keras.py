@@ -171,6 +171,25 @@ def test_legacy_h5_as_keras_3_writes_it(tmp_path):
     assert_close(load_model(path).forward(X), reference_forward(X, layers, ["relu", "linear"]))
 
 
+def test_keras_2_save_weights_h5_follows_its_layer_names_or_a_config(tmp_path):
+    layers = random_dense([6, 5, 3], seed=10)
+    path = tmp_path / "weights.h5"
+    with h5py.File(path, "w") as f:  # what Keras 2 model.save_weights("weights.h5") writes
+        f.attrs["layer_names"] = [b"dense_10", b"dense_9"]  # the model's order, not sorted
+        f.attrs["backend"], f.attrs["keras_version"] = b"tensorflow", b"2.15.0"
+        for name, (kernel, bias) in zip(["dense_10", "dense_9"], layers, strict=True):
+            group = f.create_group(name)
+            group.attrs["weight_names"] = [f"{name}/kernel:0".encode(), f"{name}/bias:0".encode()]
+            group[f"{name}/kernel:0"], group[f"{name}/bias:0"] = kernel, bias
+    assert_close(load_model(path).forward(X), reference_forward(X, layers, ["relu", "linear"]))
+    config = tmp_path / "model.json"  # model.to_json()
+    config.write_text(
+        json.dumps(keras2_config([dense("dense_10", 5, "relu"), dense("dense_9", 3, "softmax")], 6))
+    )
+    imported = load_model(path, config=config)
+    assert_close(imported.forward(X), reference_forward(X, layers, ["relu", "softmax"]))
+
+
 def test_a_functional_chain_is_read_and_a_branching_model_refused(tmp_path):
     layers = random_dense([6, 4, 3], seed=3)
     entries = [
