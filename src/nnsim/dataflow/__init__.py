@@ -1,0 +1,19 @@
+"""Neuron-level dataflow models: a graph of one vertex per neuron, folded onto hardware nodes.
+
+``graph`` builds the vertices and edges of a dense model (``nnsim.interop``
+reads the weights); ``hardware`` describes the nodes and links; a mapping
+places every vertex on a node; the timing model runs it on nnsim's kernel.
+"""
+
+from nnsim.dataflow.graph import GRANULARITIES, DataflowGraph, Vertex
+from nnsim.dataflow.hardware import Hardware, HardwareError, LinkType, NodeType
+
+__all__ = [
+    "GRANULARITIES",
+    "DataflowGraph",
+    "Hardware",
+    "HardwareError",
+    "LinkType",
+    "NodeType",
+    "Vertex",
+]
