@@ -194,10 +194,10 @@ def _same_graph(facts: object, graph: DataflowGraph) -> None:
             sizes = f["sizes"]
             sizes = "-".join(map(str, sizes)) if isinstance(sizes, list) else repr(sizes)
             return (
-                f"a {sizes} {f['granularity']} graph ({f['vertices']} vertices, {f['edges']} edges)"
+                f"{sizes} {f['granularity']} graph ({f['vertices']} vertices, {f['edges']} edges)"
             )
 
-        raise MappingError(f"made for {show(have)}, not for this {show(want)}")
+        raise MappingError(f"made for the {show(have)}, not for this {show(want)}")
 
 
 def _same_hardware(facts: object, hardware: Hardware) -> None:

@@ -86,6 +86,27 @@ class Placement:
         values = self.held(vertex)
         return int(self.weights[vertex] + self.words[values] @ (self.holders[values, node] == 1))
 
+    def limits(self) -> tuple[int, int]:
+        """Memory words and MACs per image one node may take (no MAC budget: no limit)."""
+        budget = self.hardware.node.max_macs_per_image
+        return self.hardware.node.memory_words, np.iinfo(np.int64).max if budget is None else budget
+
+    def room(self, vertex: int, macs_limit: float | None = None) -> np.ndarray:
+        """Nodes other than its own that could take ``vertex`` within memory and MACs."""
+        memory_cap, mac_cap = self.limits()
+        if macs_limit is not None:
+            mac_cap = min(mac_cap, macs_limit)
+        room = (self.memory + self.cost(vertex) <= memory_cap) & (
+            self.macs + self.vertex_macs[vertex] <= mac_cap
+        )
+        if self.node_of[vertex] >= 0:
+            room[self.node_of[vertex]] = False
+        return room
+
+    def move(self, vertex: int, node: int) -> None:
+        self.remove(vertex)
+        self.place(vertex, node)
+
     def cut_change(self, vertex: int) -> np.ndarray:
         """Change of the cut words if the placed ``vertex`` moved to each node (0 for its own)."""
         here = int(self.node_of[vertex])
@@ -102,3 +123,65 @@ class Placement:
         change = arrives - leaves + words_made @ sent[:, here] - words_made @ sent
         change[here] = 0
         return change
+
+
+def repair(placement: Placement) -> Placement:
+    """Move vertices off over-full nodes, each move adding the fewest cut words.
+
+    Over-full means more memory than the node has, or more MACs than its
+    budget. A vertex moves only to a node that still holds it afterwards and
+    only if the move frees memory (or MACs) on the over-full node, so the
+    loop ends; when no such move is left the placement is returned as it
+    is, and the capacity check names what is still over.
+    """
+    memory_cap, mac_cap = placement.limits()
+    never = np.iinfo(np.int64).max
+    while True:
+        over = np.maximum(placement.memory - memory_cap, 0) + np.maximum(
+            placement.macs - mac_cap, 0
+        )
+        if not over.any():
+            return placement
+        node = int(np.argmax(over))
+        memory_over = placement.memory[node] > memory_cap
+        best: tuple[int, int, int] | None = None
+        for vertex in np.flatnonzero(placement.node_of == node).tolist():
+            frees = placement.freed(vertex) if memory_over else placement.vertex_macs[vertex]
+            room = placement.room(vertex)
+            if frees <= 0 or not room.any():
+                continue
+            change = np.where(room, placement.cut_change(vertex), never)
+            target = int(np.argmin(change))
+            if best is None or change[target] < best[0]:
+                best = (int(change[target]), vertex, target)
+        if best is None:
+            return placement
+        placement.move(best[1], best[2])
+
+
+def refine(placement: Placement, slack: float = 0.03, passes: int = 8) -> Placement:
+    """Single-vertex moves that lower the real (multicast) cut, keeping MACs balanced.
+
+    A move is taken when it lowers the cut words and leaves the target
+    within memory, the MAC budget, and MACs at most ``1 + slack`` times the
+    mean per node (or the busiest node's MACs, if that is already higher).
+    Vertices are visited in order, up to ``passes`` times, until none moves.
+    """
+    balance = max(
+        float(placement.macs.max()), (1 + slack) * placement.macs.sum() / placement.hardware.count
+    )
+    never = np.iinfo(np.int64).max
+    for _ in range(passes):
+        moved = False
+        for vertex in range(len(placement.node_of)):
+            room = placement.room(vertex, balance)
+            if not room.any():
+                continue
+            change = np.where(room, placement.cut_change(vertex), never)
+            target = int(np.argmin(change))
+            if change[target] < 0:
+                placement.move(vertex, target)
+                moved = True
+        if not moved:
+            break
+    return placement
