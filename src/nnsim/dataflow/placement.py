@@ -126,16 +126,18 @@ class Placement:
 
 
 def repair(placement: Placement) -> Placement:
-    """Move vertices off over-full nodes, each move adding the fewest cut words.
+    """Move vertices off over-full nodes, each move adding the fewest cut words per word it frees.
 
     Over-full means more memory than the node has, or more MACs than its
-    budget. A vertex moves only to a node that still holds it afterwards and
+    budget. The most over-full node's vertices are priced once (cut words
+    added per word freed, on the best node with room), then moved cheapest
+    first, each move checked again, until the node fits; then the next
+    node. A vertex moves only to a node that still holds it afterwards and
     only if the move frees memory (or MACs) on the over-full node, so the
     loop ends; when no such move is left the placement is returned as it
     is, and the capacity check names what is still over.
     """
     memory_cap, mac_cap = placement.limits()
-    never = np.iinfo(np.int64).max
     while True:
         over = np.maximum(placement.memory - memory_cap, 0) + np.maximum(
             placement.macs - mac_cap, 0
@@ -143,20 +145,36 @@ def repair(placement: Placement) -> Placement:
         if not over.any():
             return placement
         node = int(np.argmax(over))
-        memory_over = placement.memory[node] > memory_cap
-        best: tuple[int, int, int] | None = None
+        priced = []
         for vertex in np.flatnonzero(placement.node_of == node).tolist():
-            frees = placement.freed(vertex) if memory_over else placement.vertex_macs[vertex]
-            room = placement.room(vertex)
-            if frees <= 0 or not room.any():
-                continue
-            change = np.where(room, placement.cut_change(vertex), never)
-            target = int(np.argmin(change))
-            if best is None or change[target] < best[0]:
-                best = (int(change[target]), vertex, target)
-        if best is None:
+            move = _best_move(placement, vertex, memory_cap)
+            if move is not None:
+                priced.append((move[0], vertex))
+        moved = False
+        for _, vertex in sorted(priced):
+            if placement.memory[node] <= memory_cap and placement.macs[node] <= mac_cap:
+                break
+            move = _best_move(placement, vertex, memory_cap)
+            if move is not None:
+                placement.move(vertex, move[1])
+                moved = True
+        if not moved:
             return placement
-        placement.move(best[1], best[2])
+
+
+def _best_move(placement: Placement, vertex: int, memory_cap: int) -> tuple[float, int] | None:
+    """``(cut words added per word freed, target node)`` of moving ``vertex`` off its node, or None."""
+    node = int(placement.node_of[vertex])
+    memory_over = placement.memory[node] - memory_cap
+    frees = placement.freed(vertex) if memory_over > 0 else placement.vertex_macs[vertex]
+    room = placement.room(vertex)
+    if frees <= 0 or not room.any():
+        return None
+    change = np.where(room, placement.cut_change(vertex), np.iinfo(np.int64).max)
+    target = int(np.argmin(change))
+    _, mac_cap = placement.limits()
+    excess = memory_over if memory_over > 0 else placement.macs[node] - mac_cap
+    return float(change[target]) / min(frees, excess), target
 
 
 def refine(placement: Placement, slack: float = 0.03, passes: int = 8) -> Placement:
