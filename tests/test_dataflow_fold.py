@@ -152,13 +152,29 @@ def test_repair_leaves_what_it_cannot_fix_to_the_capacity_check():
         check_mapping(g, hw, Mapping(placement.node_of, 2))
 
 
+def test_repair_with_a_mac_limit_evens_out_compute():
+    g = graph(16, 8, 4)
+    hw = hardware(4)
+    placement = repair(Placement.of(g, hw, np.zeros(len(g), dtype=np.int64)), macs_limit=60)
+    assert placement.macs.max() <= 60  # 160 MACs in all, 16 per hidden neuron, 8 per output
+    assert placement.macs.sum() == g.macs().sum()
+
+
+@pytest.mark.parametrize("granularity", ["neuron", "pixel"])
+def test_metis_keeps_every_node_within_one_neuron_of_the_mean_macs(granularity):
+    g = graph(784, 128, 10, granularity=granularity)
+    node_of = fold(g, hardware(16), "metis").node_of
+    macs = np.bincount(node_of, g.macs(), minlength=16)
+    assert macs.max() <= macs.mean() + g.macs().max()
+
+
 def test_refine_only_lowers_the_cut_and_keeps_the_balance():
     g = graph(16, 8, 4, granularity="pixel")
     hw = hardware(4)
     start = np.random.default_rng(0).integers(0, 4, size=len(g))
     placement = Placement.of(g, hw, start)
     limit = max(placement.macs.max(), 1.03 * placement.macs.sum() / 4)
-    refine(placement)
+    refine(placement, 1.03 * placement.macs.sum() / 4)
     assert cut_words(g, placement.node_of) < cut_words(g, start)
     assert placement.macs.max() <= limit
 
