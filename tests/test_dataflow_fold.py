@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +26,8 @@ from nnsim.dataflow import (
 from nnsim.dataflow.placement import Placement, refine, repair
 
 FOLDS = ("layer", "balanced", "metis", "greedy")
-PRESETS = Path(__file__).resolve().parent.parent / "examples" / "dataflow" / "hw"
+REPO = Path(__file__).resolve().parent.parent
+PRESETS = REPO / "examples" / "dataflow" / "hw"
 
 
 def test_nnsims_five_strategies_are_registered_through_the_entry_point_group():
@@ -117,6 +121,26 @@ def test_metis_is_deterministic(granularity):
     first = fold(g, hardware(4), "metis").node_of
     again = fold(graph(16, 8, 4, granularity=granularity), hardware(4), "metis").node_of
     assert first.tolist() == again.tolist()
+
+
+def test_metis_gives_the_same_mapping_in_every_process():
+    script = (
+        "import sys; sys.path.insert(0, 'tests');"
+        "from dataflow_models import graph, hardware; from nnsim.dataflow import fold;"
+        "print(fold(graph(16, 8, 4, granularity='pixel'), hardware(4), 'metis').node_of.tolist())"
+    )
+    runs = [
+        subprocess.run(
+            [sys.executable, "-W", "ignore", "-c", script],
+            cwd=REPO,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2")
+    ]
+    assert runs[0] == runs[1] != ""
 
 
 @pytest.mark.parametrize("count", [4, 8])
@@ -236,3 +260,24 @@ def test_784_128_10_one_to_one_fits_the_full_preset():
     assert (
         used.memory_words.max() == 785 + 784 + 1
     )  # a first-layer neuron: weights, bias, image, output
+
+
+def test_a_broken_strategy_plugin_is_one_line(monkeypatch):
+    import importlib
+    from importlib.metadata import EntryPoint
+
+    fold_module = importlib.import_module("nnsim.dataflow.fold")  # the module, not fold()
+
+    broken = EntryPoint("broken", "nnsim.no_such_module:fold", fold_module.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(fold_module, "entry_points", lambda group: [broken])
+    fold_module._from_entry_points.cache_clear()
+    try:
+        with pytest.raises(
+            FoldError,
+            match=r"'broken' \(nnsim.no_such_module:fold\) cannot be loaded: No module named",
+        ):
+            strategies()
+    finally:
+        monkeypatch.undo()
+        fold_module._from_entry_points.cache_clear()
+    assert "metis" in strategies()

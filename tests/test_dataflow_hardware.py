@@ -76,6 +76,10 @@ def test_a_hardware_file_sets_every_field(tmp_path):
     assert hw.node.max_macs_per_image == 900
     assert (hw.link.latency, hw.link.width) == (3, 32)
     assert hw.frame_cycles(5) == 3 + 3  # ceil(5 words * 16 bits / 32 bits per cycle)
+    assert hw.describe() == (
+        "tiny: 6 nodes (mesh2d 2x3), 8 MACs/cycle at 500MHz, 4096 words each and at most "
+        "900 MACs per image; links 3 cycles + 32 bits/cycle"
+    )
 
 
 def test_defaults_name_from_the_file_and_no_mac_budget(tmp_path):

@@ -94,7 +94,15 @@ def fold(graph: DataflowGraph, hardware: Hardware, strategy: str) -> Mapping:
 
 @functools.cache
 def _from_entry_points() -> dict[str, Strategy]:
-    return {entry.name: entry.load() for entry in entry_points(group=ENTRY_POINT_GROUP)}
+    found = {}
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            found[entry.name] = entry.load()
+        except Exception as error:  # a broken plugin is one line, not a traceback
+            raise FoldError(
+                f"folding strategy '{entry.name}' ({entry.value}) cannot be loaded: {error}"
+            ) from None
+    return found
 
 
 # nnsim's strategies -------------------------------------------------------------
