@@ -109,6 +109,14 @@ def test_greedy_refuses_a_vertex_that_fits_nowhere_naming_the_node_and_the_memor
         fold(graph(6, 4, 3), hardware(3, memory=10), "greedy")
 
 
+def test_greedy_refuses_a_vertex_over_every_mac_budget_naming_the_macs():
+    with pytest.raises(
+        CapacityError,
+        match="cannot place 'dense1/n2': it needs 6 MACs per image and node0, the node with most left, has 4 of its max_macs_per_image 16",
+    ):
+        fold(graph(6, 4, 3), hardware(1, max_macs_per_image=16), "greedy")
+
+
 def test_greedy_keeps_to_the_mac_budget():
     g = graph(6, 4, 3)
     node_of = fold(g, hardware(3, max_macs_per_image=12), "greedy").node_of

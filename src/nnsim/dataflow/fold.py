@@ -189,16 +189,33 @@ def greedy(graph: DataflowGraph, hardware: Hardware) -> Mapping:
             fits &= macs_left >= 0
             room = np.minimum(room, macs_left / mac_cap)
         if not fits.any():
-            node = int(np.argmax(memory_left))
-            raise CapacityError(
-                f"the 'greedy' fold cannot place '{graph.vertices[vertex].name}': "
-                f"{hardware.node_name(node)}, the node with most room, would need "
-                f"{-memory_left[node]:,} more words of memory than its {memory_cap:,}"
-                + (
-                    ""
-                    if memory_left[node] < 0
-                    else f" (it is out of MACs: max_macs_per_image {mac_cap:,})"
-                )
-            )
+            raise _no_room(graph, hardware, vertex, memory_left, placement)
         placement.place(vertex, int(np.argmin(np.where(fits, room, np.inf))))
     return checked(graph, hardware, placement.node_of, "greedy")
+
+
+def _no_room(
+    graph: DataflowGraph,
+    hardware: Hardware,
+    vertex: int,
+    memory_left: np.ndarray,
+    placement: Placement,
+) -> CapacityError:
+    """The greedy fold's refusal: the resource that is short on the node with most of it left."""
+    name = graph.vertices[vertex].name
+    if (memory_left >= 0).any():  # memory would do: the MAC budget is what is short
+        budget = hardware.node.max_macs_per_image
+        left = budget - placement.macs
+        node = int(np.argmax(left))
+        return CapacityError(
+            f"the 'greedy' fold cannot place '{name}': it needs "
+            f"{placement.vertex_macs[vertex]:,} MACs per image and "
+            f"{hardware.node_name(node)}, the node with most left, has {left[node]:,} of its "
+            f"max_macs_per_image {budget:,}"
+        )
+    node = int(np.argmax(memory_left))
+    return CapacityError(
+        f"the 'greedy' fold cannot place '{name}': {hardware.node_name(node)}, the node with "
+        f"most room, would need {-memory_left[node]:,} more words of memory than its "
+        f"{hardware.node.memory_words:,}"
+    )
