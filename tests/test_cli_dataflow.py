@@ -280,3 +280,22 @@ def test_the_fashion_mnist_test_set_agrees_with_onnxruntime(tmp_path):
     assert "agreement with onnxruntime: 300/300 (100.00%)" in result.stdout.splitlines()
     _, rows = read_csv(tmp_path / "out" / "predictions.csv")
     assert len(rows) == 300 and rows[0]["name"] == "test/0"
+
+
+@pytest.mark.parametrize("output", ["linear", "softmax"])
+def test_the_onnx_graph_of_a_dense_model_computes_its_forward_math(output):
+    from nnsim.dataflow.compare import layer_outputs, onnxruntime_outputs
+    from nnsim.interop import DenseLayer, DenseModel
+
+    rng = np.random.default_rng(3)
+    model = DenseModel(
+        (
+            DenseLayer("a", rng.normal(size=(20, 7)), rng.normal(size=7), "relu"),
+            DenseLayer("b", rng.normal(size=(7, 5)), rng.normal(size=5), "linear"),
+            DenseLayer("c", rng.normal(size=(5, 3)), rng.normal(size=3), output),
+        )
+    )
+    pixels = rng.normal(size=(40, 20)).astype(np.float32)
+    expected = layer_outputs(model, pixels)
+    assert np.allclose(onnxruntime_outputs(model, pixels), expected, rtol=1e-5, atol=1e-6)
+    assert np.array_equal(np.argmax(expected, axis=1), model.predict(pixels))
