@@ -81,7 +81,7 @@ def phold_events_per_second(repeat: int = 3) -> float:
 def run_configuration(label, graph, hardware, strategy, images, *, phold_rate, onnx_seconds):
     """One configuration's JSON-ready dict (no target yet)."""
     from nnsim.dataflow.report import metrics
-    from nnsim.dataflow.run import Setup, build, check, collect, compare_result, fold_graph
+    from nnsim.dataflow.workflow import Setup, build, check, collect, compare_result, fold_graph
     from nnsim.sim import Simulation
 
     gc.collect()

@@ -117,7 +117,7 @@ def explore(
 ) -> Exploration:
     """Run every (strategy, node count) and rank them; write CSV and PNG into ``output``."""
     from nnsim.dataflow.fold import get_strategy
-    from nnsim.dataflow.run import _output_folder
+    from nnsim.dataflow.workflow import _output_folder
     from nnsim.errors import did_you_mean
     from nnsim.interop import load_model
 
@@ -148,13 +148,12 @@ def explore(
         for count in counts
     ]
     mark_pareto(rows)
-    rows = ranked(rows, metric)
-    exploration = Exploration(rows, metric)
+    exploration = Exploration(ranked(rows, metric), metric)
     if out is not None:
         from nnsim.files import write_text
 
         out.mkdir(exist_ok=True)
-        write_text(out / "explore.csv", to_csv(rows))
+        write_text(out / "explore.csv", to_csv(exploration.rows))
         plot(rows, out / "explore.png", title=f"{graph.describe()} on {base.name}")
         exploration.written = [out / "explore.csv", out / "explore.png"]
     return exploration
@@ -163,7 +162,7 @@ def explore(
 def evaluate(graph, hardware: Hardware, strategy: str, images, *, interval=None, seed=0) -> Row:
     """One configuration's row: fold, check, simulate; a refusal becomes the row's reason."""
     from nnsim.dataflow.report import metrics
-    from nnsim.dataflow.run import Setup, build, check, collect, fold_graph
+    from nnsim.dataflow.workflow import Setup, build, check, collect, fold_graph
     from nnsim.sim import Simulation
 
     start = time.perf_counter()
@@ -290,7 +289,10 @@ def to_csv(rows: list[Row]) -> str:
 
 
 def plot(rows: list[Row], path: Path, *, title: str = "") -> Path:
-    """Latency and throughput against node count per strategy, the Pareto front ringed."""
+    """Latency and throughput against node count per strategy, the Pareto front ringed.
+
+    A configuration that was refused is a grey cross on the node axis.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -319,6 +321,17 @@ def plot(rows: list[Row], path: Path, *, title: str = "") -> Path:
             **style,
         )
         right.scatter([r.nodes for r in front], [r.metrics["throughput"] for r in front], **style)
+    refused = sorted({r.nodes for r in rows if not r.feasible})
+    if refused:
+        for axis in (left, right):
+            axis.scatter(
+                refused,
+                [0.03] * len(refused),
+                transform=axis.get_xaxis_transform(),
+                marker="x",
+                color="grey",
+                label="refused (does not fit)" if axis is left else None,
+            )
     for axis, label in ((left, "mean latency (µs)"), (right, "throughput (images/s, simulated)")):
         axis.set_xscale("log", base=2)
         counts = sorted({row.nodes for row in rows})

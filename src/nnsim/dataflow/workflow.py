@@ -8,7 +8,7 @@ file), the capacity check, the images; then the timing model is built on a
 console), and the outcome is compared with the references asked for and
 written as reports::
 
-    from nnsim.dataflow.run import run_model
+    from nnsim.dataflow.workflow import run_model
 
     outcome = run_model(weights="runs/mlp-128", hardware="examples/dataflow/hw/mesh16.toml",
                         fold="balanced", nodes=8, limit=500, compare=["onnxruntime"])
