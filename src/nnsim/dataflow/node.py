@@ -1,0 +1,420 @@
+"""A hardware node: the component that runs its hosted vertices, in simulated time.
+
+The timing model
+----------------
+
+Time is nnsim's integer picoseconds; a *cycle* is one period of the node
+clock (all nodes are alike, `nnsim.dataflow.hardware`).
+
+*Values and frames.* Every edge of the graph carries a value of one image:
+the whole image (``neuron`` granularity: ``input_size`` words, one message),
+one pixel, or one neuron's output (one word each). A value goes to each node
+that consumes it **once** (multicast): one frame per (image, value,
+destination node), however many vertices of that node use it. A value
+consumed on the node that produced it costs nothing and arrives at once.
+
+*Links.* A frame of W words takes ``latency + ceil(W * word_bits / width)``
+cycles per hop (`Hardware.frame_cycles`), and a directed link carries one
+frame at a time, for that whole time: a frame that finds its link busy
+waits, first come first served (frames a node sends at the same time queue
+in the order it sends them). Routes are the hardware's fixed routes; a
+multi-hop frame is stored at each intermediate node and sent on as soon as
+it has arrived, queuing for the next link like any frame.
+
+*Compute.* A node's hosted neurons of one layer form a *group*; for one
+image the group is one *task*, ready once all the group's inputs of that
+image have arrived (the neurons of a dense layer all take the same inputs).
+The node's MAC array runs one task at a time: its neurons one after
+another in vertex order, each ``ceil(fan_in / macs_per_cycle)`` cycles, so
+the task takes the sum of those; the sink takes ``ceil(classes /
+macs_per_cycle)`` cycles to compare the logits. When the array is free it
+starts the ready task of the **oldest image first**, and for one image the
+earliest layer first. The task's outputs leave when the task ends, in
+vertex order. Pixel vertices and the source compute nothing: a pixel is
+forwarded the moment it arrives.
+
+*Images are pipelined.* The source injects image 0 at time 0 and image
+``i+1`` either at ``i+1`` times the fixed ``interval``, or (no interval) as
+soon as the first nodes have taken image ``i``: when the last of its frames
+has left the source's node and, if the source's node itself hosts
+first-layer neurons, when it starts computing them on image ``i``.
+
+*Math.* The result of a task does not depend on the folding or on the order
+in which inputs arrive: the inputs are gathered into a vector in the
+weights' row order, and each group computes ``inputs @ weights + biases``
+in float64 and rounds to float32 (then ReLU for hidden layers), vectorized
+over the group's neurons and over every image whose inputs are complete.
+
+*Faults.* With ``corrupt_rate`` P, every bit of every word of a frame (the
+32 bits of its float32 value) flips with probability P on each hop, drawn
+from the sending node's ``rng`` (seeded, restored by a checkpoint). A node
+with ``crash_at`` stops at that time: it computes, sends and forwards
+nothing more, and frames arriving over a link that touches it from then on
+are lost (``frames_lost``), including frames already on the wire.
+"""
+
+from __future__ import annotations
+
+import heapq
+from typing import Any
+
+import numpy as np
+
+from nnsim.dataflow.events import Done, Frame, Inject
+from nnsim.sim import Component, Frequency, Param, Port
+
+NEVER = 2**63 - 1
+"""``crash_at`` of a node that never crashes, as the hot path compares it."""
+FORWARD = -2
+"""``consume_group`` of a value a hosted pixel vertex forwards."""
+NOT_HERE = -1
+"""``consume_group`` of a value this node does not consume."""
+
+
+class Node(Component):
+    """One hardware node: MAC array, memory, links to its neighbours; runs its hosted vertices."""
+
+    type_name = "dataflow.Node"
+    params = (
+        Param("index", int, 0, "node number (its name is node<index>)", min=0),
+        Param("link_ports", int, 0, "link ports, one per neighbour", min=0, max=4096, fixed=True),
+        Param("clock", Frequency, "1GHz", "the node clock (a cycle is one period)", fixed=True),
+        Param("macs_per_cycle", int, 16, "multiply-accumulates per cycle", min=1),
+        Param("memory_words", int, 1 << 20, "words the node can hold", min=1),
+        Param("link_latency", int, 1, "cycles per hop", min=1),
+        Param("link_width", int, 32, "bits per cycle of a link", min=1),
+        Param("word_bits", int, 32, "bits of one value on a link", min=1),
+        Param("corrupt_rate", float, 0.0, "probability that a frame bit flips", min=0.0, max=1.0),
+        Param("crash_at", int, -1, "simulated time (ps) the node stops (-1: never)", min=-1),
+    )
+    ports = (
+        Port("link", "frames to and from one neighbour (ports link0, link1, ...)", handler="on_frame", count="link_ports"),
+        Port("self_out", "reminders to itself: a task done, the next image to inject"),
+        Port("self_in", "the reminders", handler="on_self"),
+    )
+
+    # Construction -------------------------------------------------------------
+    def build(self) -> None:
+        i32, i64 = np.int32, np.int64
+        # The node's part of the graph (set by build_dataflow; plain arrays, saved).
+        self.hosted = np.zeros(0, dtype=i32)  # vertex ids, in vertex order
+        self.vertices: list[str] = []  # their names
+        self.memory_used = 0  # words: weights and biases of the hosted neurons + input buffers
+        self.peer = np.zeros(self.link_ports, dtype=i32)  # the neighbour on each link port
+        self.next_port = np.zeros(0, dtype=i32)  # [nodes]: the port towards each node (-1: self)
+        self.value_words = np.zeros(0, dtype=i64)  # [values]: words per value
+        self.consume_group = np.zeros(0, dtype=i32)  # [values]: group using it here, or -1/-2
+        self.consume_pos = np.zeros(0, dtype=i32)  # [values]: its place in the group's inputs
+        self.dest_ptr = np.zeros(1, dtype=i64)  # [values + 1]: CSR of the nodes each value goes to
+        self.dest_nodes = np.zeros(0, dtype=i32)
+        self.group_layer = np.zeros(0, dtype=i32)  # [groups]: layer index (len(layers): sink)
+        self.group_ptr = np.zeros(1, dtype=i64)  # [groups + 1]: CSR over the group's neurons
+        self.group_cols = np.zeros(0, dtype=i32)  # neuron index in its layer
+        self.group_values = np.zeros(0, dtype=i32)  # the value each one produces
+        self.group_need = np.zeros(0, dtype=i64)  # [groups]: input values per image
+        self.group_size = np.zeros(0, dtype=i64)  # [groups]: input words per image
+        self.group_cycles = np.zeros(0, dtype=i64)  # [groups]: cycles per task
+        self.group_macs = np.zeros(0, dtype=i64)  # [groups]: MACs per task
+        self.source_values = np.zeros(0, dtype=i32)  # values the source emits (if hosted here)
+        self.layers: list = []  # the Layer components, by layer index
+        self.source: Any = None  # the Source component, if hosted here
+        self.sink: Any = None  # the Sink component, if hosted here
+        self.crash_times: list[int] = []  # every node's crash_at (a link down at either end)
+        # Run state.
+        self.waiting: list[dict] = []  # per group: {image: [inputs missing, inputs, result]}
+        self.ready: list = []  # heap of (image, group) whose inputs are complete
+        self.running: list = []  # [image, group, start] of the task on the MAC array
+        self.free_at = [0] * self.link_ports  # per link port: when it can take the next frame
+        self.link_frames = [0] * self.link_ports
+        self.link_words = [0] * self.link_ports
+        self.link_busy = [0] * self.link_ports  # ps
+        self.busy_ps = 0
+        self.macs = 0
+        self.tasks = 0
+        self.frames_received = 0
+        self.frames_lost = 0
+        self.bits_flipped = 0
+        self.sums: list[np.ndarray] = []  # per group: the latest task's sums (pre-activation)
+        self.outputs: list[np.ndarray] = []  # and outputs
+        self.last_image: list[int] = []  # per group: the image of those (-1: none yet)
+        self.computed: list[int] = []  # per group: tasks done
+        self.await_take = -1  # the image whose first-layer start lets the source go on
+        self.take_at = 0  # when the source's links are free for the next image
+        self.trace: list = []  # image 0's steps, for its critical path
+
+    def configure(self) -> None:
+        """Fill the run state for the graph set by build_dataflow, then `prepare`."""
+        groups = len(self.group_layer)
+        self.waiting = [{} for _ in range(groups)]
+        self.sums, self.outputs = [], []
+        for g in range(groups):
+            width = int(self.group_ptr[g + 1] - self.group_ptr[g])
+            self.sums.append(np.zeros(width, dtype=np.float32))
+            self.outputs.append(np.zeros(width, dtype=np.float32))
+        self.last_image = [-1] * groups
+        self.computed = [0] * groups
+        self.prepare()
+
+    def restore(self) -> None:
+        self.prepare()
+
+    def prepare(self) -> None:
+        """Build the hot path's lookup lists from the saved arrays (not saved themselves)."""
+        self._index = int(self.index)
+        self._crash = NEVER if self.crash_at < 0 else int(self.crash_at)
+        self._crashes = [NEVER if t < 0 else int(t) for t in self.crash_times]
+        self._ends = [self.links[f"link{i}"] for i in range(self.link_ports)]
+        self._self = self.links["self_out"]
+        period = _period(self.clock)
+        self._latency = int(self.link_latency) * period
+        self._next = self.next_port.tolist()
+        self._words = self.value_words.tolist()
+        self._cg = self.consume_group.tolist()
+        self._cp = self.consume_pos.tolist()
+        ptr = self.dest_ptr.tolist()
+        nodes = self.dest_nodes.tolist()
+        self._dests = [nodes[ptr[v] : ptr[v + 1]] for v in range(len(ptr) - 1)]
+        self._cost: dict[int, int] = {}
+        for words in set(self._words):
+            serial = -(-words * int(self.word_bits) // int(self.link_width))
+            self._cost[words] = (int(self.link_latency) + serial) * period
+        self._corrupt = float(self.corrupt_rate) > 0.0
+        gptr = self.group_ptr.tolist()
+        self._gvalues = [
+            self.group_values[gptr[g] : gptr[g + 1]].tolist() for g in range(len(gptr) - 1)
+        ]
+        self._gcols = [self.group_cols[gptr[g] : gptr[g + 1]] for g in range(len(gptr) - 1)]
+        self._gneed = self.group_need.tolist()
+        self._gsize = self.group_size.tolist()
+        self._gcost = [int(c) * period for c in self.group_cycles]
+        self._gmacs = self.group_macs.tolist()
+        self._glayer = [
+            self.layers[layer] if layer < len(self.layers) else None
+            for layer in self.group_layer.tolist()
+        ]
+        self._first = -1  # the group of first-layer neurons fed by the source on this node
+        source_ports = set()
+        for value in self.source_values.tolist():
+            group = self._cg[value]
+            if group >= 0 and self.group_layer[group] == 0:
+                self._first = group
+            source_ports.update(self._next[dest] for dest in self._dests[value])
+        self._source_ports = sorted(source_ports)
+
+    def setup(self) -> None:
+        if self.source is not None and self.source.count > 0:
+            self._self.send(Inject(0), 0)
+
+    def graph_members(self) -> list[str]:
+        return list(self.vertices)
+
+    def status(self) -> str:
+        running = f"image {self.running[0]} group {self.running[1]}" if self.running else "idle"
+        return (
+            f"{super().status()}; {len(self.hosted)} vertices, MAC array {running}, "
+            f"{len(self.ready)} tasks ready, {self.tasks} done"
+        )
+
+    def inputs_received(self, group: int) -> int:
+        """Input values received for the oldest image the group still waits for (0: none)."""
+        waiting = [image for image, entry in self.waiting[group].items() if entry[0] > 0]
+        if not waiting:
+            return 0
+        return int(self._gneed[group] - self.waiting[group][min(waiting)][0])
+
+    # Handlers -------------------------------------------------------------------
+    def on_frame(self, frame: Frame) -> None:
+        now = self.sim.now
+        if now >= self._crash or self._crashes[frame.sender] <= now:
+            self.frames_lost += 1
+            return
+        if frame.dest != self._index:  # store and forward
+            frame.sender = self._index
+            self._send(frame, frame.dest, self._words[frame.value], now)
+            return
+        self.frames_received += 1
+        if frame.image == 0:
+            self.trace.append(("arrive", frame.value, now))
+        self._deliver(frame.image, frame.value, frame.data, now)
+
+    def on_self(self, event: Done | Inject) -> None:
+        if type(event) is Done:
+            self._finish(event.image, event.group)
+        else:
+            self._inject(event.image)
+
+    # The work ---------------------------------------------------------------------
+    def _deliver(self, image: int, value: int, data: Any, now: int) -> None:
+        """Value ``value`` of ``image`` is here: into the inputs of the group that uses it."""
+        group = self._cg[value]
+        if group == FORWARD:  # a pixel vertex: forward its pixel at once
+            if image == 0:
+                self.trace.append(("forward", value, self._cp[value], now))
+            self._emit(image, self._cp[value], data, now)
+            return
+        waiting = self.waiting[group]
+        entry = waiting.get(image)
+        if entry is None:
+            need = self._gneed[group]
+            if need == 1 and type(data) is not float:  # the whole image: keep it as it came
+                entry = waiting[image] = [0, data, None]
+                self._ready(image, group, value, now)
+                return
+            entry = waiting[image] = [need, np.zeros(self._gsize[group], dtype=np.float32), None]
+        position = self._cp[value]
+        if type(data) is float:
+            entry[1][position] = data
+        else:
+            entry[1][position : position + len(data)] = data
+        entry[0] -= 1
+        if entry[0] == 0:
+            self._ready(image, group, value, now)
+
+    def _ready(self, image: int, group: int, value: int, now: int) -> None:
+        if image == 0:
+            self.trace.append(("ready", group, value, now))
+        heapq.heappush(self.ready, (image, group))
+        if not self.running and now < self._crash:
+            self._start(now)
+
+    def _start(self, now: int) -> None:
+        image, group = heapq.heappop(self.ready)
+        entry = self.waiting[group][image]
+        if entry[2] is None:
+            self._compute(group)
+        self.running = [image, group, now]
+        if image == 0:
+            self.trace.append(("start", group, now))
+        self._self.send(Done(image, group), self._gcost[group])
+        if group == self._first and image == self.await_take:
+            self.await_take = -1
+            self._self.send(Inject(image + 1), max(self.take_at, now) - now)
+
+    def _compute(self, group: int) -> None:
+        """Results of every image whose inputs for ``group`` are complete, in one numpy call."""
+        done = [
+            entry for entry in self.waiting[group].values() if entry[0] == 0 and entry[2] is None
+        ]
+        inputs = np.stack([entry[1] for entry in done])
+        layer = self._glayer[group]
+        if layer is None:  # the sink: compare the logits
+            for entry, best in zip(done, np.argmax(inputs, axis=1).tolist(), strict=True):
+                entry[2] = [entry[1], best]
+            return
+        cols = self._gcols[group]
+        weights = layer.weights[:, cols].astype(np.float64)
+        biases = layer.biases[cols].astype(np.float64)
+        sums = (inputs.astype(np.float64) @ weights + biases).astype(np.float32)
+        last = layer.layer == len(self.layers) - 1
+        outputs = sums if last or layer.activation != "relu" else np.maximum(sums, np.float32(0))
+        for k, entry in enumerate(done):
+            entry[2] = [sums[k], outputs[k]]
+
+    def _finish(self, image: int, group: int) -> None:
+        now = self.sim.now
+        self.running = []
+        if now >= self._crash:
+            return
+        entry = self.waiting[group].pop(image)
+        self.busy_ps += self._gcost[group]
+        self.tasks += 1
+        self.macs += self._gmacs[group]
+        if image == 0:
+            self.trace.append(("done", group, now))
+        layer = self._glayer[group]
+        if layer is None:
+            self.sink.record(image, entry[1], entry[2][1], now)
+            self.last_image[group] = image
+            self.computed[group] += 1
+        else:
+            sums, outputs = entry[2]
+            self.sums[group], self.outputs[group] = sums, outputs
+            self.last_image[group] = image
+            self.computed[group] += 1
+            if layer.done_ps[image] < now:
+                layer.done_ps[image] = now
+            for value, data in zip(self._gvalues[group], outputs.tolist(), strict=True):
+                self._emit(image, value, data, now)
+        if self.ready and not self.running:
+            self._start(now)
+
+    def _inject(self, image: int) -> None:
+        now = self.sim.now
+        if now >= self._crash:
+            return
+        source = self.source
+        row = source.image(image)
+        source.inject_ps[image] = now
+        source.injected = image + 1
+        if image == 0:
+            self.trace.append(("inject", now))
+        values = self.source_values.tolist()
+        if len(values) == 1:
+            self._emit(image, values[0], row, now)
+        else:
+            for value, pixel in zip(values, row.tolist(), strict=True):
+                self._emit(image, value, pixel, now)
+        following = image + 1
+        if following >= source.count:
+            return
+        links_free = max([now] + [self.free_at[port] for port in self._source_ports])
+        if source.interval:
+            self._self.send(Inject(following), max(following * source.interval, now) - now)
+        elif self._first >= 0 and not self._started(image):
+            self.await_take, self.take_at = image, links_free
+        else:
+            self._self.send(Inject(following), links_free - now)
+
+    def _started(self, image: int) -> bool:
+        """Has the MAC array started (or done) the first-layer task of ``image``?"""
+        entry = self.waiting[self._first].get(image)
+        return entry is None or (bool(self.running) and self.running[:2] == [image, self._first])
+
+    def _emit(self, image: int, value: int, data: Any, now: int) -> None:
+        """A value produced here: to the group that uses it here, and one frame per other node."""
+        if self._cg[value] != NOT_HERE:
+            self._deliver(image, value, data, now)
+        dests = self._dests[value]
+        if dests:
+            words = self._words[value]
+            index = self._index
+            for dest in dests:
+                self._send(Frame(image, value, dest, index, data), dest, words, now)
+
+    def _send(self, frame: Frame, dest: int, words: int, now: int) -> None:
+        """Queue ``frame`` on the link towards ``dest``: it leaves when the link is free."""
+        port = self._next[dest]
+        start = self.free_at[port]
+        if start < now:
+            start = now
+        cost = self._cost[words]
+        end = start + cost
+        self.free_at[port] = end
+        self.link_frames[port] += 1
+        self.link_words[port] += words
+        self.link_busy[port] += cost
+        if self._corrupt:
+            self._flip_bits(frame, words)
+        if frame.image == 0:
+            peer = int(self.peer[port])
+            self.trace.append(("hop", frame.value, self._index, peer, frame.dest, start, end))
+        self._ends[port].send(frame, end - now - self._latency)
+
+    def _flip_bits(self, frame: Frame, words: int) -> None:
+        """Flip each of the frame's ``32 * words`` bits with probability ``corrupt_rate``."""
+        bits = 32 * words
+        flips = int(self.rng.binomial(bits, self.corrupt_rate))
+        if flips == 0:
+            return
+        positions = self.rng.choice(bits, size=flips, replace=False)
+        data = np.array(frame.data, dtype=np.float32).reshape(-1)  # a copy: the value is shared
+        raw = data.view(np.uint32)
+        np.bitwise_xor.at(raw, positions // 32, np.left_shift(1, positions % 32).astype(np.uint32))
+        frame.data = float(data[0]) if type(frame.data) is float else data
+        self.bits_flipped += flips
+
+
+def _period(clock: str) -> int:
+    from nnsim.units import period_of
+
+    return period_of(clock)
