@@ -37,14 +37,19 @@ def references() -> tuple[str, ...]:
     return tuple(_REFERENCES)
 
 
-def reference_outputs(name: str, model: DenseModel, pixels: np.ndarray) -> np.ndarray:
-    """The outputs of reference ``name`` (one clear line for a name that is not registered)."""
+def check_reference(name: str) -> Reference:
+    """The reference registered as ``name``, or one clear line (with a did-you-mean)."""
     if name not in _REFERENCES:
         raise NnsimError(
             f"--compare: unknown reference '{name}'{did_you_mean(name, _REFERENCES)}; "
             f"use one of {', '.join(_REFERENCES)}"
         )
-    return np.asarray(_REFERENCES[name](model, pixels))
+    return _REFERENCES[name]
+
+
+def reference_outputs(name: str, model: DenseModel, pixels: np.ndarray) -> np.ndarray:
+    """The outputs ``[N, classes]`` of reference ``name`` on ``pixels``."""
+    return np.asarray(check_reference(name)(model, pixels))
 
 
 @dataclass(frozen=True)

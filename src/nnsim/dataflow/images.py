@@ -44,6 +44,7 @@ class ImageSet:
     labels: np.ndarray
     names: tuple[str, ...]
     source: str
+    spec: str = TEST_SET  # what was asked for: "test" or the folder, to read them again
 
     def __len__(self) -> int:
         return len(self.names)
@@ -61,7 +62,7 @@ def load_images(spec: str | Path, limit: int | None = None) -> ImageSet:
     if text == TEST_SET:
         data = load_split("test")
         names = [f"test/{index}" for index in range(len(data))]
-        return _image_set(data.images, data.labels, names, data.source, limit)
+        return _image_set(data.images, data.labels, names, data.source, limit, TEST_SET)
     folder = Path(text)
     if not folder.is_dir():
         what = "is not a folder" if folder.exists() else "does not exist"
@@ -69,25 +70,29 @@ def load_images(spec: str | Path, limit: int | None = None) -> ImageSet:
             f"images folder '{folder}' {what}; pass --images test (the Fashion-MNIST test set) "
             "or a folder of PNGs, of class folders of PNGs, or of IDX files"
         )
+    spec = str(folder.resolve())
     if find_idx_files(folder, "test") is not None:
         data = read_idx_split(folder, "test")
         names = [f"{folder}/{index}" for index in range(len(data))]
-        return _image_set(data.images, data.labels, names, data.source, limit)
+        return _image_set(data.images, data.labels, names, data.source, limit, spec)
     if any(entry.suffix.lower() == ".png" and entry.is_file() for entry in folder.iterdir()):
         found = read_eval_folder(folder)
         labels = [class_from_file_name(path) for path in found.paths]
         numbers = [UNLABELED if name is None else CLASS_NAMES.index(name) for name in labels]
-        return _image_set(found.images, np.asarray(numbers), found.paths, str(folder), limit)
+        return _image_set(found.images, np.asarray(numbers), found.paths, str(folder), limit, spec)
     data = read_class_folders(folder)
     names = [f"{CLASS_NAMES[label]}/{index}" for index, label in enumerate(data.labels)]
-    return _image_set(data.images, data.labels, names, data.source, limit)
+    return _image_set(data.images, data.labels, names, data.source, limit, spec)
 
 
-def _image_set(images, labels, names, source: str, limit: int | None) -> ImageSet:
+def _image_set(images, labels, names, source: str, limit: int | None, spec: str) -> ImageSet:
+    if limit is not None and limit > len(images):
+        raise DataError(f"'{source}' holds {len(images)} images, fewer than the {limit} asked")
     keep = slice(None) if limit is None else slice(0, limit)
     return ImageSet(
         pixels=scale_pixels(images[keep]),
         labels=np.asarray(labels, dtype=np.int64)[keep],
         names=tuple(names[keep]),
         source=source,
+        spec=spec,
     )

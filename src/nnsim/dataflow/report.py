@@ -1,19 +1,20 @@
 """The figures of a dataflow run, as a summary table and as CSV reports.
 
-`metrics` condenses a run to the numbers ``explore`` ranks and the benchmark
-prints; `summary_lines` is what ``nnsim dataflow run`` prints; `write_reports`
-writes, each file atomically (`nnsim.files`):
+`metrics` condenses a run (a `nnsim.dataflow.DataflowResult`) to the numbers
+``explore`` ranks and the benchmark prints; `summary_lines` is what
+``nnsim dataflow run`` prints; `write_reports` writes, each file atomically
+(`nnsim.files`):
 
 - ``nodes.csv``, after SCALE-Sim's COMPUTE_REPORT (one row per layer there,
-  per hardware node here): NodeID, Vertices, Neurons, MACs per image,
-  Total Cycles, Busy Cycles, Stall Cycles (idle), Overall Util %, Memory
-  Words, Memory Util %, Ports In, Ports Out;
+  per hardware node here): NodeID, Vertices, Neurons, MACs, Total Cycles,
+  Busy Cycles, Stall Cycles (idle), Overall Util %, Memory Words, Memory
+  Util %, Frames Received, Frames Lost, Bits Flipped;
 - ``links.csv``, after its BANDWIDTH_REPORT (one row per directed link
   that carried traffic): Link, Source, Target, Frames, Words, Busy Cycles,
   Util %, Avg BW (words/cycle);
-- ``layers.csv``: LayerID, Layer, Neurons, Fan In, MACs per image, Nodes,
-  Start Cycle, Stop Cycle, Total Cycles, Compute Util % (first input in,
-  last output out, over all images);
+- ``layers.csv``: LayerID, Layer, Neurons, MACs per image, Nodes, First
+  Image Done Cycle, Mean Latency Cycles, Images Done, Compute Util % (the
+  layer's MACs over what its nodes could have done in the run);
 - ``predictions.csv``: image, name, label, prediction, correct,
   inject_ps, done_ps, latency_ps (an image the sink never classified, under
   a crash, has an empty prediction).
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from pathlib import Path
 
 import numpy as np
@@ -36,15 +38,16 @@ NODE_COLUMNS = (
     "NodeID",
     "Vertices",
     "Neurons",
-    "MACs per image",
+    "MACs",
     "Total Cycles",
     "Busy Cycles",
     "Stall Cycles",
     "Overall Util %",
     "Memory Words",
     "Memory Util %",
-    "Ports In",
-    "Ports Out",
+    "Frames Received",
+    "Frames Lost",
+    "Bits Flipped",
 )
 LINK_COLUMNS = (
     "Link",
@@ -60,12 +63,11 @@ LAYER_COLUMNS = (
     "LayerID",
     "Layer",
     "Neurons",
-    "Fan In",
     "MACs per image",
     "Nodes",
-    "Start Cycle",
-    "Stop Cycle",
-    "Total Cycles",
+    "First Image Done Cycle",
+    "Mean Latency Cycles",
+    "Images Done",
     "Compute Util %",
 )
 PREDICTION_COLUMNS = (
@@ -83,34 +85,29 @@ REPORTS = ("nodes.csv", "links.csv", "layers.csv", "predictions.csv")
 
 def metrics(setup, result) -> dict:
     """The run in numbers: latency (first, mean), throughput, utilization, traffic, accuracy."""
-    done = np.asarray(result.done_ps, dtype=np.int64)
-    inject = np.asarray(result.inject_ps, dtype=np.int64)
-    answered = np.asarray(result.predictions) >= 0
-    latency = (done - inject)[answered]
-    span = int(done[answered].max() - inject.min()) if answered.any() else 0
-    busy = np.asarray(result.node_busy_ps, dtype=np.float64)
-    elapsed = max(int(result.elapsed_ps), 1)
-    utilization = busy / elapsed
-    labels = setup.images.labels
-    predictions = np.asarray(result.predictions)
-    known = answered & (labels >= 0)
+    utilization = np.array([node.utilization for node in result.nodes], dtype=np.float64)
+    memory = [node.memory_words for node in result.nodes]
+    known = result.labels >= 0
+    mean = result.mean_latency_ps
     return {
-        "images": int(len(done)),
-        "classified": int(answered.sum()),
-        "first_latency_ps": int(latency[0]) if latency.size else 0,
-        "mean_latency_ps": float(latency.mean()) if latency.size else 0.0,
-        "throughput": float(answered.sum()) * 1e12 / span if span else 0.0,
+        "images": int(result.images),
+        "classified": int(result.classified),
+        "first_latency_ps": int(result.first_latency_ps),
+        "mean_latency_ps": 0.0 if math.isnan(mean) else float(mean),
+        "throughput": float(result.throughput),
         "min_utilization": float(utilization.min()),
         "mean_utilization": float(utilization.mean()),
         "max_utilization": float(utilization.max()),
-        "link_frames": int(np.sum(result.link_frames)),
-        "link_words": int(np.sum(result.link_words)),
-        "max_memory_words": int(np.max(setup.usage.memory_words)),
-        "correct": int((predictions[known] == labels[known]).sum()),
+        "link_frames": int(sum(link.frames for link in result.links)),
+        "link_words": int(sum(link.words for link in result.links)),
+        "max_memory_words": int(max(memory)),
+        "correct": int((result.predictions[known] == result.labels[known]).sum()),
         "judged": int(known.sum()),
-        "accuracy": float((predictions[known] == labels[known]).mean()) if known.any() else None,
+        "accuracy": float(result.accuracy) if known.any() else None,
         "events": int(result.events),
-        "elapsed_ps": int(result.elapsed_ps),
+        "end_ps": int(result.end_ps),
+        "frames_lost": int(result.frames_lost),
+        "bits_flipped": int(result.bits_flipped),
     }
 
 
@@ -118,19 +115,19 @@ def summary_lines(run) -> list[str]:
     """The table ``nnsim dataflow run`` prints after its run."""
     setup, result = run.setup, run.result
     m = metrics(setup, result)
-    hw, usage = setup.hardware, setup.usage
-    util = f"min {m['min_utilization']:.1%}  mean {m['mean_utilization']:.1%}  max {m['max_utilization']:.1%}"
-    memory = np.asarray(usage.memory_words)
-    capacity = hw.node.memory_words
-    links = np.flatnonzero(np.asarray(result.link_frames))
-    busiest = ""
-    if links.size:
-        index = int(np.argmax(np.asarray(result.link_busy_ps)))
-        a, b = result.links[index]
-        share = result.link_busy_ps[index] / max(m["elapsed_ps"], 1)
-        busiest = f"; busiest {hw.node_name(a)}->{hw.node_name(b)} {share:.1%} busy"
+    hw = setup.hardware
+    util = (
+        f"min {m['min_utilization']:.1%}  mean {m['mean_utilization']:.1%}  "
+        f"max {m['max_utilization']:.1%}"
+    )
+    memory = np.array([node.memory_words for node in result.nodes])
+    used = [link for link in result.links if link.frames]
+    traffic = f"{m['link_frames']:,} frames, {m['link_words']:,} words on {len(used)} links"
+    if used:
+        busiest = max(used, key=lambda link: link.busy_ps)
+        traffic += f"; busiest {busiest.source}->{busiest.target} {busiest.utilization:.1%} busy"
     rows = [
-        ("model", f"{setup.graph.describe()}"),
+        ("model", setup.graph.describe()),
         ("hardware", hw.describe()),
         (
             "mapping",
@@ -139,28 +136,30 @@ def summary_lines(run) -> list[str]:
         ("images", f"{m['images']} from {setup.images.source}"),
         (
             "latency",
-            f"first {format_time(m['first_latency_ps'])}  mean {format_time(round(m['mean_latency_ps']))}",
+            f"first {format_time(m['first_latency_ps'])}  "
+            f"mean {format_time(round(m['mean_latency_ps']))}",
         ),
         ("throughput", f"{m['throughput']:,.0f} images/s (simulated)"),
         ("utilization", util),
-        (
-            "link traffic",
-            f"{m['link_frames']:,} frames, {m['link_words']:,} words on {links.size} links{busiest}",
-        ),
+        ("link traffic", traffic),
         (
             "memory/node",
             f"min {int(memory.min()):,}  mean {memory.mean():,.0f}  max {int(memory.max()):,} "
-            f"words of {capacity:,}",
+            f"words of {hw.node.memory_words:,}",
         ),
-        ("critical path", critical_path_text(setup, result)),
+        ("critical path", critical_path_text(result)),
     ]
     if m["accuracy"] is not None:
         rows.append(("accuracy", f"{m['accuracy']:.4f} ({m['correct']}/{m['judged']})"))
-    missing = m["images"] - m["classified"]
-    if missing:
-        names = [setup.images.names[i] for i in np.flatnonzero(np.asarray(result.predictions) < 0)]
+    if m["frames_lost"] or m["bits_flipped"]:
+        rows.append(
+            ("faults", f"{m['bits_flipped']:,} bits flipped, {m['frames_lost']:,} frames lost")
+        )
+    missing = result.missing
+    if missing.size:
+        names = [setup.images.names[i] for i in missing]
         shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
-        rows.append(("missing", f"{missing} images not classified: {shown}"))
+        rows.append(("missing", f"{missing.size} images not classified: {shown}"))
     rows.append(("events", f"{m['events']:,} in {run.wall_seconds:.2f} s wall"))
     width = max(len(name) for name, _ in rows)
     lines = [f"{name:<{width}}  {value}" for name, value in rows]
@@ -169,17 +168,15 @@ def summary_lines(run) -> list[str]:
     return lines
 
 
-def critical_path_text(setup, result) -> str:
-    """``source -> dense1/n5 (node3) -> ... -> sink: 1.23 us`` from the result's critical path."""
-    path = result.critical_path
-    if not path:
-        return "-"
-    node_of = setup.mapping.node_of
-    hops = [
-        f"{setup.graph.vertices[vertex].name} ({setup.hardware.node_name(int(node_of[vertex]))})"
-        for vertex in path.vertices
-    ]
-    return f"{' -> '.join(hops)}: {format_time(path.length_ps)}"
+def critical_path_text(result) -> str:
+    """``source (node0) -> dense1/n5 (node3) -> ... -> sink (node7): 1.23 us`` for image 0."""
+    steps = [step for step in result.critical_path if step.kind == "vertex"]
+    if not steps:
+        return "- (image 0 was not classified)"
+    hops = sum(1 for step in result.critical_path if step.kind == "link")
+    chain = " -> ".join(f"{step.name} ({step.node})" for step in steps)
+    length = steps[-1].end_ps - steps[0].start_ps
+    return f"{chain}: {format_time(length)}, {hops} link hops"
 
 
 def write_reports(run, folder: str | Path) -> list[Path]:
@@ -207,113 +204,108 @@ def _csv(header, rows) -> str:
     return out.getvalue()
 
 
-def _cycles(setup, ps) -> int:
-    return int(ps) // setup.hardware.node.period
+def _percent(part: float, whole: float) -> str:
+    return f"{100.0 * part / whole:.2f}" if whole else "0.00"
 
 
 def nodes_csv(run) -> str:
-    setup, result, usage = run.setup, run.result, run.setup.usage
-    total = _cycles(setup, result.elapsed_ps)
-    capacity = setup.hardware.node.memory_words
+    period = run.setup.hardware.node.period
+    total = run.result.end_ps // period
     rows = []
-    for node in range(setup.hardware.count):
-        busy = _cycles(setup, result.node_busy_ps[node])
+    for node in run.result.nodes:
+        busy = node.busy_ps // period
+        neurons = sum(1 for name in node.vertices if "/n" in name)
         rows.append(
             [
-                setup.hardware.node_name(node),
-                int(usage.vertices[node]),
-                int(usage.neurons[node]),
-                int(usage.macs[node]),
+                node.name,
+                len(node.vertices),
+                neurons,
+                node.macs,
                 total,
                 busy,
                 total - busy,
-                f"{100.0 * busy / total:.2f}" if total else "0.00",
-                int(usage.memory_words[node]),
-                f"{100.0 * usage.memory_words[node] / capacity:.2f}",
-                int(usage.ports_in[node]),
-                int(usage.ports_out[node]),
+                _percent(busy, total),
+                node.memory_words,
+                _percent(node.memory_words, node.memory_capacity),
+                node.frames_received,
+                node.frames_lost,
+                node.bits_flipped,
             ]
         )
     return _csv(NODE_COLUMNS, rows)
 
 
 def links_csv(run) -> str:
-    setup, result = run.setup, run.result
-    total = _cycles(setup, result.elapsed_ps)
+    period = run.setup.hardware.node.period
+    total = run.result.end_ps // period
     rows = []
-    for index, (a, b) in enumerate(result.links):
-        frames = int(result.link_frames[index])
-        if not frames:
+    for link in run.result.links:
+        if not link.frames:
             continue
-        busy = _cycles(setup, result.link_busy_ps[index])
-        words = int(result.link_words[index])
-        name = f"{setup.hardware.node_name(a)}->{setup.hardware.node_name(b)}"
+        busy = link.busy_ps // period
         rows.append(
             [
-                name,
-                setup.hardware.node_name(a),
-                setup.hardware.node_name(b),
-                frames,
-                words,
+                f"{link.source}->{link.target}",
+                link.source,
+                link.target,
+                link.frames,
+                link.words,
                 busy,
-                f"{100.0 * busy / total:.2f}" if total else "0.00",
-                f"{words / total:.4f}" if total else "0.0000",
+                _percent(busy, total),
+                f"{link.words / total:.4f}" if total else "0.0000",
             ]
         )
     return _csv(LINK_COLUMNS, rows)
 
 
 def layers_csv(run) -> str:
-    setup, result = run.setup, run.result
-    graph, node_of = setup.graph, setup.mapping.node_of
-    macs_per_cycle = setup.hardware.node.macs_per_cycle
-    images = len(setup.images)
+    hw, result = run.setup.hardware, run.result
+    period, total = hw.node.period, result.end_ps // hw.node.period
     rows = []
-    for number, layer in enumerate(graph.model.layers):
-        ids = np.asarray(graph.layer_vertices(number))
-        start, stop = result.layer_start_ps[number], result.layer_stop_ps[number]
-        cycles = max(_cycles(setup, stop) - _cycles(setup, start), 0)
-        nodes = len(np.unique(node_of[ids]))
-        work = images * layer.output_size * layer.input_size / macs_per_cycle
-        possible = cycles * nodes
+    for number, layer in enumerate(result.layers):
+        work = layer.images_done * layer.macs_per_image / hw.node.macs_per_cycle
+        first = layer.first_image_done_ps
+        mean = layer.mean_latency_ps
         rows.append(
             [
                 number,
                 layer.name,
-                layer.output_size,
-                layer.input_size,
-                layer.output_size * layer.input_size,
-                nodes,
-                _cycles(setup, start),
-                _cycles(setup, stop),
-                cycles,
-                f"{100.0 * work / possible:.2f}" if possible else "0.00",
+                layer.neurons,
+                layer.macs_per_image,
+                len(layer.nodes),
+                first // period if first >= 0 else "",
+                "" if math.isnan(mean) else f"{mean / period:.1f}",
+                layer.images_done,
+                _percent(work, total * len(layer.nodes)),
             ]
         )
     return _csv(LAYER_COLUMNS, rows)
 
 
 def predictions_csv(run) -> str:
-    setup, result = run.setup, run.result
+    images, result = run.setup.images, run.result
     rows = []
-    for image in range(len(setup.images)):
-        label = int(setup.images.labels[image])
-        predicted = int(result.predictions[image])
-        done = int(result.done_ps[image])
-        inject = int(result.inject_ps[image])
+    for image in range(result.images):
+        label, predicted = int(result.labels[image]), int(result.predictions[image])
+        inject, done = int(result.inject_ps[image]), int(result.done_ps[image])
         answered = predicted >= 0
         rows.append(
             [
                 image,
-                setup.images.names[image],
-                CLASS_NAMES[label] if 0 <= label < len(CLASS_NAMES) else "",
-                (CLASS_NAMES[predicted] if predicted < len(CLASS_NAMES) else str(predicted))
-                if answered
-                else "",
+                images.names[image],
+                _class(label),
+                _class(predicted),
                 "" if label < 0 or not answered else ("yes" if predicted == label else "no"),
-                inject,
+                inject if inject >= 0 else "",
                 done if answered else "",
                 done - inject if answered else "",
             ]
         )
     return _csv(PREDICTION_COLUMNS, rows)
+
+
+def _class(index: int) -> str:
+    """The class name of a label or prediction (its number past the ten; '' for -1)."""
+    if index < 0:
+        return ""
+    return CLASS_NAMES[index] if index < len(CLASS_NAMES) else str(index)

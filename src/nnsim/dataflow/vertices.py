@@ -15,7 +15,6 @@ that hosts the sink (`Component.watched_at`).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -186,22 +185,14 @@ class Source(VertexHolder):
 def read_images(location: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(images [n, 784] float32 in [-1, 1], labels [n])`` from ``test`` or a folder.
 
-    ``test`` is the Fashion-MNIST test set (Debian's dataset-fashion-mnist);
-    a folder holds IDX files or class folders of PNGs. ``limit``: the first
-    images only.
+    What `nnsim.dataflow.images.load_images` reads (the Fashion-MNIST test
+    set, a folder of IDX files, of PNGs, or of class folders of PNGs);
+    ``limit``: the first images only. Labels are -1 where unknown.
     """
-    from nnsim.data import load_split, scale_pixels
+    from nnsim.dataflow.images import load_images
 
-    folder = None if location == "test" else Path(location)
-    data = load_split("test", folder)
-    images, labels = scale_pixels(data.images, np.float32), data.labels.astype(np.int64)
-    if limit is not None:
-        if limit > len(images):
-            raise DataError(
-                f"'{location}' holds {len(images)} images, fewer than the {limit} asked"
-            )
-        images, labels = images[:limit], labels[:limit]
-    return np.ascontiguousarray(images), labels
+    found = load_images(location, limit)
+    return np.ascontiguousarray(found.pixels), found.labels
 
 
 class Sink(VertexHolder):

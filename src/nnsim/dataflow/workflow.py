@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnsim.dataflow.compare import Agreement, compare, references
+from nnsim.dataflow.compare import Agreement, check_reference, compare
 from nnsim.dataflow.faults import check_corrupt_rate, parse_crashes
 from nnsim.dataflow.graph import DataflowGraph
 from nnsim.dataflow.hardware import Hardware
@@ -159,29 +159,28 @@ def run_model(
 
     wanted = list(dict.fromkeys(compare))
     for name in wanted:
-        if name not in references():
-            from nnsim.dataflow.compare import reference_outputs
-
-            reference_outputs(name, None, None)  # the one-line refusal, with a did-you-mean
+        check_reference(name)
     check_corrupt_rate(corrupt_rate)
     out = _output_folder(output)
     if save_mapping is not None:
         _check_parent(save_mapping, "--save-mapping")
     start = time.perf_counter()
+    setup = prepare(
+        weights=weights,
+        hardware=hardware,
+        fold=fold,
+        mapping=mapping,
+        nodes=nodes,
+        granularity=granularity,
+        images=images,
+        limit=limit,
+    )
+    faults = parse_crashes(crashes, setup.hardware.count)
     if load_checkpoint:
-        sim, setup = restore_run(load_checkpoint, stop_at=stop_at, verbose=verbose)
-    else:
-        setup = prepare(
-            weights=weights,
-            hardware=hardware,
-            fold=fold,
-            mapping=mapping,
-            nodes=nodes,
-            granularity=granularity,
-            images=images,
-            limit=limit,
+        sim = restore_run(
+            load_checkpoint, setup, stop_at=stop_at, verbose=verbose, overrides=overrides
         )
-        faults = parse_crashes(crashes, setup.hardware.count)
+    else:
         sim = Simulation(seed=seed, stop_at=stop_at, verbose=verbose)
         build(sim, setup, interval=interval, corrupt_rate=corrupt_rate, crashes=faults)
         if overrides:
@@ -213,16 +212,20 @@ def compare_result(name: str, setup: Setup, predictions, *, answered=None) -> Ag
 
 
 def build(sim, setup: Setup, *, interval=None, corrupt_rate=0.0, crashes=()) -> None:
-    """The timing model of ``setup`` on ``sim`` (`nnsim.dataflow.timing.build_dataflow`)."""
-    from nnsim.dataflow.timing import build_dataflow
+    """The timing model of ``setup`` on ``sim`` (`nnsim.dataflow.build.build_dataflow`).
+
+    The images go by name (``test``, a folder) and count, so a checkpoint
+    holds no pixels and a restart reads them again.
+    """
+    from nnsim.dataflow.build import build_dataflow
 
     build_dataflow(
         sim,
         setup.graph,
         setup.hardware,
         setup.mapping,
-        setup.images.pixels,
-        setup.images.labels,
+        setup.images.spec,
+        limit=len(setup.images),
         interval=interval,
         corrupt_rate=corrupt_rate,
         crashes=[(crash.node, crash.time) for crash in crashes],
@@ -231,18 +234,37 @@ def build(sim, setup: Setup, *, interval=None, corrupt_rate=0.0, crashes=()) -> 
 
 def collect(sim):
     """The `DataflowResult` of a run (finished, stopped or restored)."""
-    from nnsim.dataflow.timing import DataflowResult
+    from nnsim.dataflow.result import DataflowResult
 
     return DataflowResult.from_simulation(sim)
 
 
-def restore_run(location: str, *, stop_at=None, verbose: int = 0):
-    """A dataflow simulation restored from a checkpoint, and its setup rebuilt from its state."""
+def restore_run(location: str, setup: Setup, *, stop_at=None, verbose: int = 0, overrides=None):
+    """The dataflow simulation of a checkpoint, checked to be the run ``setup`` describes.
+
+    A checkpoint rebuilds the model from registered types alone; the
+    options that built the run give the setup the reports and comparisons
+    need, and must describe the same graph, mapping and images.
+    """
     from nnsim.runner import load_simulation
 
-    sim = load_simulation(location, verbose=verbose)
+    sim = load_simulation(location, overrides=overrides, verbose=verbose)
     sim.set_stop_at(stop_at)
-    raise NnsimError("restoring a dataflow run is not wired yet")
+    sink, source = sim.components.get("sink"), sim.components.get("source")
+    if sink is None or source is None or not hasattr(sink, "node_of"):
+        raise NnsimError(f"checkpoint '{location}' is not of a dataflow run (no source and sink)")
+    same = (
+        np.array_equal(np.asarray(sink.node_of), setup.mapping.node_of)
+        and int(sink.count) == len(setup.images)
+        and len(sink.vertex_names) == len(setup.graph)
+    )
+    if not same:
+        raise NnsimError(
+            f"checkpoint '{location}' is of another dataflow run ({len(sink.vertex_names)} "
+            f"vertices, {int(sink.count)} images); give the --weights, --hardware, --fold or "
+            "--mapping, --nodes, --images and --limit of the run that wrote it"
+        )
+    return sim
 
 
 def _output_folder(output: str | Path | None) -> Path | None:
