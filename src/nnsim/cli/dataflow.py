@@ -176,7 +176,7 @@ def run(ctx, **options) -> None:
     default=1000,
     show_default=True,
     metavar="N",
-    help="Classify the first N images in every configuration.",
+    help="Classify the first N images (or all, if fewer) in every configuration.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every run.")
 @click.option("--debug", is_flag=True, help="Show the Python traceback of errors.")

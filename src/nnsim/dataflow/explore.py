@@ -140,7 +140,11 @@ def explore(
     for count in counts:
         base.with_nodes(count)  # a count the topology cannot take is refused before any run
     model = load_model(weights)
-    pictures = load_images(images, limit)
+    if limit is not None and limit < 1:
+        raise NnsimError(f"--limit must be at least 1, not {limit}")
+    pictures = load_images(images)
+    if limit is not None:
+        pictures = pictures.first(limit)  # at most: a small folder is explored whole
     graph = DataflowGraph.from_model(model, granularity)
     rows = [
         evaluate(graph, base.with_nodes(count), name, pictures, interval=interval, seed=seed)

@@ -49,6 +49,13 @@ class ImageSet:
     def __len__(self) -> int:
         return len(self.names)
 
+    def first(self, count: int) -> ImageSet:
+        """The first ``count`` images (all of them if there are fewer)."""
+        keep = slice(0, count)
+        return ImageSet(
+            self.pixels[keep], self.labels[keep], self.names[keep], self.source, self.spec
+        )
+
     @property
     def labeled(self) -> bool:
         return bool((self.labels != UNLABELED).all()) and len(self) > 0
