@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="run only configurations whose label has this")
     args = parser.parse_args(argv)
 
-    from nnsim.dataflow.compare import onnxruntime_outputs
+    from nnsim.dataflow.compare import onnxruntime_outputs, onnxruntime_session
     from nnsim.dataflow.graph import DataflowGraph
     from nnsim.dataflow.hardware import Hardware
     from nnsim.dataflow.images import load_images
@@ -147,9 +147,12 @@ def main(argv: list[str] | None = None) -> int:
     images = load_images("test", args.images)
     pixel_images = load_images("test", min(args.pixel_images, args.images))
     phold_rate = phold_events_per_second()
-    start = time.perf_counter()
-    onnxruntime_outputs(model, images.pixels)
-    onnx_seconds = time.perf_counter() - start
+    session = onnxruntime_session(model)
+    onnx_seconds = float("inf")
+    for _ in range(3):  # the best of three, the session made once (as a user would)
+        start = time.perf_counter()
+        onnxruntime_outputs(model, images.pixels, session)
+        onnx_seconds = min(onnx_seconds, time.perf_counter() - start)
 
     neuron = DataflowGraph.from_model(model, "neuron")
     mesh = Hardware.load(HW / "mesh16.toml")

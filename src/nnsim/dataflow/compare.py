@@ -100,8 +100,8 @@ def compare(
     return Agreement(name, total, total - len(differ), tuple(differ.tolist()), expected, seconds)
 
 
-def onnxruntime_outputs(model: DenseModel, pixels: np.ndarray) -> np.ndarray:
-    """The model run by onnxruntime (CPU, one thread: the same on every machine)."""
+def onnxruntime_session(model: DenseModel):
+    """An onnxruntime session of the model (CPU, one thread: the same on every machine)."""
     from nnsim.interop.export import dense_model_onnx
 
     try:
@@ -113,9 +113,14 @@ def onnxruntime_outputs(model: DenseModel, pixels: np.ndarray) -> np.ndarray:
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1
     options.log_severity_level = 3
-    session = onnxruntime.InferenceSession(
+    return onnxruntime.InferenceSession(
         dense_model_onnx(model).SerializeToString(), options, providers=["CPUExecutionProvider"]
     )
+
+
+def onnxruntime_outputs(model: DenseModel, pixels: np.ndarray, session=None) -> np.ndarray:
+    """The model's outputs computed by onnxruntime (``session``: one made before, to reuse)."""
+    session = session or onnxruntime_session(model)
     return session.run(None, {"images": np.ascontiguousarray(pixels, dtype=np.float32)})[0]
 
 
