@@ -108,3 +108,64 @@ def checkpointed_run(checkpoints: Path, script_args: list[str], *options: str) -
     assert result.returncode == 0, result.stderr
     folders = [path.name for path in checkpoints.iterdir() if path.is_dir()]
     return sorted(folders, key=lambda name: int(name.split("_")[1]))
+
+
+def random_dense(sizes: list[int], seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``[(weights [in, out], biases [out]), ...]`` float32 for a chain of ``sizes``."""
+    rng = np.random.default_rng(seed)
+    return [
+        (
+            rng.standard_normal((n_in, n_out)).astype(np.float32),
+            rng.standard_normal(n_out).astype(np.float32),
+        )
+        for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=False)
+    ]
+
+
+def reference_forward(x: np.ndarray, layers, activations: list[str]) -> np.ndarray:
+    """Plain float64 numpy math of a dense chain, to check imported models against."""
+    values = np.asarray(x, dtype=np.float64)
+    for (weights, biases), activation in zip(layers, activations, strict=True):
+        values = values @ weights.astype(np.float64) + biases.astype(np.float64)
+        if activation == "relu":
+            values = np.maximum(values, 0.0)
+        elif activation == "softmax":
+            shifted = np.exp(values - values.max(axis=1, keepdims=True))
+            values = shifted / shifted.sum(axis=1, keepdims=True)
+    return values
+
+
+def assert_close(actual: np.ndarray, expected: np.ndarray, rtol: float = 1e-5) -> None:
+    """Equal within ``rtol`` relative to the largest magnitude (float32 math against a reference)."""
+    scale = max(float(np.abs(expected).max()), 1e-30)
+    assert actual.shape == expected.shape
+    assert float(np.abs(actual - expected).max()) <= rtol * scale
+
+
+def trained_sim(dataset: Path, sizes: list[int], *, seed: int = 0, until: str = "60us"):
+    """A Simulation of an MLP (ReLU hidden layers, softmax output) a few steps into training.
+
+    ``sizes`` are the dense layers' widths after the 784 inputs: ``[12, 8, 10]``.
+    """
+    import io
+
+    from nnsim import nn
+    from nnsim.sim import Simulation
+
+    layers: list = [nn.Input(784)]
+    for index, size in enumerate(sizes):
+        layers += [nn.Dense(size), nn.ReLU() if index < len(sizes) - 1 else nn.Softmax()]
+    sim = Simulation(seed=seed, output=io.StringIO())
+    nn.Sequential(
+        layers,
+        optimizer=nn.Adam(learning_rate=0.01),
+        controller=nn.BatchController(
+            batch_size=32,
+            epochs=1,
+            training_images=str(dataset),
+            test_images=str(dataset),
+            progress=False,
+        ),
+    ).build(sim, dtype="float32")
+    sim.run(until=until)
+    return sim

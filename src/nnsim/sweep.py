@@ -15,9 +15,11 @@ at time 0 (``nnsim run --replay FILE``, off a terminal).
 Metrics come from the ``epoch_end`` notifications of the element library and
 predictions from its ``prediction`` notifications (``image``, ``predicted``),
 structured data rather than the printed lines, so nothing here depends on
-``nnsim.nn`` or on the wording of its output. Workers start with one BLAS
-thread each (OMP_NUM_THREADS=1 and friends), so parallel runs do not fight over
-cores and a run's bits do not depend on ``--jobs``. As with any ``spawn`` pool,
+``nnsim.nn`` or on the wording of its output. The runs happen in local worker
+processes or, with ``executor="mpi"``, in MPI processes (``nnsim.sweep_workers``);
+workers start with one BLAS thread each (OMP_NUM_THREADS=1 and friends), so
+parallel runs do not fight over cores and a run's bits do not depend on
+``--jobs`` or the executor. As with any ``spawn`` pool,
 a plain script that calls ``run_sweep`` needs the ``if __name__ == "__main__":``
 guard (notebooks and ``nnsim sweep`` do not).
 """
@@ -28,18 +30,17 @@ import contextlib
 import csv
 import io
 import os
-import signal
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
-from multiprocessing import get_context
+from concurrent.futures import FIRST_COMPLETED, wait
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from nnsim.data.classes import class_from_file_name
 from nnsim.errors import ModelScriptError, NnsimError, ParamError
 from nnsim.files import atomic_write, write_text
+from nnsim.sweep_workers import ONE_BLAS_THREAD, environment, make_executor, stop
 
 CSV_COLUMNS = (
     "value",
@@ -54,8 +55,6 @@ CSV_COLUMNS = (
     "predictions",
     "error",
 )
-
-_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def expected_class(image: str | Path) -> str | None:
@@ -160,28 +159,7 @@ class _Job:
     args: list[str]
     seed: int
     variable: str | None = None
-    replay_file: str | None = None
-
-
-def _ignore_interrupts() -> None:
-    """Worker initializer: Ctrl-C is the parent's to handle (it stops the workers itself)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-@contextlib.contextmanager
-def _one_blas_thread():
-    """Worker processes started inside inherit one BLAS thread each; this process is unchanged
-    (its BLAS has read the variables already) and gets its environment back afterwards."""
-    saved = {name: os.environ.get(name) for name in _THREAD_VARIABLES}
-    os.environ.update(dict.fromkeys(_THREAD_VARIABLES, "1"))
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    replay: str | None = None  # console commands, the template with the value in
 
 
 def _one_line(text: str) -> str:
@@ -227,6 +205,32 @@ def run_one(job: _Job) -> RunResult:
     return result
 
 
+def run_point(point: dict) -> dict:
+    """`run_one` from plain data to plain data: what the executors send between processes.
+
+    ``point`` holds the fields of a job (strings, ints, a list of strings); the
+    answer holds those of its `RunResult` (numbers, strings, a list of dicts).
+    The executors pickle the two over pipes or MPI messages between the
+    processes of one sweep, in memory and never into a file; keeping them to
+    builtins means a worker unpickles no nnsim object and the sweep point is
+    readable data (DESIGN.md rule 3 is about files; this is the function call
+    of mpi4py.futures and concurrent.futures).
+    """
+    result = asdict(run_one(_Job(**point)))
+    for name in ("val_acc", "val_loss", "train_acc", "train_loss"):
+        if result[name] is not None:
+            result[name] = float(result[name])  # a numpy scalar is not a builtin
+    if result["sim_time"] is not None:
+        result["sim_time"] = int(result["sim_time"])
+    return result
+
+
+def _result(answer: dict) -> RunResult:
+    """A `run_point` answer as a `RunResult` again."""
+    predictions = [Prediction(**prediction) for prediction in answer["predictions"]]
+    return RunResult(**{**answer, "predictions": predictions})
+
+
 def _run_job(job: _Job, printed, console_output, metrics: dict, predictions: list):
     from nnsim.script import build_from_script
     from nnsim.sim import Simulation
@@ -238,18 +242,22 @@ def _run_job(job: _Job, printed, console_output, metrics: dict, predictions: lis
         "prediction",
         lambda image, predicted, **_: predictions.append(Prediction(str(image), str(predicted))),
     )
-    if job.replay_file is None:
+    if job.replay is None:
         from nnsim.state.paths import set_value
 
         set_value(sim, job.variable, job.value)
         sim.run()
-    else:
-        from nnsim.console.session import ConsoleSession
+        return sim
+    from nnsim.console.session import ConsoleSession
 
+    # Written where the run happens (an MPI worker may be on another machine).
+    with tempfile.TemporaryDirectory(prefix="nnsim-sweep-") as folder:
+        replay_file = str(Path(folder) / f"run{job.index}.in")
+        write_text(replay_file, job.replay)
         session = ConsoleSession(
             sim,
             interactive_start=0,
-            replay=job.replay_file,
+            replay=replay_file,
             stdin=io.StringIO(""),
             stdout=console_output,
         )
@@ -266,6 +274,7 @@ def run_sweep(
     args: Sequence[str] = (),
     seed: int = 0,
     jobs: int | None = None,
+    executor: str = "local",
     on_result: Callable[[RunResult], None] | None = None,
 ) -> list[RunResult]:
     """Run ``script`` once per value and return the results best first.
@@ -274,6 +283,9 @@ def run_sweep(
     text of a console replay file with ``{value}`` placeholders). ``jobs``
     worker processes run at once (default: one per value, at most one per
     CPU); with ``jobs=1`` the runs happen one after the other, in order.
+    ``executor`` is where they run: ``"local"`` processes or ``"mpi"``
+    processes through mpi4py.futures (`nnsim.sweep_workers`); the results
+    are the same.
     ``on_result`` is called as each run ends (in completion order).
     """
     if (variable is None) == (template is None):
@@ -286,26 +298,27 @@ def run_sweep(
     if jobs is not None and jobs < 1:
         raise ParamError(f"--jobs must be at least 1, not {jobs}")
     workers = min(len(values), jobs or os.cpu_count() or 1)
-    with tempfile.TemporaryDirectory(prefix="nnsim-sweep-") as folder:
-        batch = []
-        for index, value in enumerate(values):
-            replay_file = None
-            if template is not None:
-                replay_file = str(Path(folder) / f"run{index}.in")
-                write_text(replay_file, template.replace("{value}", value))
-            batch.append(_Job(index, value, str(script), list(args), seed, variable, replay_file))
-        results = _run_jobs(batch, workers, on_result)
+    batch = [
+        _Job(
+            index,
+            value,
+            str(script),
+            list(args),
+            seed,
+            variable,
+            None if template is None else template.replace("{value}", value),
+        )
+        for index, value in enumerate(values)
+    ]
+    results = _run_jobs(make_executor(executor, jobs, workers), batch, on_result)
     return sorted(results, key=sort_key)
 
 
-def _run_jobs(batch: list[_Job], workers: int, on_result) -> list[RunResult]:
+def _run_jobs(executor, batch: list[_Job], on_result) -> list[RunResult]:
     results: list[RunResult] = []
-    executor = ProcessPoolExecutor(
-        max_workers=workers, mp_context=get_context("spawn"), initializer=_ignore_interrupts
-    )
     try:
-        with _one_blas_thread():  # the workers start at the first submits
-            futures = [executor.submit(run_one, job) for job in batch]
+        with environment(ONE_BLAS_THREAD):  # local workers start at the first submits
+            futures = [executor.submit(run_point, asdict(job)) for job in batch]
         jobs = dict(zip(futures, batch, strict=True))
         pending = set(futures)
         while pending:
@@ -314,19 +327,14 @@ def _run_jobs(batch: list[_Job], workers: int, on_result) -> list[RunResult]:
             for future in sorted(done, key=lambda future: jobs[future].index):
                 job = jobs[future]
                 try:
-                    result = future.result()
+                    result = _result(future.result())
                 except Exception as error:  # noqa: BLE001 - a worker that died: one row
                     result = RunResult(job.index, job.value, error=f"worker failed: {error}")
                 results.append(result)
                 if on_result is not None:
                     on_result(result)
     except BaseException:  # Ctrl-C (or a bug): stop the runs in flight, start no more
-        # No public way to stop running workers before Python 3.14 (terminate_workers);
-        # take them before shutdown forgets them.
-        processes = list((getattr(executor, "_processes", None) or {}).values())
-        executor.shutdown(wait=False, cancel_futures=True)
-        for process in processes:
-            process.terminate()
+        stop(executor)
         raise
     executor.shutdown()
     return results

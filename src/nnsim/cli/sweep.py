@@ -17,6 +17,7 @@ from nnsim.sweep import (
     run_sweep,
     write_csv,
 )
+from nnsim.sweep_workers import EXECUTORS, MPI_LAUNCH
 
 
 @click.command(
@@ -25,7 +26,8 @@ from nnsim.sweep import (
     epilog=(
         "Examples: nnsim sweep examples/fashion_mnist/nn.py "
         "--set loss/optimizer/learning_rate=0.0001,0.0004,0.001 --jobs 3 -- --epochs 2\n\n"
-        "nnsim sweep examples/fashion_mnist/nn.py --replay-template lr.in --values 1e-4,1e-3"
+        "nnsim sweep examples/fashion_mnist/nn.py --replay-template lr.in --values 1e-4,1e-3\n\n"
+        f"{MPI_LAUNCH}"
     ),
 )
 @click.argument("script")
@@ -51,6 +53,17 @@ from nnsim.sweep import (
     metavar="N",
     help="Runs at once (default: one per value, at most one per CPU); 1 runs them in order.",
 )
+@click.option(
+    "--executor",
+    type=click.Choice(EXECUTORS),
+    default="local",
+    show_default=True,
+    help=(
+        "Where the runs happen: local processes, or MPI processes through mpi4py.futures "
+        "(spawned, --jobs of them; or the ranks of mpiexec -n K python -m mpi4py.futures "
+        "-m nnsim.cli sweep …). The results are the same."
+    ),
+)
 @click.option("--csv", "csv_file", metavar="FILE", help="Also write the table as CSV.")
 @click.option(
     "--seed",
@@ -59,7 +72,9 @@ from nnsim.sweep import (
     show_default=True,
     help="Seed of every run (the same for all, so the sweep is deterministic).",
 )
-def sweep(script, script_args, assignment, replay_template, values, jobs, csv_file, seed) -> None:
+def sweep(
+    script, script_args, assignment, replay_template, values, jobs, executor, csv_file, seed
+) -> None:
     """Run SCRIPT once per value of one variable and print the runs best first.
 
     Each run builds the simulation from SCRIPT (arguments after -- go to it),
@@ -95,6 +110,7 @@ def sweep(script, script_args, assignment, replay_template, values, jobs, csv_fi
         args=list(script_args),
         seed=seed,
         jobs=jobs,
+        executor=executor,
     )
     title = variable or "value"
     if sys.stdout.isatty():

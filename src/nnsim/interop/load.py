@@ -2,7 +2,12 @@
 
 An importer is a function ``(path, **options) -> DenseModel`` registered by
 name with `register_importer`, together with what its files look like (name
-suffixes, the first bytes, whether it reads folders). `load_model` picks one:
+suffixes, the first bytes, whether it reads folders). A package can also
+declare one in the ``nnsim.importers`` entry-point group: ``name =
+"module:attribute"``, the attribute an `ImporterInfo` or a function (its
+``suffixes`` and ``sniff`` attributes, if any, say what its files look
+like); `register_importer` calls win over entry points. `load_model` picks
+one:
 
 1. ``format=NAME`` when the caller names it;
 2. a folder or a URL is an nnsim checkpoint, a checkpoint folder or a
@@ -24,12 +29,14 @@ import inspect
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from nnsim.checkpoint import open_regular
 from nnsim.errors import NnsimError
 from nnsim.interop.model import OUTPUT_ACTIVATIONS, DenseModel, ModelError
 
+ENTRY_POINT_GROUP = "nnsim.importers"
 SNIFF_BYTES = 64
 """How much of a file the ``sniff`` functions see."""
 
@@ -77,8 +84,42 @@ def register_importer(
 
 
 def importers() -> dict[str, ImporterInfo]:
-    """The registered importers by name, in registration order."""
+    """The registered importers by name, in registration order (entry points after the rest)."""
+    _load_entry_points()
     return dict(_IMPORTERS)
+
+
+_LOADED_ENTRY_POINTS: set[str] = set()
+
+
+def _load_entry_points() -> None:
+    """Register the ``nnsim.importers`` entry points not registered yet (each loaded once)."""
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        if entry.name in _IMPORTERS or entry.name in _LOADED_ENTRY_POINTS:
+            continue
+        _LOADED_ENTRY_POINTS.add(entry.name)
+        try:
+            target = entry.load()
+        except Exception as error:
+            raise ModelError(
+                f"weights importer '{entry.name}' ({entry.value}) cannot be loaded ({error}); "
+                "reinstall the package that provides it"
+            ) from None
+        if isinstance(target, ImporterInfo):
+            _IMPORTERS[entry.name] = dataclasses.replace(target, name=entry.name)
+        elif callable(target):
+            register_importer(
+                entry.name,
+                target,
+                suffixes=getattr(target, "suffixes", ()),
+                sniff=getattr(target, "sniff", None),
+                folders=bool(getattr(target, "folders", False)),
+            )
+        else:
+            raise ModelError(
+                f"weights importer '{entry.name}' ({entry.value}) is neither an ImporterInfo "
+                "nor a function; fix the package that registers it"
+            )
 
 
 def load_model(
@@ -102,6 +143,7 @@ def load_model(
             f"output_activation '{output_activation}' is not one of {', '.join(OUTPUT_ACTIVATIONS)}"
         )
     location = os.fspath(path)
+    _load_entry_points()
     importer = _IMPORTERS.get(format) if format else choose_importer(location)
     if importer is None:
         raise ModelError(
@@ -178,12 +220,18 @@ def choose_importer(location: str) -> ImporterInfo:
 
 
 def _register_builtins() -> None:
+    from nnsim.interop.from_keras import is_keras_file, load_keras
     from nnsim.interop.from_nnsim import load_nnsim
     from nnsim.interop.from_npz import is_npz, load_npz
+    from nnsim.interop.from_onnx import load_onnx
     from nnsim.interop.from_safetensors import is_safetensors, load_safetensors
 
     register_importer("nnsim", load_nnsim, suffixes=("manifest.json",), folders=True)
     register_importer("npz", load_npz, suffixes=(".npz",), sniff=is_npz)
+    register_importer(
+        "keras", load_keras, suffixes=(".keras", ".h5", ".hdf5"), sniff=is_keras_file, extra="keras"
+    )
+    register_importer("onnx", load_onnx, suffixes=(".onnx",), extra="onnx")
     register_importer(
         "safetensors", load_safetensors, suffixes=(".safetensors",), sniff=is_safetensors
     )

@@ -139,14 +139,14 @@ def _checked_layer(layer: DenseLayer, index: int, count: int, where: str) -> Den
         raise ModelError(
             f"layer '{name}'{where}: weights of shape {weights.shape} are not [in, out]"
         )
-    if biases.reshape(-1).shape != (weights.shape[1],):
-        raise ModelError(
-            f"layer '{name}'{where}: {biases.size} biases for {weights.shape[1]} outputs"
-        )
     if weights.shape[1] > MAX_VALUES_PER_LAYER or weights.size > MAX_WEIGHTS_PER_LAYER:
         raise ModelError(
             f"layer '{name}'{where}: {weights.shape[0]}x{weights.shape[1]} weights exceed "
             f"nnsim's layer limits ({MAX_VALUES_PER_LAYER} outputs, {MAX_WEIGHTS_PER_LAYER} weights)"
+        )
+    if biases.reshape(-1).shape != (weights.shape[1],):
+        raise ModelError(
+            f"layer '{name}'{where}: {biases.size} biases for {weights.shape[1]} outputs"
         )
     for label, array in (("weights", weights), ("biases", biases)):
         if array.dtype.kind not in "fiu":
