@@ -94,7 +94,15 @@ def fold(graph: DataflowGraph, hardware: Hardware, strategy: str) -> Mapping:
 
 @functools.cache
 def _from_entry_points() -> dict[str, Strategy]:
-    return {entry.name: entry.load() for entry in entry_points(group=ENTRY_POINT_GROUP)}
+    found = {}
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            found[entry.name] = entry.load()
+        except Exception as error:  # a broken plugin is one line, not a traceback
+            raise FoldError(
+                f"folding strategy '{entry.name}' ({entry.value}) cannot be loaded: {error}"
+            ) from None
+    return found
 
 
 # nnsim's strategies -------------------------------------------------------------
@@ -181,62 +189,33 @@ def greedy(graph: DataflowGraph, hardware: Hardware) -> Mapping:
             fits &= macs_left >= 0
             room = np.minimum(room, macs_left / mac_cap)
         if not fits.any():
-            node = int(np.argmax(memory_left))
-            raise CapacityError(
-                f"the 'greedy' fold cannot place '{graph.vertices[vertex].name}': "
-                f"{hardware.node_name(node)}, the node with most room, would need "
-                f"{-memory_left[node]:,} more words of memory than its {memory_cap:,}"
-                + (
-                    ""
-                    if memory_left[node] < 0
-                    else f" (it is out of MACs: max_macs_per_image {mac_cap:,})"
-                )
-            )
+            raise _no_room(graph, hardware, vertex, memory_left, placement)
         placement.place(vertex, int(np.argmin(np.where(fits, room, np.inf))))
     return checked(graph, hardware, placement.node_of, "greedy")
 
 
-def repair(graph: DataflowGraph, hardware: Hardware, node_of: np.ndarray) -> np.ndarray:
-    """``node_of`` with vertices moved off over-full nodes, each move adding the fewest cut words.
-
-    Over-full means more memory than the node has, or more MACs than its
-    budget. A vertex moves only to a node that still holds it afterwards and
-    only if the move frees memory (or MACs) on the over-full node, so the
-    loop ends; if no such move is left, the mapping is returned as it is and
-    the capacity check names what is still over.
-    """
-    placement = Placement.of(graph, hardware, node_of)
-    memory_cap = hardware.node.memory_words
-    mac_cap = hardware.node.max_macs_per_image
-    mac_limit = np.iinfo(np.int64).max if mac_cap is None else mac_cap
-    while True:
-        over = np.maximum(placement.memory - memory_cap, 0) + np.maximum(
-            placement.macs - mac_limit, 0
+def _no_room(
+    graph: DataflowGraph,
+    hardware: Hardware,
+    vertex: int,
+    memory_left: np.ndarray,
+    placement: Placement,
+) -> CapacityError:
+    """The greedy fold's refusal: the resource that is short on the node with most of it left."""
+    name = graph.vertices[vertex].name
+    if (memory_left >= 0).any():  # memory would do: the MAC budget is what is short
+        budget = hardware.node.max_macs_per_image
+        left = budget - placement.macs
+        node = int(np.argmax(left))
+        return CapacityError(
+            f"the 'greedy' fold cannot place '{name}': it needs "
+            f"{placement.vertex_macs[vertex]:,} MACs per image and "
+            f"{hardware.node_name(node)}, the node with most left, has {left[node]:,} of its "
+            f"max_macs_per_image {budget:,}"
         )
-        if not over.any():
-            break
-        source = int(np.argmax(over))
-        memory_over = placement.memory[source] > memory_cap
-        best: tuple[float, int, int] | None = None
-        for vertex in np.flatnonzero(placement.node_of == source):
-            vertex = int(vertex)
-            if memory_over and placement.freed(vertex) <= 0:
-                continue
-            if not memory_over and placement.vertex_macs[vertex] == 0:
-                continue
-            room = (placement.memory + placement.cost(vertex) <= memory_cap) & (
-                placement.macs + placement.vertex_macs[vertex] <= mac_limit
-            )
-            room[source] = False
-            if not room.any():
-                continue
-            change = np.where(room, placement.cut_change(vertex), np.iinfo(np.int64).max)
-            target = int(np.argmin(change))
-            if best is None or change[target] < best[0]:
-                best = (float(change[target]), vertex, target)
-        if best is None:
-            break
-        _, vertex, target = best
-        placement.remove(vertex)
-        placement.place(vertex, target)
-    return placement.node_of.copy()
+    node = int(np.argmax(memory_left))
+    return CapacityError(
+        f"the 'greedy' fold cannot place '{name}': {hardware.node_name(node)}, the node with "
+        f"most room, would need {-memory_left[node]:,} more words of memory than its "
+        f"{hardware.node.memory_words:,}"
+    )

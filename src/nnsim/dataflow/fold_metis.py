@@ -1,39 +1,45 @@
 """The ``metis`` folding strategy: a min-cut partition of the traffic-weighted graph (pymetis).
 
-The graph METIS sees has one vertex per dataflow vertex and one undirected
-edge per (producer, reader) pair, weighted by the words of the value it
-carries per image (multicast edges are collapsed to these pairs first, so
-the pixel graph's ~100,000 edges are handed over once, in CSR form).
-METIS cuts edges, not values, so a value read by several vertices of one
-node counts once per reader in its objective; the real cut
-(`nnsim.dataflow.traffic.cut_words`) counts it once, and is what the
-repair step and the reports use.
+The graph METIS sees has one vertex per dataflow vertex, weighted by its
+MACs (at least 1), and one undirected edge per (producer, reader) pair;
+multicast edges are collapsed to these pairs first, so the pixel graph's
+~100,000 edges are handed over once, in CSR form. METIS cuts edges, while
+a value read by several vertices of one node crosses a link once, so an
+edge carries its value's words divided by the value's number of readers
+(scaled to whole numbers): a value read everywhere costs what it costs once.
+The part weights are the nodes' shares of the total capacity (equal, as
+the nodes are alike), so METIS balances MACs like ``balanced`` does, but
+picks which vertices share a node by the cut.
 
-Vertex weights are the memory a vertex brings wherever it goes (its
-weights row and bias, and the values it produces), and the part weights
-are the nodes' memory capacities (equal, since the nodes are alike), so
-METIS balances memory within its default 3% tolerance. It can still
-overflow a node (shared inputs are held once per node, which METIS does
-not know): `nnsim.dataflow.fold.repair` then moves vertices to nodes with
-room, each move adding the fewest cut words; if it cannot, the strategy
-refuses with the capacity line. METIS runs with a fixed seed, so the same
-graph and hardware give the same mapping.
+Then, on the real traffic (`nnsim.dataflow.traffic.cut_words`, multicast
+counted once): `placement.repair` moves vertices off any node METIS
+overfilled (memory, or the MAC budget), each move adding the fewest cut
+words per word freed; then off any node with more MACs than the mean plus
+one neuron (METIS can leave nodes idle when a few heavy vertices dominate);
+and `placement.refine` takes single-vertex moves that lower the cut while
+MACs stay within 3% of the mean (or the busiest node's MACs). If the repair cannot make room, the
+strategy refuses with the capacity line naming the node and the resource.
+METIS runs with a fixed seed: the same graph and hardware give the same
+mapping.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from nnsim.dataflow.fold import FoldError, checked, repair
+from nnsim.dataflow.fold import FoldError, checked
 from nnsim.dataflow.graph import DataflowGraph
 from nnsim.dataflow.hardware import Hardware
 from nnsim.dataflow.mapping import Mapping
+from nnsim.dataflow.placement import Placement, refine, repair
 
 SEED = 0
+SLACK = 0.03  # MACs per node may exceed the mean by this much (METIS's own default tolerance)
+EDGE_SCALE = 1024  # edge weight = words * EDGE_SCALE / readers, rounded, at least 1
 
 
 def metis(graph: DataflowGraph, hardware: Hardware) -> Mapping:
-    """``metis``: min-cut over the traffic-weighted graph, then memory repaired."""
+    """``metis``: min-cut over the traffic-weighted graph, then memory repaired and the cut refined."""
     try:
         import pymetis
     except ImportError:
@@ -42,37 +48,39 @@ def metis(graph: DataflowGraph, hardware: Hardware) -> Mapping:
     if count == 1:
         return checked(graph, hardware, np.zeros(len(graph), dtype=np.int64), "metis")
     xadj, adjncy, eweights = _csr(graph)
-    own = np.array([v.weight_words for v in graph.vertices], dtype=np.int64)
-    own += np.bincount(graph.value_producer, graph.value_words, minlength=len(graph)).astype(
-        np.int64
-    )
-    options = pymetis.Options(seed=SEED)
-    capacity = np.full(count, float(hardware.node.memory_words))
     if hasattr(pymetis, "CSRAdjacency"):  # pymetis >= 2025.2
         shape = {"adjacency": pymetis.CSRAdjacency(xadj, adjncy)}
     else:
         shape = {"xadj": xadj, "adjncy": adjncy}
+    capacity = np.full(count, float(hardware.node.memory_words))
     _, parts = pymetis.part_graph(
         count,
         **shape,
         eweights=eweights,
-        vweights=np.maximum(own, 1).tolist(),
+        vweights=np.maximum(graph.macs(), 1).tolist(),
         tpwgts=(capacity / capacity.sum()).tolist(),
-        options=options,
+        options=pymetis.Options(seed=SEED),
     )
-    node_of = repair(graph, hardware, np.asarray(parts, dtype=np.int64))
-    return checked(graph, hardware, node_of, "metis")
+    placement = Placement.of(graph, hardware, np.asarray(parts, dtype=np.int64))
+    macs = graph.macs()
+    even = max((1 + SLACK) * macs.sum() / count, macs.sum() / count + macs.max())
+    repair(placement)  # memory and the MAC budget: hard limits
+    repair(placement, macs_limit=even)  # compute evened out where memory allows
+    refine(placement, macs_limit=(1 + SLACK) * macs.sum() / count)
+    return checked(graph, hardware, placement.node_of, "metis")
 
 
 def _csr(graph: DataflowGraph) -> tuple[list[int], list[int], list[int]]:
-    """The undirected (producer, reader) graph weighted by words, as METIS's xadj/adjncy/eweights."""
+    """The undirected (producer, reader) graph as METIS's xadj/adjncy/eweights lists."""
     size = len(graph)
     producer = graph.value_producer[graph.edge_value].astype(np.int64)
     reader = graph.edge_dst.astype(np.int64)
-    words = graph.value_words[graph.edge_value].astype(np.int64)
+    readers = np.bincount(graph.edge_value, minlength=len(graph.value_words))
+    share = graph.value_words[graph.edge_value] * EDGE_SCALE / readers[graph.edge_value]
     keys = np.concatenate([producer * size + reader, reader * size + producer])
     keys, where = np.unique(keys, return_inverse=True)
-    weights = np.bincount(where, np.concatenate([words, words])).astype(np.int64)
+    weights = np.bincount(where, np.concatenate([share, share]))
     rows, cols = keys // size, keys % size
     xadj = np.searchsorted(rows, np.arange(size + 1))
-    return xadj.tolist(), cols.tolist(), np.maximum(weights, 1).tolist()
+    weights = np.clip(np.round(weights), 1, 1 << 24).astype(np.int64)
+    return xadj.tolist(), cols.tolist(), weights.tolist()
