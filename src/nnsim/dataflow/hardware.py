@@ -14,6 +14,7 @@ topology. ``--nodes H`` (or ``count``) says how many nodes there are::
     input_ports = 4         # links a node can receive on
     output_ports = 4        # links a node can send on
     count = 16              # default number of nodes
+    max_macs_per_image = 20000  # optional: the MACs a node may spend on one image
 
     [link]
     latency = 2             # cycles per hop (of the sending node's clock)
@@ -22,6 +23,13 @@ topology. ``--nodes H`` (or ``count``) says how many nodes there are::
     [topology]
     kind = "mesh2d"         # full | ring | mesh2d | torus2d
     shape = [4, 4]          # mesh2d/torus2d: rows x columns (default: the squarest that fits)
+
+``max_macs_per_image`` is a compute budget (absent: no limit): a node may
+host neurons whose fan-ins add up to at most this many multiply-accumulates
+per image, e.g. to hold a frame rate (20,000 MACs at 16 MACs/cycle and 1 GHz
+is 1.25 µs of compute per image). The capacity check refuses a mapping that
+breaks it, as it refuses one that overflows ``memory_words`` or the ports
+(``dataflow/capacity.py`` says what each counts).
 
 Routes are fixed and deterministic (dimension order on meshes, the shorter
 way round a ring, clockwise on a tie), so a mapping always gives the same
@@ -60,6 +68,7 @@ class NodeType:
     memory_words: int = 1 << 20
     input_ports: int = 4
     output_ports: int = 4
+    max_macs_per_image: int | None = None  # None: no compute budget per image
 
     @property
     def period(self) -> int:
@@ -140,14 +149,28 @@ class Hardware:
         return len(self.route(source, target))
 
     def neighbours(self, node: int) -> list[int]:
-        """Nodes one physical link away (every other node on ``full``)."""
+        """Nodes one physical link away, sorted (every other node on ``full``).
+
+        Links are bidirectional, so this is both whom ``node`` sends to and
+        whom it receives from: its physical degree is ``len(neighbours)``.
+        """
         if self.topology == "full":
             return [other for other in range(self.count) if other != node]
-        found: list[int] = []
-        for other in range(self.count):
-            if other != node and self.hops(node, other) == 1:
-                found.append(other)
-        return found
+        if self.topology == "ring":
+            found = {(node - 1) % self.count, (node + 1) % self.count}
+        else:
+            rows, cols = self.grid
+            wrap = self.topology == "torus2d"
+            r, c = divmod(node, cols)
+            found = set()
+            for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+                rr, cc = r + dr, c + dc
+                if wrap:
+                    rr, cc = rr % rows, cc % cols
+                if 0 <= rr < rows and 0 <= cc < cols:
+                    found.add(rr * cols + cc)
+        found.discard(node)
+        return sorted(found)
 
     def frame_cycles(self, words: int) -> int:
         """Cycles one hop takes for a frame of ``words`` values: latency + ceil(words·bits / width)."""
@@ -194,6 +217,8 @@ def _check_hardware(hw: Hardware) -> None:
     _positive_int(hw.node.memory_words, "node.memory_words")
     _positive_int(hw.node.input_ports, "node.input_ports", at_most=MAX_NODES)
     _positive_int(hw.node.output_ports, "node.output_ports", at_most=MAX_NODES)
+    if hw.node.max_macs_per_image is not None:
+        _positive_int(hw.node.max_macs_per_image, "node.max_macs_per_image")
     _positive_int(hw.link.latency, "link.latency (cycles)", at_least=1, at_most=2**30)
     _positive_int(hw.link.width, "link.width (bits per cycle)", at_most=2**20)
     try:
@@ -213,16 +238,12 @@ def _check_hardware(hw: Hardware) -> None:
 
 
 def _load(path: Path) -> Hardware:
-    from nnsim.checkpoint.safefile import read_regular
+    from nnsim.dataflow.textfile import read_text
 
+    text = read_text(path, "hardware file", MAX_FILE_BYTES, HardwareError)
     try:
-        text = read_regular(path, "hardware file", MAX_FILE_BYTES, follow_links=True).decode(
-            "utf-8"
-        )
         data = tomllib.loads(text)
-    except NnsimError as error:
-        raise HardwareError(str(error)) from None
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+    except tomllib.TOMLDecodeError as error:
         raise HardwareError(f"{path}: not a TOML hardware file ({error})") from None
     try:
         return _from_table(data, path.stem)

@@ -27,9 +27,9 @@ class NodeReport:
     ``busy_ps``: time its MAC array computed; ``utilization``: busy_ps /
     the run's ``end_ps``; ``macs``: multiply-accumulates done; ``tasks``:
     groups computed (a group is the node's neurons of one layer, or the
-    sink, for one image); ``memory_words``: weights and biases of its
-    neurons plus one image's input buffer per group (``memory_capacity``:
-    the hardware's); ``frames_received`` / ``frames_lost`` (to a crash) /
+    sink, for one image); ``memory_words``: what it holds for one
+    image, as the capacity check counts it (``memory_capacity``: the
+    hardware's); ``frames_received`` / ``frames_lost`` (to a crash) /
     ``bits_flipped`` (by ``corrupt_rate``, on the frames it sent);
     ``crash_at_ps``: -1 if it never crashed.
     """
