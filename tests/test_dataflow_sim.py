@@ -53,7 +53,7 @@ def test_hand_made_mappings_predict_what_the_dense_model_predicts(sizes, granula
     g = DataflowGraph.from_model(model, granularity)
     x = images(12, sizes[0])
     logits = []
-    for name, mapping in hand_made(g).items():
+    for mapping in hand_made(g).values():
         result = run_dataflow(g, hardware(mapping.nodes), mapping, x)
         agrees(result, model, x)
         logits.append(result.logits)
@@ -166,7 +166,7 @@ def test_a_multi_hop_route_is_store_and_forward():
     ]
     assert hops == [("node0->node1", 0, 7), ("node1->node2", 7, 14)]
     assert result.done_ps.tolist() == [(14 + 4 + 2 + 1) * ns]
-    relay = {(l.source, l.target): l.frames for l in result.links}
+    relay = {(link.source, link.target): link.frames for link in result.links}
     assert relay[("node1", "node2")] == 1 and relay[("node1", "node0")] == 0
 
 
@@ -175,7 +175,7 @@ def test_multicast_sends_a_value_once_per_node():
     # source on node0; the three dense1 neurons on node1: the image crosses once.
     mapping = Mapping(np.array([0, 1, 1, 1, 1, 1, 1], dtype=np.int32), 2)
     result = run_dataflow(g, hardware(2), mapping, images(5, 4))
-    (link,) = [l for l in result.links if l.source == "node0"]
+    (link,) = [each for each in result.links if each.source == "node0"]
     assert (link.frames, link.words) == (5, 5 * 4)
 
 

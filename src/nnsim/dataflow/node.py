@@ -88,7 +88,12 @@ class Node(Component):
         Param("crash_at", int, -1, "simulated time (ps) the node stops (-1: never)", min=-1),
     )
     ports = (
-        Port("link", "frames to and from one neighbour (ports link0, link1, ...)", handler="on_frame", count="link_ports"),
+        Port(
+            "link",
+            "frames to and from one neighbour (ports link0, link1, ...)",
+            handler="on_frame",
+            count="link_ports",
+        ),
         Port("self_out", "reminders to itself: a task done, the next image to inject"),
         Port("self_in", "the reminders", handler="on_self"),
     )
