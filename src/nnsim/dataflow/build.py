@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from nnsim.dataflow.capacity import check_mapping
 from nnsim.dataflow.graph import NEURON, PIXEL, SINK, SOURCE, DataflowGraph
 from nnsim.dataflow.hardware import Hardware, HardwareError
 from nnsim.dataflow.mapping import Mapping, fits
@@ -67,7 +68,7 @@ def build_dataflow(
             f"the mapping ({mapping.strategy}, {mapping.nodes} nodes, {mapping.node_of.shape[0]} "
             f"vertices) does not fit the graph ({len(graph)} vertices) on {hardware.count} nodes"
         )
-    _check_capacity(graph, hardware, mapping)
+    used = check_mapping(graph, hardware, mapping)  # one line naming node, resource, excess
     pixels, given_labels, path = _images(images, graph.model.input_size, limit)
     if labels is None:
         labels = given_labels
@@ -155,6 +156,8 @@ def build_dataflow(
         sim.connect((node, "self_out"), (node, "self_in"), latency=0, name=f"{node.name}.self")
 
     _fill_nodes(graph, hardware, node_of, nodes, neighbours, layers, source, sink, crash_at)
+    for node in nodes:
+        node.memory_used = int(used.memory_words[node.index])
     _fill_holders(graph, node_of, nodes, layers, holder, source, sink)
     source.load()
     for node in nodes:
@@ -198,15 +201,6 @@ def _crashes(crashes: Iterable[tuple[Any, Any]], count: int) -> list[int]:
             raise HardwareError(f"crash: node {node!r} is not one of node0..node{count - 1}")
         crash_at[int(node)] = parse_time(time)
     return crash_at
-
-
-def _check_capacity(graph: DataflowGraph, hardware: Hardware, mapping: Mapping) -> None:
-    """The mapping's capacity check (`nnsim.dataflow.capacity`), when it is installed."""
-    try:
-        from nnsim.dataflow.capacity import check_mapping  # dfmap's module
-    except ImportError:
-        return
-    check_mapping(graph, hardware, mapping)
 
 
 # Links ------------------------------------------------------------------------------
@@ -284,7 +278,6 @@ def _fill_nodes(
                 node.source = source
         group_layer, group_ptr, cols, outs = [], [0], [], []
         need, size, cycles, group_macs = [], [], [], []
-        memory = 0
         for g, layer in enumerate(sorted(groups)):
             members = groups[layer]
             inputs = graph.edge_value[in_edges[members[0]]]
@@ -304,8 +297,6 @@ def _fill_nodes(
             per_vertex = -(-fan_in // macs)
             cycles.append(per_vertex * len(members))
             group_macs.append(fan_in * len(members) if layer < len(layers) else 0)
-            memory += sum(vertices[v].weight_words for v in members) + int(words.sum())
-        node.memory_used = int(memory)
         node.group_layer = np.array(group_layer, dtype=np.int32)
         node.group_ptr = np.array(group_ptr, dtype=np.int64)
         node.group_cols = np.array(cols, dtype=np.int32)

@@ -6,7 +6,8 @@ Plain data (DESIGN.md rule 1), so frames in flight are part of a checkpoint.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+
+import numpy as np
 
 from nnsim.sim import Event
 
@@ -26,7 +27,7 @@ class Frame(Event):
     value: int
     dest: int
     sender: int
-    data: Any
+    data: float | np.ndarray
 
 
 @dataclass(slots=True)

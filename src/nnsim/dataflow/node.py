@@ -104,7 +104,7 @@ class Node(Component):
         # The node's part of the graph (set by build_dataflow; plain arrays, saved).
         self.hosted = np.zeros(0, dtype=i32)  # vertex ids, in vertex order
         self.vertices: list[str] = []  # their names
-        self.memory_used = 0  # words: weights and biases of the hosted neurons + input buffers
+        self.memory_used = 0  # words held for one image (`nnsim.dataflow.capacity.usage`)
         self.peer = np.zeros(self.link_ports, dtype=i32)  # the neighbour on each link port
         self.next_port = np.zeros(0, dtype=i32)  # [nodes]: the port towards each node (-1: self)
         self.value_words = np.zeros(0, dtype=i64)  # [values]: words per value

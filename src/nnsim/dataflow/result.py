@@ -27,9 +27,9 @@ class NodeReport:
     ``busy_ps``: time its MAC array computed; ``utilization``: busy_ps /
     the run's ``end_ps``; ``macs``: multiply-accumulates done; ``tasks``:
     groups computed (a group is the node's neurons of one layer, or the
-    sink, for one image); ``memory_words``: weights and biases of its
-    neurons plus one image's input buffer per group (``memory_capacity``:
-    the hardware's); ``frames_received`` / ``frames_lost`` (to a crash) /
+    sink, for one image); ``memory_words``: what it holds for one
+    image, as the capacity check counts it (``memory_capacity``: the
+    hardware's); ``frames_received`` / ``frames_lost`` (to a crash) /
     ``bits_flipped`` (by ``corrupt_rate``, on the frames it sent);
     ``crash_at_ps``: -1 if it never crashed.
     """
@@ -109,8 +109,9 @@ class DataflowResult:
     classified it; -1: missing), ``predictions`` (-1: missing), ``logits``
     ``[images, classes]`` float32 (NaN rows when missing), ``labels`` (-1:
     unknown). Per part: ``nodes``, ``links``, ``layers`` (the reports
-    above). The run: ``end_ps`` (simulated time now), ``events`` (kernel
-    events delivered), ``critical_path`` of image 0 (source to sink, empty
+    above). The run: ``end_ps`` (simulated time now), ``events`` (events
+    delivered to the nodes: frames, per hop, and their task-done and
+    injection reminders; `model_events`), ``critical_path`` of image 0 (source to sink, empty
     if it was not classified), ``frames_lost``, ``bits_flipped``,
     ``granularity``. Derived: ``latency_ps``, ``missing``, ``accuracy``,
     ``throughput``, ``first_latency_ps``, ``mean_latency_ps``.
@@ -242,11 +243,24 @@ class DataflowResult:
             links=tuple(link_reports),
             layers=tuple(layer_reports),
             end_ps=end,
-            events=int(sim.delivered),
+            events=model_events(sim, nodes),
             critical_path=tuple(critical_path(sim)),
             frames_lost=sum(n.frames_lost for n in node_reports),
             bits_flipped=sum(n.bits_flipped for n in node_reports),
         )
+
+
+def model_events(sim: Simulation, nodes: list[Node]) -> int:
+    """Events delivered to the nodes so far: frames and their own reminders.
+
+    What was sent on their ports less what is still in flight; the kernel's
+    own entries (pauses, checkpoint requests) do not count, so a restarted
+    run counts what the straight one counts.
+    """
+    ends = {id(end) for node in nodes for end in node.links.values()}
+    sent = sum(end.sent for node in nodes for end in node.links.values())
+    in_flight = sum(1 for entry in sim.pending() if entry.kind == "link" and id(entry.end) in ends)
+    return sent - in_flight
 
 
 def _share(part: int, whole: int) -> float:
