@@ -322,3 +322,46 @@ def test_the_onnx_graph_of_a_dense_model_computes_its_forward_math(output):
     expected = layer_outputs(model, pixels)
     assert np.allclose(onnxruntime_outputs(model, pixels), expected, rtol=1e-5, atol=1e-6)
     assert np.array_equal(np.argmax(expected, axis=1), model.predict(pixels))
+
+
+def test_a_checkpoint_mid_run_restarts_to_the_same_reports(case):
+    straight = dataflow_run(case, "--nodes", "4", "--output", "straight")
+    assert straight.returncode == 0, straight.stderr
+    stopped = dataflow_run(
+        case, "--nodes", "4", "--checkpoint-enable", "--checkpoint-period", "10us",
+        "--checkpoint-dir", "ck", "--stop-at", "15us",
+    )  # fmt: skip
+    assert stopped.returncode == 0, stopped.stderr
+    assert [path.name for path in (case["dir"] / "ck").iterdir() if path.is_dir()] == [
+        "checkpoint_1_10000000"
+    ]
+    again = dataflow_run(case, "--nodes", "4", "--load-checkpoint", "ck", "--output", "again")
+    assert again.returncode == 0, again.stderr
+    for name in ("nodes.csv", "links.csv", "layers.csv", "predictions.csv"):
+        assert (case["dir"] / "again" / name).read_text() == (
+            case["dir"] / "straight" / name
+        ).read_text()
+    other = dataflow_run(case, "--nodes", "2", "--load-checkpoint", "ck")
+    assert other.returncode == 1 and "is of another dataflow run" in other.stderr
+
+
+def test_the_console_walks_nodes_and_neurons_of_a_dataflow_run(case):
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "nnsim.cli", "dataflow", "run", "--weights",
+            str(case["weights"]), "--hardware", str(case["hardware"]), "--images",
+            str(case["images"]), "--fold", "balanced", "--nodes", "4", "--interactive-start",
+        ],
+        input="print sink/classified\nrun 10us\nprint sink/classified\ncd dense1/n5\nls -l\ncontinue\n",
+        capture_output=True, text=True, cwd=case["dir"], timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    counts = [int(line.split()[2]) for line in lines if line.startswith("classified = ")]
+    assert counts[0] == 0 and 0 < counts[1] < 30
+    assert any(line.startswith("weights/ (float32[784])") for line in lines)  # dense1/n5's row
+    assert any(line.startswith("sum = ") for line in lines)
+    assert any(line.startswith("latency  ") for line in lines)  # the run went on to its summary

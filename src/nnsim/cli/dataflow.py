@@ -1,6 +1,6 @@
 """``nnsim dataflow``: neuron-level dataflow models of pre-trained weights, folded onto hardware.
 
-Only the options live here; what they do is `nnsim.dataflow.workflow.run_model`
+Only the options live here; what they do is `nnsim.dataflow_runner.run_model`
 and `nnsim.dataflow.explore.explore`.
 """
 
@@ -116,7 +116,7 @@ def run(ctx, **options) -> None:
     predictions.csv. The run is a simulation like any: --interactive-start,
     --trace-events, --statistics and checkpoints work as for nnsim run.
     """
-    from nnsim.dataflow.workflow import run_model
+    from nnsim.dataflow_runner import run_model
 
     settings = run_settings(ctx, options)
     outcome = run_model(

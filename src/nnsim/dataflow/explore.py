@@ -117,7 +117,7 @@ def explore(
 ) -> Exploration:
     """Run every (strategy, node count) and rank them; write CSV and PNG into ``output``."""
     from nnsim.dataflow.fold import get_strategy
-    from nnsim.dataflow.workflow import _output_folder
+    from nnsim.dataflow.workflow import output_folder
     from nnsim.errors import did_you_mean
     from nnsim.interop import load_model
 
@@ -135,7 +135,7 @@ def explore(
         )
     if weights is None or hardware is None:
         raise NnsimError("give --weights PATH and --hardware HW.toml")
-    out = _output_folder(output)
+    out = output_folder(output)
     base = Hardware.load(hardware)
     for count in counts:
         base.with_nodes(count)  # a count the topology cannot take is refused before any run
