@@ -336,9 +336,14 @@ def plot(rows: list[Row], path: Path, *, title: str = "") -> Path:
                 color="grey",
                 label="refused (does not fit)" if axis is left else None,
             )
-    for axis, label in ((left, "mean latency (µs)"), (right, "throughput (images/s, simulated)")):
+    counts = sorted({row.nodes for row in rows})
+    left.set_yscale("log")  # queueing can make one configuration's mean latency 100x another's
+    for axis, label in (
+        (left, "mean latency (µs, log)"),
+        (right, "throughput (images/s, simulated)"),
+    ):
         axis.set_xscale("log", base=2)
-        counts = sorted({row.nodes for row in rows})
+        axis.set_xlim(counts[0] / 1.5, counts[-1] * 1.5)
         axis.set_xticks(counts, [str(c) for c in counts])
         axis.set_xlabel("hardware nodes")
         axis.set_ylabel(label)
