@@ -56,7 +56,7 @@ def test_none_puts_each_vertex_on_its_own_node():
 def test_none_refuses_another_node_count_and_says_the_one_it_needs():
     with pytest.raises(
         FoldError,
-        match=r"the 16-8-4 neuron graph: 14 vertices, 44 edges needs 14 nodes, not 4 \(use --nodes 14\)",
+        match=r"one vertex on each node, so the 16-8-4 neuron graph needs 14 nodes, not 4 \(use --nodes 14\)",
     ):
         fold(graph(16, 8, 4), hardware(4), "none")
 
@@ -69,6 +69,14 @@ def test_layer_gives_each_layer_its_own_nodes_in_proportion_to_its_weights():
     assert first == set(range(15)) and second == {15}  # 100,480 weights against 1,290
     assert node_of[g.source.id] == 0 and node_of[g.sink.id] == 15
     assert set(np.bincount(node_of[list(g.layer_vertices(0))])) == {8, 9}  # 128 neurons / 15 nodes
+
+
+def test_layer_puts_the_pixels_with_the_first_layer():
+    g = graph(16, 8, 4, granularity="pixel")
+    node_of = fold(g, hardware(4), "layer").node_of
+    first = set(node_of[list(g.layer_vertices(0))])
+    assert set(node_of[list(g.pixel_vertices)]) == first == {0, 1, 2}
+    assert set(node_of[list(g.layer_vertices(1))]) == {3}
 
 
 def test_layer_gives_no_layer_more_nodes_than_neurons_and_shares_when_nodes_are_few():

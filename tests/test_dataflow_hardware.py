@@ -293,3 +293,14 @@ def _toml(document: dict) -> str:
             lines.append(f"[{name}]")
             lines += [f"{json.dumps(k)} = {value(v)}" for k, v in table.items()]
     return "\n".join(lines) + "\n"
+
+
+def test_the_example_in_the_module_docstring_loads(tmp_path):
+    import textwrap
+
+    from nnsim.dataflow import hardware as module
+
+    example = module.__doc__.split("::\n\n", 1)[1].split("\n\n``max_macs")[0]
+    hw = Hardware.load(write(tmp_path, textwrap.dedent(example)))
+    assert (hw.name, hw.count, hw.topology, hw.grid) == ("edge-16", 16, "mesh2d", (4, 4))
+    assert hw.node.max_macs_per_image == 20000

@@ -116,9 +116,10 @@ def checked(graph: DataflowGraph, hardware: Hardware, node_of, strategy: str) ->
 def one_to_one(graph: DataflowGraph, hardware: Hardware) -> Mapping:
     """``none``: vertex i on node i."""
     if hardware.count != len(graph):
+        sizes = "-".join(map(str, graph.model.sizes))
         raise FoldError(
-            f"the 'none' fold puts one vertex on each node: the {graph.describe()} needs "
-            f"{len(graph)} nodes, not {hardware.count} (use --nodes {len(graph)})"
+            f"the 'none' fold puts one vertex on each node, so the {sizes} {graph.granularity} "
+            f"graph needs {len(graph)} nodes, not {hardware.count} (use --nodes {len(graph)})"
         )
     return checked(graph, hardware, np.arange(len(graph)), "none")
 
