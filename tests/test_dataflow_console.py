@@ -76,10 +76,10 @@ def test_a_neuron_view_reads_and_writes_the_state_where_it_is_saved():
     assert console.execute("set dense1/n5/bias 0.25") == "bias = 0.25"
     console.execute("set dense1/n5/weights[3] 0.5")
     layer = sim.components["dense1"]
-    assert layer.biases[5] == np.float32(0.25) and layer.weights[3, 5] == np.float32(0.5)
+    assert layer.biases[5] == 0.25 and layer.weights[3, 5] == 0.5
     console.execute("cd dense1/n5")
     listing = console.execute("ls")
-    assert "inputs_received = 0 (int)" in listing and "weights/ (float32[16])" in listing
+    assert "inputs_received = 0 (int)" in listing and "weights/ (float64[16])" in listing
     assert "read-only" in console.execute("set node node3")
     sim.run(until="30ns")
     node = sim.components[f"node{layer.host_node[5]}"]

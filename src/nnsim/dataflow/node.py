@@ -179,9 +179,13 @@ class Node(Component):
         ptr = self.dest_ptr.tolist()
         nodes = self.dest_nodes.tolist()
         self._dests = [nodes[ptr[v] : ptr[v + 1]] for v in range(len(ptr) - 1)]
-        # Per value: (destination node, link port, the port's sender) of each frame it makes.
+        # Per value: (destination node, link port, the port's sender, one hop?) of each frame.
+        peers = self.peer.tolist()
         self._routes = [
-            [(dest, self._next[dest], self._ends[self._next[dest]].send) for dest in dests]
+            [
+                (dest, port, self._ends[port].send, peers[port] == dest)
+                for dest, port in ((dest, self._next[dest]) for dest in dests)
+            ]
             for dests in self._dests
         ]
         self._cost: dict[int, int] = {}
@@ -194,7 +198,9 @@ class Node(Component):
         self._gvalues = [
             self.group_values[gptr[g] : gptr[g + 1]].tolist() for g in range(len(gptr) - 1)
         ]
-        self._gcols = [self.group_cols[gptr[g] : gptr[g + 1]] for g in range(len(gptr) - 1)]
+        self._gcols = [
+            _columns(self.group_cols[gptr[g] : gptr[g + 1]]) for g in range(len(gptr) - 1)
+        ]
         self._gneed = self.group_need.tolist()
         self._gsize = self.group_size.tolist()
         self._gcost = [int(c) * period for c in self.group_cycles]
@@ -243,7 +249,7 @@ class Node(Component):
         # The hot path: a handful of list look-ups per frame (see `prepare`).
         if self._faulty and self._lost(frame):
             return
-        if frame.dest != self._index:  # store and forward
+        if frame.dest >= 0 and frame.dest != self._index:  # store and forward
             frame.sender = self._index
             self._send(frame, frame.dest, self._words[frame.value], self.sim.now)
             return
@@ -343,21 +349,20 @@ class Node(Component):
         """Results of every image whose inputs for ``group`` are complete, in one numpy call."""
         done = [e for e in self.waiting[group].values() if e[0] == 0 and e[2] is None]
         if len(done) == 1:
-            inputs = np.asarray(done[0][1], dtype=np.float32)[None]
+            inputs = np.asarray(done[0][1], dtype=np.float64)[None]
         else:
-            inputs = np.array([entry[1] for entry in done], dtype=np.float32)
+            inputs = np.array([entry[1] for entry in done], dtype=np.float64)
         layer = self._glayer[group]
         if layer is None:  # the sink: compare the logits
-            for entry, row, best in zip(done, inputs, np.argmax(inputs, axis=1).tolist(), strict=True):
+            logits = inputs.astype(np.float32)
+            for entry, row, best in zip(
+                done, logits, np.argmax(logits, axis=1).tolist(), strict=True
+            ):
                 entry[2] = [row, best]
             return
         cols = self._gcols[group]
-        weights = layer.weights[:, cols].astype(np.float64)
-        sums = (inputs.astype(np.float64) @ weights + layer.biases[cols]).astype(np.float32)
-        if self._grelu[group]:
-            outputs = np.maximum(sums, np.float32(0))
-        else:
-            outputs = sums
+        sums = (inputs @ layer.weights[:, cols] + layer.biases[cols]).astype(np.float32)
+        outputs = np.maximum(sums, np.float32(0)) if self._grelu[group] else sums
         for k, entry in enumerate(done):
             entry[2] = [sums[k], outputs[k]]
 
@@ -435,13 +440,14 @@ class Node(Component):
         if self._corrupt or image == 0:
             index = self._index
             words = self._words[value]
-            for dest, _, _ in routes:
+            for dest, _, _, _ in routes:
                 self._send(Frame(image, value, dest, index, data), dest, words, now)
             return
         cost, words, free = self._vcost[value], self._words[value], self.free_at
         frames, sent, busy = self.link_frames, self.link_words, self.link_busy
         index, wait = self._index, now + self._latency
-        for dest, port, send in routes:
+        shared = Frame(image, value, -1, index, data)  # one object for every one-hop frame
+        for dest, port, send, direct in routes:
             start = free[port]
             if start < now:
                 start = now
@@ -449,7 +455,7 @@ class Node(Component):
             frames[port] += 1
             sent[port] += words
             busy[port] += cost
-            send(Frame(image, value, dest, index, data), end - wait)
+            send(shared if direct else Frame(image, value, dest, index, data), end - wait)
 
     def _send(self, frame: Frame, dest: int, words: int, now: int) -> None:
         """Queue ``frame`` on the link towards ``dest``: it leaves when the link is free."""
@@ -482,6 +488,13 @@ class Node(Component):
         np.bitwise_xor.at(raw, positions // 32, np.left_shift(1, positions % 32).astype(np.uint32))
         frame.data = float(data[0]) if type(frame.data) is float else data
         self.bits_flipped += flips
+
+
+def _columns(cols: np.ndarray) -> slice | np.ndarray:
+    """A run of consecutive neurons as a slice (a view of the weights), else the indices."""
+    if len(cols) and np.array_equal(cols, np.arange(cols[0], cols[0] + len(cols))):
+        return slice(int(cols[0]), int(cols[0]) + len(cols))
+    return cols
 
 
 def _period(clock: str) -> int:
