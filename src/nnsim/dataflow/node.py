@@ -136,7 +136,6 @@ class Node(Component):
         self.busy_ps = 0
         self.macs = 0
         self.tasks = 0
-        self.frames_received = 0
         self.frames_lost = 0
         self.bits_flipped = 0
         self.sums: list[np.ndarray] = []  # per group: the latest task's sums (pre-activation)
@@ -179,6 +178,12 @@ class Node(Component):
         ptr = self.dest_ptr.tolist()
         nodes = self.dest_nodes.tolist()
         self._dests = [nodes[ptr[v] : ptr[v + 1]] for v in range(len(ptr) - 1)]
+        # Per value consumed here: (group, its inputs by image, place in them), or for a
+        # hosted pixel vertex (FORWARD, None, the value it sends on).
+        self._cons = [
+            (group, None if group < 0 else self.waiting[group], position)
+            for group, position in zip(self._cg, self._cp, strict=True)
+        ]
         # Per value: (destination node, link port, the port's sender, one hop?) of each frame.
         peers = self.peer.tolist()
         self._routes = [
@@ -249,24 +254,22 @@ class Node(Component):
         # The hot path: a handful of list look-ups per frame (see `prepare`).
         if self._faulty and self._lost(frame):
             return
-        if frame.dest >= 0 and frame.dest != self._index:  # store and forward
+        dest = frame.dest
+        if dest >= 0 and dest != self._index:  # store and forward
             frame.sender = self._index
-            self._send(frame, frame.dest, self._words[frame.value], self.sim.now)
+            self._send(frame, dest, self._words[frame.value], self.sim.now)
             return
-        self.frames_received += 1
         image, value = frame.image, frame.value
-        if image == 0:
-            self.trace.append(("arrive", value, self.sim.now))
-        group = self._cg[value]
-        if group < 0:  # a pixel vertex forwards its pixel at once
+        group, waiting, position = self._cons[value]
+        if waiting is None:  # a pixel vertex forwards its pixel at once
             self._forward(image, value, frame.data, self.sim.now)
             return
-        entry = self.waiting[group].get(image)
+        entry = waiting.get(image)
         if entry is None:
             entry = self._open(image, group, value, frame.data)
             if entry is None:
                 return
-        entry[1][self._cp[value]] = frame.data
+        entry[1][position] = frame.data
         entry[0] -= 1
         if not entry[0]:
             self._ready(image, group, value, self.sim.now)
