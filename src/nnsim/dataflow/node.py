@@ -364,7 +364,11 @@ class Node(Component):
                 entry[2] = [row, best]
             return
         cols = self._gcols[group]
-        sums = (inputs @ layer.weights[:, cols] + layer.biases[cols]).astype(np.float32)
+        if type(cols) is slice or 4 * len(cols) < layer.output_size:
+            products = inputs @ layer.weights[:, cols]
+        else:  # many scattered neurons: the whole layer is cheaper than gathering their weights
+            products = (inputs @ layer.weights)[:, cols]
+        sums = (products + layer.biases[cols]).astype(np.float32)
         outputs = np.maximum(sums, np.float32(0)) if self._grelu[group] else sums
         for k, entry in enumerate(done):
             entry[2] = [sums[k], outputs[k]]
