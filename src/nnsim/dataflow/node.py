@@ -184,6 +184,7 @@ class Node(Component):
             (group, None if group < 0 else self.waiting[group], position)
             for group, position in zip(self._cg, self._cp, strict=True)
         ]
+        self._hops = [(port, self._ends[port].send if port >= 0 else None) for port in self._next]
         # Per value: (destination node, link port, the port's sender, one hop?) of each frame.
         peers = self.peer.tolist()
         self._routes = [
@@ -256,8 +257,7 @@ class Node(Component):
             return
         dest = frame.dest
         if dest >= 0 and dest != self._index:  # store and forward
-            frame.sender = self._index
-            self._send(frame, dest, self._words[frame.value], self.sim.now)
+            self._relay(frame, dest)
             return
         image, value = frame.image, frame.value
         group, waiting, position = self._cons[value]
@@ -273,6 +273,25 @@ class Node(Component):
         entry[0] -= 1
         if not entry[0]:
             self._ready(image, group, value, self.sim.now)
+
+    def _relay(self, frame: Frame, dest: int) -> None:
+        """Send a frame that is passing through on its next hop (`_send`, written out)."""
+        frame.sender = self._index
+        now = self.sim.now
+        value = frame.value
+        if self._corrupt or frame.image == 0:
+            self._send(frame, dest, self._words[value], now)
+            return
+        port, send = self._hops[dest]
+        start = self.free_at[port]
+        if start < now:
+            start = now
+        cost = self._vcost[value]
+        self.free_at[port] = end = start + cost
+        self.link_frames[port] += 1
+        self.link_words[port] += self._words[value]
+        self.link_busy[port] += cost
+        send(frame, end - now - self._latency)
 
     def _lost(self, frame: Frame) -> bool:
         """A frame over a link that is down: this node or the sender has crashed."""
