@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from dataflow_models import graph, hardware
 
-from nnsim.dataflow import CapacityError, Mapping, MappingError, check_mapping, usage
+from nnsim.dataflow import CapacityError, Mapping, MappingError, check_mapping, cut_words, usage
 from nnsim.dataflow.placement import Placement
 
 G = graph(6, 4, 3)  # source, dense1/n0..n3 (7 words each), dense2/n0..n2 (5 words each), sink
@@ -150,3 +150,20 @@ def test_placements_keep_the_same_memory_as_the_capacity_check(granularity):
         assert placement.memory.tolist() == moved.tolist()
         assert moved[target] - before[target] == cost
         assert before[node_of[vertex]] - moved[node_of[vertex]] == freed
+
+
+@pytest.mark.parametrize("granularity", ["neuron", "pixel"])
+def test_placements_predict_the_cut_change_of_every_move(granularity):
+    g = graph(7, 5, 3, granularity=granularity)
+    hw = hardware(4)
+    rng = np.random.default_rng(5)
+    for _ in range(4):
+        node_of = rng.integers(0, 4, size=len(g))
+        placement = Placement.of(g, hw, node_of)
+        before = cut_words(g, node_of)
+        for vertex in rng.choice(len(g), size=6, replace=False).tolist():
+            predicted = placement.cut_change(vertex)
+            for target in range(4):
+                moved = node_of.copy()
+                moved[vertex] = target
+                assert predicted[target] == cut_words(g, moved) - before

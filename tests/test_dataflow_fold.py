@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +26,8 @@ from nnsim.dataflow import (
 from nnsim.dataflow.placement import Placement, refine, repair
 
 FOLDS = ("layer", "balanced", "metis", "greedy")
-PRESETS = Path(__file__).resolve().parent.parent / "examples" / "dataflow" / "hw"
+REPO = Path(__file__).resolve().parent.parent
+PRESETS = REPO / "examples" / "dataflow" / "hw"
 
 
 def test_nnsims_five_strategies_are_registered_through_the_entry_point_group():
@@ -52,7 +56,7 @@ def test_none_puts_each_vertex_on_its_own_node():
 def test_none_refuses_another_node_count_and_says_the_one_it_needs():
     with pytest.raises(
         FoldError,
-        match=r"the 16-8-4 neuron graph: 14 vertices, 44 edges needs 14 nodes, not 4 \(use --nodes 14\)",
+        match=r"one vertex on each node, so the 16-8-4 neuron graph needs 14 nodes, not 4 \(use --nodes 14\)",
     ):
         fold(graph(16, 8, 4), hardware(4), "none")
 
@@ -65,6 +69,14 @@ def test_layer_gives_each_layer_its_own_nodes_in_proportion_to_its_weights():
     assert first == set(range(15)) and second == {15}  # 100,480 weights against 1,290
     assert node_of[g.source.id] == 0 and node_of[g.sink.id] == 15
     assert set(np.bincount(node_of[list(g.layer_vertices(0))])) == {8, 9}  # 128 neurons / 15 nodes
+
+
+def test_layer_puts_the_pixels_with_the_first_layer():
+    g = graph(16, 8, 4, granularity="pixel")
+    node_of = fold(g, hardware(4), "layer").node_of
+    first = set(node_of[list(g.layer_vertices(0))])
+    assert set(node_of[list(g.pixel_vertices)]) == first == {0, 1, 2}
+    assert set(node_of[list(g.layer_vertices(1))]) == {3}
 
 
 def test_layer_gives_no_layer_more_nodes_than_neurons_and_shares_when_nodes_are_few():
@@ -105,6 +117,14 @@ def test_greedy_refuses_a_vertex_that_fits_nowhere_naming_the_node_and_the_memor
         fold(graph(6, 4, 3), hardware(3, memory=10), "greedy")
 
 
+def test_greedy_refuses_a_vertex_over_every_mac_budget_naming_the_macs():
+    with pytest.raises(
+        CapacityError,
+        match="cannot place 'dense1/n2': it needs 6 MACs per image and node0, the node with most left, has 4 of its max_macs_per_image 16",
+    ):
+        fold(graph(6, 4, 3), hardware(1, max_macs_per_image=16), "greedy")
+
+
 def test_greedy_keeps_to_the_mac_budget():
     g = graph(6, 4, 3)
     node_of = fold(g, hardware(3, max_macs_per_image=12), "greedy").node_of
@@ -117,6 +137,26 @@ def test_metis_is_deterministic(granularity):
     first = fold(g, hardware(4), "metis").node_of
     again = fold(graph(16, 8, 4, granularity=granularity), hardware(4), "metis").node_of
     assert first.tolist() == again.tolist()
+
+
+def test_metis_gives_the_same_mapping_in_every_process():
+    script = (
+        "import sys; sys.path.insert(0, 'tests');"
+        "from dataflow_models import graph, hardware; from nnsim.dataflow import fold;"
+        "print(fold(graph(16, 8, 4, granularity='pixel'), hardware(4), 'metis').node_of.tolist())"
+    )
+    runs = [
+        subprocess.run(
+            [sys.executable, "-W", "ignore", "-c", script],
+            cwd=REPO,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2")
+    ]
+    assert runs[0] == runs[1] != ""
 
 
 @pytest.mark.parametrize("count", [4, 8])
@@ -152,13 +192,29 @@ def test_repair_leaves_what_it_cannot_fix_to_the_capacity_check():
         check_mapping(g, hw, Mapping(placement.node_of, 2))
 
 
+def test_repair_with_a_mac_limit_evens_out_compute():
+    g = graph(16, 8, 4)
+    hw = hardware(4)
+    placement = repair(Placement.of(g, hw, np.zeros(len(g), dtype=np.int64)), macs_limit=60)
+    assert placement.macs.max() <= 60  # 160 MACs in all, 16 per hidden neuron, 8 per output
+    assert placement.macs.sum() == g.macs().sum()
+
+
+@pytest.mark.parametrize("granularity", ["neuron", "pixel"])
+def test_metis_keeps_every_node_within_one_neuron_of_the_mean_macs(granularity):
+    g = graph(784, 128, 10, granularity=granularity)
+    node_of = fold(g, hardware(16), "metis").node_of
+    macs = np.bincount(node_of, g.macs(), minlength=16)
+    assert macs.max() <= macs.mean() + g.macs().max()
+
+
 def test_refine_only_lowers_the_cut_and_keeps_the_balance():
     g = graph(16, 8, 4, granularity="pixel")
     hw = hardware(4)
     start = np.random.default_rng(0).integers(0, 4, size=len(g))
     placement = Placement.of(g, hw, start)
     limit = max(placement.macs.max(), 1.03 * placement.macs.sum() / 4)
-    refine(placement)
+    refine(placement, 1.03 * placement.macs.sum() / 4)
     assert cut_words(g, placement.node_of) < cut_words(g, start)
     assert placement.macs.max() <= limit
 
@@ -220,3 +276,24 @@ def test_784_128_10_one_to_one_fits_the_full_preset():
     assert (
         used.memory_words.max() == 785 + 784 + 1
     )  # a first-layer neuron: weights, bias, image, output
+
+
+def test_a_broken_strategy_plugin_is_one_line(monkeypatch):
+    import importlib
+    from importlib.metadata import EntryPoint
+
+    fold_module = importlib.import_module("nnsim.dataflow.fold")  # the module, not fold()
+
+    broken = EntryPoint("broken", "nnsim.no_such_module:fold", fold_module.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(fold_module, "entry_points", lambda group: [broken])
+    fold_module._from_entry_points.cache_clear()
+    try:
+        with pytest.raises(
+            FoldError,
+            match=r"'broken' \(nnsim.no_such_module:fold\) cannot be loaded: No module named",
+        ):
+            strategies()
+    finally:
+        monkeypatch.undo()
+        fold_module._from_entry_points.cache_clear()
+    assert "metis" in strategies()

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from nnsim.dataflow import Hardware, HardwareError
 from nnsim.dataflow.hardware import MAX_FILE_BYTES, squarest
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 PRESETS = Path(__file__).resolve().parent.parent / "examples" / "dataflow" / "hw"
 
@@ -67,6 +76,10 @@ def test_a_hardware_file_sets_every_field(tmp_path):
     assert hw.node.max_macs_per_image == 900
     assert (hw.link.latency, hw.link.width) == (3, 32)
     assert hw.frame_cycles(5) == 3 + 3  # ceil(5 words * 16 bits / 32 bits per cycle)
+    assert hw.describe() == (
+        "tiny: 6 nodes (mesh2d 2x3), 8 MACs/cycle at 500MHz, 4096 words each and at most "
+        "900 MACs per image; links 3 cycles + 32 bits/cycle"
+    )
 
 
 def test_defaults_name_from_the_file_and_no_mac_budget(tmp_path):
@@ -215,3 +228,79 @@ def test_with_nodes_rederives_a_grid_that_no_longer_fits():
     assert mesh.with_nodes(6).grid == (2, 3)
     assert mesh.with_nodes(16).grid == (4, 4)
     assert squarest(7) == (1, 7)
+
+
+TOML_VALUES = st.recursive(
+    st.booleans()
+    | st.integers(-3, 70000)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text("abc", max_size=3), inner, max_size=2)
+    ),
+    max_leaves=6,
+)
+KEYS = [
+    ("", "name"),
+    ("", "word_bits"),
+    ("", "node"),
+    ("node", "clock"),
+    ("node", "macs_per_cycle"),
+    ("node", "memory_words"),
+    ("node", "input_ports"),
+    ("node", "count"),
+    ("node", "max_macs_per_image"),
+    ("link", "latency"),
+    ("link", "width"),
+    ("topology", "kind"),
+    ("topology", "shape"),
+]
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(where=st.sampled_from(KEYS), value=TOML_VALUES)
+def test_any_value_of_any_key_is_loaded_or_refused_in_one_line(tmp_path, where, value):
+    table, key = where
+    document = tomllib.loads(GOOD)
+    (document[table] if table else document)[key] = value
+    path = tmp_path / "fuzz.toml"
+    path.write_text(_toml(document))
+    try:
+        Hardware.load(path)
+    except HardwareError as error:
+        assert "\n" not in str(error)
+
+
+def _toml(document: dict) -> str:
+    """A small TOML writer for the fuzz test (values as inline JSON-like TOML)."""
+
+    def value(v) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float)):
+            return repr(v)
+        if isinstance(v, str):
+            return json.dumps(v)
+        if isinstance(v, list):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        return "{" + ", ".join(f"{json.dumps(k)} = {value(x)}" for k, x in v.items()) + "}"
+
+    lines = [f"{k} = {value(v)}" for k, v in document.items() if not isinstance(v, dict)]
+    for name, table in document.items():
+        if isinstance(table, dict):
+            lines.append(f"[{name}]")
+            lines += [f"{json.dumps(k)} = {value(v)}" for k, v in table.items()]
+    return "\n".join(lines) + "\n"
+
+
+def test_the_example_in_the_module_docstring_loads(tmp_path):
+    import textwrap
+
+    from nnsim.dataflow import hardware as module
+
+    example = module.__doc__.split("::\n\n", 1)[1].split("\n\n``max_macs")[0]
+    hw = Hardware.load(write(tmp_path, textwrap.dedent(example)))
+    assert (hw.name, hw.count, hw.topology, hw.grid) == ("edge-16", 16, "mesh2d", (4, 4))
+    assert hw.node.max_macs_per_image == 20000

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from dataflow_models import graph, hardware
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from nnsim.dataflow import Mapping, MappingError, fold
 from nnsim.dataflow.mapping import max_file_bytes
@@ -187,3 +189,69 @@ def test_a_mapping_of_the_pixel_graph_round_trips(tmp_path):
     path = mapping.save(tmp_path / "pixel.json", g, HW)
     assert np.array_equal(Mapping.load(path, g, HW).node_of, mapping.node_of)
     refused(path, "made for the 6-4-3 pixel graph", G, HW)
+
+
+def test_mappings_are_equal_when_they_place_every_vertex_alike():
+    mapping = fold(G, HW, "balanced")
+    assert mapping == Mapping(mapping.node_of.tolist(), 3, "by hand")
+    assert mapping != Mapping(np.zeros(len(G)), 3)
+
+
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 5)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    key=st.sampled_from(["format", "version", "graph", "hardware", "strategy", "assignment", "x"]),
+    value=JSON,
+)
+def test_any_value_in_any_field_is_loaded_or_refused_in_one_line(tmp_path, key, value):
+    document = fold(G, HW, "balanced").to_json(G, HW)
+    document[key] = value
+    path = tmp_path / "fuzz.json"
+    path.write_text(json.dumps(document))
+    try:
+        Mapping.load(path, G, HW)
+    except MappingError as error:
+        assert "\n" not in str(error)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.binary(max_size=300))
+def test_any_bytes_are_refused_in_one_line(tmp_path, data):
+    path = tmp_path / "fuzz.json"
+    path.write_bytes(data)
+    with pytest.raises(MappingError) as error:
+        Mapping.load(path, G, HW)
+    assert "\n" not in str(error.value)
+
+
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(name=st.sampled_from([v.name for v in G.vertices]), node=JSON)
+def test_any_node_value_of_any_vertex_is_loaded_or_refused_in_one_line(tmp_path, name, node):
+    document = fold(G, HW, "balanced").to_json(G, HW)
+    document["assignment"][name] = node
+    path = tmp_path / "fuzz.json"
+    path.write_text(json.dumps(document))
+    try:
+        loaded = Mapping.load(path, G, HW)
+    except MappingError as error:
+        assert "\n" not in str(error)
+    else:
+        assert loaded.node_of[G.vertex(name).id] == node

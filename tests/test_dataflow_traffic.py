@@ -18,8 +18,10 @@ def test_pairs_count_each_value_once_per_destination_node():
     # 0 -> 1: the image (6 words) once for dense1/n2 and n3, dense1/n0 and n1's outputs for dense2/n0
     # 0 -> 2: dense1/n0 and n1's outputs, once each for dense2/n1 and n2
     # 1 -> 2: dense1/n2, n3 and dense2/n0's outputs
-    assert t.pair_words.tolist() == [[0, 8, 2], [0, 0, 3], [0, 0, 0]]
-    assert t.pair_messages.tolist() == [[0, 3, 2], [0, 0, 3], [0, 0, 0]]
+    assert t.pairs == ((0, 1), (0, 2), (1, 2))
+    assert t.pair_words.tolist() == [8, 2, 3]
+    assert t.pair_messages.tolist() == [3, 2, 3]
+    assert (t.pair(0, 1), t.pair(1, 0)) == ((8, 3), (0, 0))
     assert t.words == cut_words(G, NODE_OF) == 13
     assert t.links == ((0, 1), (0, 2), (1, 2))
 
@@ -52,8 +54,8 @@ def test_pixel_values_cross_once_per_node_too():
     node_of = np.zeros(len(g), dtype=np.int32)
     node_of[list(g.layer_vertices(0))] = [1, 1, 2, 2]
     t = traffic(g, hardware(3), Mapping(node_of, 3))
-    assert t.pair_words[0].tolist() == [0, 6, 6]  # 6 pixels to each node, not to each neuron
-    assert t.pair_words[1, 0] == 2 and t.pair_words[2, 0] == 2  # the hidden outputs back to dense2
+    assert t.pair(0, 1)[0] == t.pair(0, 2)[0] == 6  # 6 pixels to each node, not to each neuron
+    assert t.pair(1, 0)[0] == t.pair(2, 0)[0] == 2  # the hidden outputs back to dense2
     assert cut_words(g, node_of) == 16
 
 

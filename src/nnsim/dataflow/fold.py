@@ -94,7 +94,15 @@ def fold(graph: DataflowGraph, hardware: Hardware, strategy: str) -> Mapping:
 
 @functools.cache
 def _from_entry_points() -> dict[str, Strategy]:
-    return {entry.name: entry.load() for entry in entry_points(group=ENTRY_POINT_GROUP)}
+    found = {}
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            found[entry.name] = entry.load()
+        except Exception as error:  # a broken plugin is one line, not a traceback
+            raise FoldError(
+                f"folding strategy '{entry.name}' ({entry.value}) cannot be loaded: {error}"
+            ) from None
+    return found
 
 
 # nnsim's strategies -------------------------------------------------------------
@@ -108,9 +116,10 @@ def checked(graph: DataflowGraph, hardware: Hardware, node_of, strategy: str) ->
 def one_to_one(graph: DataflowGraph, hardware: Hardware) -> Mapping:
     """``none``: vertex i on node i."""
     if hardware.count != len(graph):
+        sizes = "-".join(map(str, graph.model.sizes))
         raise FoldError(
-            f"the 'none' fold puts one vertex on each node: the {graph.describe()} needs "
-            f"{len(graph)} nodes, not {hardware.count} (use --nodes {len(graph)})"
+            f"the 'none' fold puts one vertex on each node, so the {sizes} {graph.granularity} "
+            f"graph needs {len(graph)} nodes, not {hardware.count} (use --nodes {len(graph)})"
         )
     return checked(graph, hardware, np.arange(len(graph)), "none")
 
@@ -181,16 +190,33 @@ def greedy(graph: DataflowGraph, hardware: Hardware) -> Mapping:
             fits &= macs_left >= 0
             room = np.minimum(room, macs_left / mac_cap)
         if not fits.any():
-            node = int(np.argmax(memory_left))
-            raise CapacityError(
-                f"the 'greedy' fold cannot place '{graph.vertices[vertex].name}': "
-                f"{hardware.node_name(node)}, the node with most room, would need "
-                f"{-memory_left[node]:,} more words of memory than its {memory_cap:,}"
-                + (
-                    ""
-                    if memory_left[node] < 0
-                    else f" (it is out of MACs: max_macs_per_image {mac_cap:,})"
-                )
-            )
+            raise _no_room(graph, hardware, vertex, memory_left, placement)
         placement.place(vertex, int(np.argmin(np.where(fits, room, np.inf))))
     return checked(graph, hardware, placement.node_of, "greedy")
+
+
+def _no_room(
+    graph: DataflowGraph,
+    hardware: Hardware,
+    vertex: int,
+    memory_left: np.ndarray,
+    placement: Placement,
+) -> CapacityError:
+    """The greedy fold's refusal: the resource that is short on the node with most of it left."""
+    name = graph.vertices[vertex].name
+    if (memory_left >= 0).any():  # memory would do: the MAC budget is what is short
+        budget = hardware.node.max_macs_per_image
+        left = budget - placement.macs
+        node = int(np.argmax(left))
+        return CapacityError(
+            f"the 'greedy' fold cannot place '{name}': it needs "
+            f"{placement.vertex_macs[vertex]:,} MACs per image and "
+            f"{hardware.node_name(node)}, the node with most left, has {left[node]:,} of its "
+            f"max_macs_per_image {budget:,}"
+        )
+    node = int(np.argmax(memory_left))
+    return CapacityError(
+        f"the 'greedy' fold cannot place '{name}': {hardware.node_name(node)}, the node with "
+        f"most room, would need {-memory_left[node]:,} more words of memory than its "
+        f"{hardware.node.memory_words:,}"
+    )

@@ -181,7 +181,13 @@ class Hardware:
         return (
             f"{self.name}: {self.count} nodes ({self.topology}{' ' + shape if shape else ''}), "
             f"{self.node.macs_per_cycle} MACs/cycle at {self.node.clock}, "
-            f"{self.node.memory_words} words each; links {self.link.latency} cycles + "
+            f"{self.node.memory_words} words each"
+            + (
+                f" and at most {self.node.max_macs_per_image} MACs per image"
+                if self.node.max_macs_per_image is not None
+                else ""
+            )
+            + f"; links {self.link.latency} cycles + "
             f"{self.link.width} bits/cycle"
         )
 

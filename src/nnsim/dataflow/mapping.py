@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnsim.dataflow.graph import DataflowGraph
+from nnsim.dataflow.graph import GRANULARITIES, DataflowGraph
 from nnsim.dataflow.hardware import Hardware
 from nnsim.errors import NnsimError, did_you_mean
 
@@ -46,13 +46,27 @@ class MappingError(NnsimError):
     """A mapping file or value that does not place this graph on this hardware."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Mapping:
-    """``node_of[v]`` is the node (0..nodes-1) hosting vertex ``v``; ``strategy`` says who made it."""
+    """``node_of[v]`` is the node (0..nodes-1) hosting vertex ``v``; ``strategy`` says who made it.
+
+    Two mappings are equal when they place every vertex alike on as many
+    nodes, whoever made them.
+    """
 
     node_of: np.ndarray  # [vertices] int32
     nodes: int
     strategy: str = "manual"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "node_of", np.asarray(self.node_of, dtype=np.int32))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        return self.nodes == other.nodes and np.array_equal(self.node_of, other.node_of)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable array inside
 
     def hosted(self, node: int) -> np.ndarray:
         """Vertex ids on ``node``, in vertex order (the order the node computes them in)."""
@@ -147,11 +161,17 @@ def _graph_facts(graph: DataflowGraph) -> dict:
     }
 
 
+def _shown(value: object) -> str:
+    """``value`` quoted for a one-line message: escaped, and cut short if it is long."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _no_repeats(pairs: list[tuple[str, object]]) -> dict:
     table: dict = {}
     for key, value in pairs:
         if key in table:
-            raise MappingError(f"'{key}' is given twice")
+            raise MappingError(f"{_shown(key)} is given twice")
         table[key] = value
     return table
 
@@ -161,14 +181,14 @@ def _parse(document: object, graph: DataflowGraph, hardware: Hardware) -> Mappin
         raise MappingError(f'not an nnsim mapping (no "format": "{FORMAT}")')
     version = document.get("version")
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise MappingError(f"version must be a whole number from 1, not {version!r}")
+        raise MappingError(f"version must be a whole number from 1, not {_shown(version)}")
     if version > VERSION:
         raise MappingError(
             f"format version {version} is newer than this nnsim reads ({VERSION}); upgrade nnsim"
         )
     for key in document:
         if key not in _KEYS:
-            raise MappingError(f"unknown key '{key}'{did_you_mean(key, _KEYS)}")
+            raise MappingError(f"unknown key {_shown(key)}{did_you_mean(key, _KEYS)}")
     for key in _KEYS:
         if key not in document:
             raise MappingError(f"'{key}' is missing")
@@ -176,7 +196,7 @@ def _parse(document: object, graph: DataflowGraph, hardware: Hardware) -> Mappin
     _same_hardware(document["hardware"], hardware)
     strategy = document["strategy"]
     if not isinstance(strategy, str) or not strategy or len(strategy) > 200:
-        raise MappingError(f"strategy must be a name, not {strategy!r}")
+        raise MappingError(f"strategy must be a name, not {_shown(strategy)}")
     return Mapping(_assignment(document["assignment"], graph, hardware), hardware.count, strategy)
 
 
@@ -186,16 +206,19 @@ def _same_graph(facts: object, graph: DataflowGraph) -> None:
         raise MappingError("'graph' must be a table of sizes, granularity, vertices and edges")
     for key in facts:
         if key not in want:
-            raise MappingError(f"unknown key 'graph.{key}'{did_you_mean(key, want, 'graph.')}")
+            raise MappingError(
+                f"unknown key {_shown('graph.' + key)}{did_you_mean(key, want, 'graph.')}"
+            )
     have = {key: facts.get(key) for key in want}
     if have != want:
 
         def show(f: dict) -> str:
-            sizes = f["sizes"]
-            sizes = "-".join(map(str, sizes)) if isinstance(sizes, list) else repr(sizes)
-            return (
-                f"{sizes} {f['granularity']} graph ({f['vertices']} vertices, {f['edges']} edges)"
-            )
+            sizes, kind = f["sizes"], f["granularity"]
+            whole = isinstance(sizes, list) and all(type(n) is int for n in sizes)
+            sizes = "-".join(map(str, sizes)) if whole else _shown(sizes)
+            kind = kind if kind in GRANULARITIES else _shown(kind)
+            counts = [n if type(n) is int else _shown(n) for n in (f["vertices"], f["edges"])]
+            return f"{sizes} {kind} graph ({counts[0]} vertices, {counts[1]} edges)"
 
         raise MappingError(f"made for the {show(have)}, not for this {show(want)}")
 
@@ -205,12 +228,12 @@ def _same_hardware(facts: object, hardware: Hardware) -> None:
         raise MappingError("'hardware' must be a table of exactly name and nodes")
     if facts["nodes"] != hardware.count or isinstance(facts["nodes"], bool):
         raise MappingError(
-            f"made for {facts['nodes']!r} nodes, not for the {hardware.count} nodes given "
+            f"made for {_shown(facts['nodes'])} nodes, not for the {hardware.count} nodes given "
             "(use --nodes to match it, or fold again)"
         )
     if facts["name"] != hardware.name:
         raise MappingError(
-            f"made for hardware {facts['name']!r}, not {hardware.name!r} "
+            f"made for hardware {_shown(facts['name'])}, not {hardware.name!r} "
             "(edit hardware.name in the file if it is meant for this hardware)"
         )
 
@@ -223,11 +246,11 @@ def _assignment(table: object, graph: DataflowGraph, hardware: Hardware) -> np.n
     for name, node in table.items():
         if name not in names:
             raise MappingError(
-                f"assignment names vertex '{name}', which the graph does not have"
+                f"assignment names vertex {_shown(name)}, which the graph does not have"
                 f"{did_you_mean(name, names)}"
             )
         if isinstance(node, bool) or not isinstance(node, int):
-            raise MappingError(f"vertex '{name}' is on node {node!r}, not a node number")
+            raise MappingError(f"vertex '{name}' is on node {_shown(node)}, not a node number")
         if not 0 <= node < hardware.count:
             raise MappingError(
                 f"vertex '{name}' is on node {node}, outside the hardware's 0..{hardware.count - 1}"

@@ -86,16 +86,18 @@ class Placement:
         values = self.held(vertex)
         return int(self.weights[vertex] + self.words[values] @ (self.holders[values, node] == 1))
 
-    def limits(self) -> tuple[int, int]:
-        """Memory words and MACs per image one node may take (no MAC budget: no limit)."""
+    def limits(self, macs_limit: float | None = None) -> tuple[int, float]:
+        """Memory words and MACs per image one node may take: its capacity, its MAC budget
+        (none: no limit) and ``macs_limit`` if given, whichever is lower."""
         budget = self.hardware.node.max_macs_per_image
-        return self.hardware.node.memory_words, np.iinfo(np.int64).max if budget is None else budget
+        mac_cap = float("inf") if budget is None else float(budget)
+        if macs_limit is not None:
+            mac_cap = min(mac_cap, macs_limit)
+        return self.hardware.node.memory_words, mac_cap
 
     def room(self, vertex: int, macs_limit: float | None = None) -> np.ndarray:
         """Nodes other than its own that could take ``vertex`` within memory and MACs."""
-        memory_cap, mac_cap = self.limits()
-        if macs_limit is not None:
-            mac_cap = min(mac_cap, macs_limit)
+        memory_cap, mac_cap = self.limits(macs_limit)
         room = (self.memory + self.cost(vertex) <= memory_cap) & (
             self.macs + self.vertex_macs[vertex] <= mac_cap
         )
@@ -125,17 +127,20 @@ class Placement:
         return change
 
 
-def repair(placement: Placement) -> Placement:
-    """Move vertices off over-full nodes, each move adding the fewest cut words.
+def repair(placement: Placement, macs_limit: float | None = None) -> Placement:
+    """Move vertices off over-full nodes, each move adding the fewest cut words per word it frees.
 
     Over-full means more memory than the node has, or more MACs than its
-    budget. A vertex moves only to a node that still holds it afterwards and
+    budget. The most over-full node's vertices are priced once (cut words
+    added per word freed, on the best node with room), then moved cheapest
+    first, each move checked again, until the node fits; then the next
+    node. A vertex moves only to a node that still holds it afterwards and
     only if the move frees memory (or MACs) on the over-full node, so the
     loop ends; when no such move is left the placement is returned as it
-    is, and the capacity check names what is still over.
+    is, and the capacity check names what is still over. ``macs_limit``
+    (e.g. a little above the mean) makes it even out compute as well.
     """
-    memory_cap, mac_cap = placement.limits()
-    never = np.iinfo(np.int64).max
+    memory_cap, mac_cap = placement.limits(macs_limit)
     while True:
         over = np.maximum(placement.memory - memory_cap, 0) + np.maximum(
             placement.macs - mac_cap, 0
@@ -143,33 +148,49 @@ def repair(placement: Placement) -> Placement:
         if not over.any():
             return placement
         node = int(np.argmax(over))
-        memory_over = placement.memory[node] > memory_cap
-        best: tuple[int, int, int] | None = None
+        priced = []
         for vertex in np.flatnonzero(placement.node_of == node).tolist():
-            frees = placement.freed(vertex) if memory_over else placement.vertex_macs[vertex]
-            room = placement.room(vertex)
-            if frees <= 0 or not room.any():
-                continue
-            change = np.where(room, placement.cut_change(vertex), never)
-            target = int(np.argmin(change))
-            if best is None or change[target] < best[0]:
-                best = (int(change[target]), vertex, target)
-        if best is None:
+            move = _best_move(placement, vertex, macs_limit)
+            if move is not None:
+                priced.append((move[0], vertex))
+        moved = False
+        for _, vertex in sorted(priced):
+            if placement.memory[node] <= memory_cap and placement.macs[node] <= mac_cap:
+                break
+            move = _best_move(placement, vertex, macs_limit)
+            if move is not None:
+                placement.move(vertex, move[1])
+                moved = True
+        if not moved:
             return placement
-        placement.move(best[1], best[2])
 
 
-def refine(placement: Placement, slack: float = 0.03, passes: int = 8) -> Placement:
+def _best_move(
+    placement: Placement, vertex: int, macs_limit: float | None
+) -> tuple[float, int] | None:
+    """``(cut words added per word freed, target node)`` of moving ``vertex`` off its node, or None."""
+    memory_cap, mac_cap = placement.limits(macs_limit)
+    node = int(placement.node_of[vertex])
+    memory_over = placement.memory[node] - memory_cap
+    frees = placement.freed(vertex) if memory_over > 0 else placement.vertex_macs[vertex]
+    room = placement.room(vertex, macs_limit)
+    if frees <= 0 or not room.any():
+        return None
+    change = np.where(room, placement.cut_change(vertex), np.iinfo(np.int64).max)
+    target = int(np.argmin(change))
+    excess = memory_over if memory_over > 0 else placement.macs[node] - mac_cap
+    return float(change[target]) / min(frees, excess), target
+
+
+def refine(placement: Placement, macs_limit: float, passes: int = 8) -> Placement:
     """Single-vertex moves that lower the real (multicast) cut, keeping MACs balanced.
 
     A move is taken when it lowers the cut words and leaves the target
-    within memory, the MAC budget, and MACs at most ``1 + slack`` times the
-    mean per node (or the busiest node's MACs, if that is already higher).
-    Vertices are visited in order, up to ``passes`` times, until none moves.
+    within memory, the MAC budget, and MACs at most ``macs_limit`` (or the
+    busiest node's MACs, if that is already higher). Vertices are visited in
+    order, up to ``passes`` times, until none moves.
     """
-    balance = max(
-        float(placement.macs.max()), (1 + slack) * placement.macs.sum() / placement.hardware.count
-    )
+    balance = max(float(placement.macs.max()), macs_limit)
     never = np.iinfo(np.int64).max
     for _ in range(passes):
         moved = False

@@ -45,13 +45,18 @@ def cut_words(graph: DataflowGraph, mapping) -> int:
 
 @dataclass(frozen=True)
 class Traffic:
-    """One image's traffic: end to end per node pair, and per directed physical link."""
+    """One image's traffic, end to end per node pair and per directed physical link.
 
-    pair_words: np.ndarray  # [H, H] int64: words from node a to node b
-    pair_messages: np.ndarray  # [H, H] int64: messages (frames) from node a to node b
-    links: tuple[tuple[int, int], ...]  # directed physical links that carry anything, sorted
+    Both are sparse (only what carries something, sorted): a 4,096-node
+    machine would need 16 M entries for a dense pair matrix.
+    """
+
+    pairs: tuple[tuple[int, int], ...]  # (from node, to node) that exchange anything
+    pair_words: np.ndarray  # [len(pairs)] int64
+    pair_messages: np.ndarray  # [len(pairs)] int64: messages (frames) end to end
+    links: tuple[tuple[int, int], ...]  # directed physical links that carry anything
     link_words: np.ndarray  # [len(links)] int64
-    link_messages: np.ndarray  # [len(links)] int64
+    link_messages: np.ndarray  # [len(links)] int64: messages summed over their hops
 
     @property
     def words(self) -> int:
@@ -63,37 +68,47 @@ class Traffic:
         """Words times hops: what the links carry in all."""
         return int(self.link_words.sum())
 
+    def pair(self, a: int, b: int) -> tuple[int, int]:
+        """``(words, messages)`` node ``a`` sends node ``b`` end to end (zeros if nothing)."""
+        return _look_up(self.pairs, self.pair_words, self.pair_messages, (a, b))
+
     def link(self, a: int, b: int) -> tuple[int, int]:
         """``(words, messages)`` on the directed link ``a -> b`` (zeros if it carries nothing)."""
-        try:
-            at = self.links.index((a, b))
-        except ValueError:
-            return 0, 0
-        return int(self.link_words[at]), int(self.link_messages[at])
+        return _look_up(self.links, self.link_words, self.link_messages, (a, b))
 
 
 def traffic(graph: DataflowGraph, hardware: Hardware, mapping) -> Traffic:
     """The `Traffic` of one image of ``graph`` folded by ``mapping`` onto ``hardware``."""
     value, from_node, to_node = messages(graph, mapping)
     count = hardware.count
-    pair = from_node.astype(np.int64) * count + to_node
-    pair_words = np.bincount(pair, graph.value_words[value], minlength=count * count)
-    pair_messages = np.bincount(pair, minlength=count * count)
+    keys, where = np.unique(from_node * count + to_node, return_inverse=True)
+    pair_words = np.bincount(where, graph.value_words[value], minlength=keys.size)
+    pair_words = pair_words.round().astype(np.int64)
+    pair_messages = np.bincount(where, minlength=keys.size).astype(np.int64)
+    pairs = tuple((int(k // count), int(k % count)) for k in keys)
     on_links: dict[tuple[int, int], list[int]] = {}
-    for key in np.flatnonzero(pair_messages):
-        a, b = divmod(int(key), count)
+    for (a, b), words, sent in zip(pairs, pair_words.tolist(), pair_messages.tolist(), strict=True):
         for hop in hardware.route(a, b):
             totals = on_links.setdefault(hop, [0, 0])
-            totals[0] += int(pair_words[key])
-            totals[1] += int(pair_messages[key])
+            totals[0] += words
+            totals[1] += sent
     links = tuple(sorted(on_links))
     return Traffic(
-        pair_words=pair_words.astype(np.int64).reshape(count, count),
-        pair_messages=pair_messages.astype(np.int64).reshape(count, count),
+        pairs=pairs,
+        pair_words=pair_words,
+        pair_messages=pair_messages,
         links=links,
         link_words=np.array([on_links[k][0] for k in links], dtype=np.int64),
         link_messages=np.array([on_links[k][1] for k in links], dtype=np.int64),
     )
+
+
+def _look_up(keys, words, sent, key) -> tuple[int, int]:
+    try:
+        at = keys.index(key)
+    except ValueError:
+        return 0, 0
+    return int(words[at]), int(sent[at])
 
 
 def _node_array(graph: DataflowGraph, mapping) -> np.ndarray:
