@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import subprocess
 import sys
 
-import numpy as np
 from conftest import REPO
+from dataflow_runs import assert_same_result
 
 from nnsim.checkpoint import open_storage
 from nnsim.console import Console
@@ -106,12 +105,7 @@ def test_a_restart_under_nnsim_run_gives_the_straight_result(tmp_path):
     assert names
     restarted = run_simulation(load_checkpoint=str(folder / names[0]), progress="quiet")
     again = DataflowResult.from_simulation(restarted)
-    for field in dataclasses.fields(DataflowResult):
-        left, right = getattr(straight, field.name), getattr(again, field.name)
-        if isinstance(left, np.ndarray):
-            assert np.array_equal(left, right, equal_nan=True), field.name
-        else:
-            assert left == right, field.name
+    assert_same_result(straight, again)
 
 
 def test_nnsim_graph_draws_the_nodes_as_clusters_of_their_vertices(tmp_path):
