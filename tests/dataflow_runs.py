@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
-from nnsim.dataflow import DataflowGraph, Hardware, LinkType, NodeType
+from nnsim.dataflow import DataflowGraph, DataflowResult, Hardware, LinkType, NodeType
 from nnsim.interop.model import DenseLayer, DenseModel
 
 
@@ -42,3 +44,13 @@ def hardware(count: int, topology: str = "full", **node: int) -> Hardware:
 
 def graph(sizes: tuple[int, ...], granularity: str = "neuron", seed: int = 0) -> DataflowGraph:
     return DataflowGraph.from_model(dense_model(sizes, seed), granularity)
+
+
+def assert_same_result(a: DataflowResult, b: DataflowResult) -> None:
+    """Every field equal (arrays bit for bit, NaN rows included)."""
+    for field in dataclasses.fields(DataflowResult):
+        left, right = getattr(a, field.name), getattr(b, field.name)
+        if isinstance(left, np.ndarray):
+            assert np.array_equal(left, right, equal_nan=True), field.name
+        else:
+            assert left == right, field.name

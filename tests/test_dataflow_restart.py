@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 from conftest import make_idx_dataset
-from dataflow_runs import dense_model, hardware, images
+from dataflow_runs import assert_same_result, dense_model, hardware, images
 
 from nnsim.checkpoint import open_storage
 from nnsim.checkpoint.manager import enable
@@ -19,16 +17,6 @@ from nnsim.state import restore
 
 def split(g: DataflowGraph, nodes: int) -> Mapping:
     return Mapping((np.arange(len(g)) % nodes).astype(np.int32), nodes)
-
-
-def same(a: DataflowResult, b: DataflowResult) -> None:
-    """Every field equal (arrays bit for bit, NaN rows included)."""
-    for field in dataclasses.fields(DataflowResult):
-        left, right = getattr(a, field.name), getattr(b, field.name)
-        if isinstance(left, np.ndarray):
-            assert np.array_equal(left, right, equal_nan=True), field.name
-        else:
-            assert left == right, field.name
 
 
 def straight_and_restarted(tmp_path, build, stop_at: int):
@@ -60,7 +48,7 @@ def test_a_checkpoint_mid_test_set_restarts_with_the_same_result(tmp_path, granu
 
     straight, half, restarted = straight_and_restarted(tmp_path, build, straight_end(build) // 2)
     assert 0 < half.classified < 20  # the checkpoint was taken mid-test-set
-    same(straight, restarted)
+    assert_same_result(straight, restarted)
     assert np.array_equal(restarted.predictions, model.predict(x))
 
 
@@ -84,7 +72,7 @@ def test_faults_are_restored_too_bit_flips_and_crashes(tmp_path):
     straight, half, restarted = straight_and_restarted(tmp_path, build, 300_000)
     assert straight.bits_flipped > half.bits_flipped > 0
     assert straight.missing.size > 0 and straight.frames_lost > 0
-    same(straight, restarted)
+    assert_same_result(straight, restarted)
 
 
 def test_images_read_from_a_folder_are_read_again_on_restart_not_saved(tmp_path):
@@ -96,7 +84,7 @@ def test_images_read_from_a_folder_are_read_again_on_restart_not_saved(tmp_path)
         build_dataflow(sim, g, hardware(2), split(g, 2), str(folder))
 
     straight, _, restarted = straight_and_restarted(tmp_path, build, 20_000)
-    same(straight, restarted)
+    assert_same_result(straight, restarted)
     assert (straight.labels >= 0).all()  # the labels came with the images
     manifest = open_storage(str(tmp_path / "ckpt")).load_manifest(
         open_storage(str(tmp_path / "ckpt")).list()[0]

@@ -108,8 +108,8 @@ def build_dataflow(
             activation=layer.activation,
             images=count,
         )
-        component.weights = layer.weights.copy()
-        component.biases = layer.biases.copy()
+        component.weights = layer.weights.astype(np.float64)
+        component.biases = layer.biases.astype(np.float64)
         layers.append(component)
     sink = sim.add(Sink, "sink", classes=model.output_size, count=count)
     if labels is not None:

@@ -16,6 +16,10 @@ from nnsim.sim import Event
 class Frame(Event):
     """One value of one image crossing one hop, from node ``sender`` towards node ``dest``.
 
+    ``dest`` -1 means the node that receives it (a one-hop route): then one
+    frame object serves every destination of the value, as a multicast
+    would.
+
     ``value`` is the graph's value id (``DataflowGraph.value_words`` says its
     size); ``data`` is the value itself: a float for a one-word value, a
     float32 array for a larger one (the whole image at ``neuron``

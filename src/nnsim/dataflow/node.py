@@ -136,7 +136,6 @@ class Node(Component):
         self.busy_ps = 0
         self.macs = 0
         self.tasks = 0
-        self.frames_received = 0
         self.frames_lost = 0
         self.bits_flipped = 0
         self.sums: list[np.ndarray] = []  # per group: the latest task's sums (pre-activation)
@@ -179,20 +178,44 @@ class Node(Component):
         ptr = self.dest_ptr.tolist()
         nodes = self.dest_nodes.tolist()
         self._dests = [nodes[ptr[v] : ptr[v + 1]] for v in range(len(ptr) - 1)]
+        # Per value consumed here: (group, its inputs by image, place in them), or for a
+        # hosted pixel vertex (FORWARD, None, the value it sends on).
+        self._cons = [
+            (group, None if group < 0 else self.waiting[group], position)
+            for group, position in zip(self._cg, self._cp, strict=True)
+        ]
+        self._hops = [(port, self._ends[port].send if port >= 0 else None) for port in self._next]
+        # Per value: (destination node, link port, the port's sender, one hop?) of each frame.
+        peers = self.peer.tolist()
+        self._routes = [
+            [
+                (dest, port, self._ends[port].send, peers[port] == dest)
+                for dest, port in ((dest, self._next[dest]) for dest in dests)
+            ]
+            for dests in self._dests
+        ]
         self._cost: dict[int, int] = {}
         for words in set(self._words):
             serial = -(-words * int(self.word_bits) // int(self.link_width))
             self._cost[words] = (int(self.link_latency) + serial) * period
+        self._vcost = [self._cost[words] for words in self._words]
         self._corrupt = float(self.corrupt_rate) > 0.0
         gptr = self.group_ptr.tolist()
         self._gvalues = [
             self.group_values[gptr[g] : gptr[g + 1]].tolist() for g in range(len(gptr) - 1)
         ]
-        self._gcols = [self.group_cols[gptr[g] : gptr[g + 1]] for g in range(len(gptr) - 1)]
+        self._gcols = [
+            _columns(self.group_cols[gptr[g] : gptr[g + 1]]) for g in range(len(gptr) - 1)
+        ]
         self._gneed = self.group_need.tolist()
         self._gsize = self.group_size.tolist()
         self._gcost = [int(c) * period for c in self.group_cycles]
         self._gmacs = self.group_macs.tolist()
+        self._faulty = any(t != NEVER for t in self._crashes) or self._crash != NEVER
+        self._grelu = [
+            layer < len(self.layers) - 1 and self.layers[layer].activation == "relu"
+            for layer in self.group_layer.tolist()
+        ]
         self._glayer = [
             self.layers[layer] if layer < len(self.layers) else None
             for layer in self.group_layer.tolist()
@@ -229,18 +252,54 @@ class Node(Component):
 
     # Handlers -------------------------------------------------------------------
     def on_frame(self, frame: Frame) -> None:
+        # The hot path: a handful of list look-ups per frame (see `prepare`).
+        if self._faulty and self._lost(frame):
+            return
+        dest = frame.dest
+        if dest >= 0 and dest != self._index:  # store and forward
+            self._relay(frame, dest)
+            return
+        image, value = frame.image, frame.value
+        group, waiting, position = self._cons[value]
+        if waiting is None:  # a pixel vertex forwards its pixel at once
+            self._forward(image, value, frame.data, self.sim.now)
+            return
+        entry = waiting.get(image)
+        if entry is None:
+            entry = self._open(image, group, value, frame.data)
+            if entry is None:
+                return
+        entry[1][position] = frame.data
+        entry[0] -= 1
+        if not entry[0]:
+            self._ready(image, group, value, self.sim.now)
+
+    def _relay(self, frame: Frame, dest: int) -> None:
+        """Send a frame that is passing through on its next hop (`_send`, written out)."""
+        frame.sender = self._index
+        now = self.sim.now
+        value = frame.value
+        if self._corrupt or frame.image == 0:
+            self._send(frame, dest, self._words[value], now)
+            return
+        port, send = self._hops[dest]
+        start = self.free_at[port]
+        if start < now:
+            start = now
+        cost = self._vcost[value]
+        self.free_at[port] = end = start + cost
+        self.link_frames[port] += 1
+        self.link_words[port] += self._words[value]
+        self.link_busy[port] += cost
+        send(frame, end - now - self._latency)
+
+    def _lost(self, frame: Frame) -> bool:
+        """A frame over a link that is down: this node or the sender has crashed."""
         now = self.sim.now
         if now >= self._crash or self._crashes[frame.sender] <= now:
             self.frames_lost += 1
-            return
-        if frame.dest != self._index:  # store and forward
-            frame.sender = self._index
-            self._send(frame, frame.dest, self._words[frame.value], now)
-            return
-        self.frames_received += 1
-        if frame.image == 0:
-            self.trace.append(("arrive", frame.value, now))
-        self._deliver(frame.image, frame.value, frame.data, now)
+            return True
+        return False
 
     def on_self(self, event: Done | Inject) -> None:
         if type(event) is Done:
@@ -249,31 +308,44 @@ class Node(Component):
             self._inject(event.image)
 
     # The work ---------------------------------------------------------------------
+    def _open(self, image: int, group: int, value: int, data: Any) -> list | None:
+        """The inputs of ``group`` for ``image``: the first value of it has arrived.
+
+        A group that takes one value of several words (the whole image) is
+        ready at once and keeps the array as it came (None is returned);
+        otherwise the inputs are a list with one word per value, filled in
+        the weights' row order as the values arrive.
+        """
+        need = self._gneed[group]
+        if need == 1 and type(data) is not float:
+            self.waiting[group][image] = [0, data, None]
+            self._ready(image, group, value, self.sim.now)
+            return None
+        entry = self.waiting[group][image] = [need, [0.0] * self._gsize[group], None]
+        return entry
+
     def _deliver(self, image: int, value: int, data: Any, now: int) -> None:
-        """Value ``value`` of ``image`` is here: into the inputs of the group that uses it."""
+        """Value ``value`` of ``image``, produced here, goes to the group that uses it here."""
         group = self._cg[value]
-        if group == FORWARD:  # a pixel vertex: forward its pixel at once
-            if image == 0:
-                self.trace.append(("forward", value, self._cp[value], now))
-            self._emit(image, self._cp[value], data, now)
+        if group < 0:
+            self._forward(image, value, data, now)
             return
-        waiting = self.waiting[group]
-        entry = waiting.get(image)
+        entry = self.waiting[group].get(image)
         if entry is None:
-            need = self._gneed[group]
-            if need == 1 and type(data) is not float:  # the whole image: keep it as it came
-                entry = waiting[image] = [0, data, None]
-                self._ready(image, group, value, now)
+            entry = self._open(image, group, value, data)
+            if entry is None:
                 return
-            entry = waiting[image] = [need, np.zeros(self._gsize[group], dtype=np.float32), None]
-        position = self._cp[value]
-        if type(data) is float:
-            entry[1][position] = data
-        else:
-            entry[1][position : position + len(data)] = data
+        entry[1][self._cp[value]] = data
         entry[0] -= 1
-        if entry[0] == 0:
+        if not entry[0]:
             self._ready(image, group, value, now)
+
+    def _forward(self, image: int, value: int, data: Any, now: int) -> None:
+        """A pixel vertex hosted here sends the pixel ``value`` on as its own value."""
+        output = self._cp[value]
+        if image == 0:
+            self.trace.append(("forward", value, output, now))
+        self._emit(image, output, data, now)
 
     def _ready(self, image: int, group: int, value: int, now: int) -> None:
         if image == 0:
@@ -297,21 +369,26 @@ class Node(Component):
 
     def _compute(self, group: int) -> None:
         """Results of every image whose inputs for ``group`` are complete, in one numpy call."""
-        done = [
-            entry for entry in self.waiting[group].values() if entry[0] == 0 and entry[2] is None
-        ]
-        inputs = np.stack([entry[1] for entry in done])
+        done = [e for e in self.waiting[group].values() if e[0] == 0 and e[2] is None]
+        if len(done) == 1:
+            inputs = np.asarray(done[0][1], dtype=np.float64)[None]
+        else:
+            inputs = np.array([entry[1] for entry in done], dtype=np.float64)
         layer = self._glayer[group]
         if layer is None:  # the sink: compare the logits
-            for entry, best in zip(done, np.argmax(inputs, axis=1).tolist(), strict=True):
-                entry[2] = [entry[1], best]
+            logits = inputs.astype(np.float32)
+            for entry, row, best in zip(
+                done, logits, np.argmax(logits, axis=1).tolist(), strict=True
+            ):
+                entry[2] = [row, best]
             return
         cols = self._gcols[group]
-        weights = layer.weights[:, cols].astype(np.float64)
-        biases = layer.biases[cols].astype(np.float64)
-        sums = (inputs.astype(np.float64) @ weights + biases).astype(np.float32)
-        last = layer.layer == len(self.layers) - 1
-        outputs = sums if last or layer.activation != "relu" else np.maximum(sums, np.float32(0))
+        if type(cols) is slice or 4 * len(cols) < layer.output_size:
+            products = inputs @ layer.weights[:, cols]
+        else:  # many scattered neurons: the whole layer is cheaper than gathering their weights
+            products = (inputs @ layer.weights)[:, cols]
+        sums = (products + layer.biases[cols]).astype(np.float32)
+        outputs = np.maximum(sums, np.float32(0)) if self._grelu[group] else sums
         for k, entry in enumerate(done):
             entry[2] = [sums[k], outputs[k]]
 
@@ -328,7 +405,7 @@ class Node(Component):
             self.trace.append(("done", group, now))
         layer = self._glayer[group]
         if layer is None:
-            self.sink.record(image, entry[1], entry[2][1], now)
+            self.sink.record(image, entry[2][0], entry[2][1], now)
             self.last_image[group] = image
             self.computed[group] += 1
         else:
@@ -376,15 +453,35 @@ class Node(Component):
         return entry is None or (bool(self.running) and self.running[:2] == [image, self._first])
 
     def _emit(self, image: int, value: int, data: Any, now: int) -> None:
-        """A value produced here: to the group that uses it here, and one frame per other node."""
+        """A value produced here: to the group that uses it here, and one frame per other node.
+
+        The frames are `_send`'s, written out here for the one place where
+        most frames start (the loop runs once per destination node).
+        """
         if self._cg[value] != NOT_HERE:
             self._deliver(image, value, data, now)
-        dests = self._dests[value]
-        if dests:
-            words = self._words[value]
+        routes = self._routes[value]
+        if not routes:
+            return
+        if self._corrupt or image == 0:
             index = self._index
-            for dest in dests:
+            words = self._words[value]
+            for dest, _, _, _ in routes:
                 self._send(Frame(image, value, dest, index, data), dest, words, now)
+            return
+        cost, words, free = self._vcost[value], self._words[value], self.free_at
+        frames, sent, busy = self.link_frames, self.link_words, self.link_busy
+        index, wait = self._index, now + self._latency
+        shared = Frame(image, value, -1, index, data)  # one object for every one-hop frame
+        for dest, port, send, direct in routes:
+            start = free[port]
+            if start < now:
+                start = now
+            free[port] = end = start + cost
+            frames[port] += 1
+            sent[port] += words
+            busy[port] += cost
+            send(shared if direct else Frame(image, value, dest, index, data), end - wait)
 
     def _send(self, frame: Frame, dest: int, words: int, now: int) -> None:
         """Queue ``frame`` on the link towards ``dest``: it leaves when the link is free."""
@@ -417,6 +514,13 @@ class Node(Component):
         np.bitwise_xor.at(raw, positions // 32, np.left_shift(1, positions % 32).astype(np.uint32))
         frame.data = float(data[0]) if type(frame.data) is float else data
         self.bits_flipped += flips
+
+
+def _columns(cols: np.ndarray) -> slice | np.ndarray:
+    """A run of consecutive neurons as a slice (a view of the weights), else the indices."""
+    if len(cols) and np.array_equal(cols, np.arange(cols[0], cols[0] + len(cols))):
+        return slice(int(cols[0]), int(cols[0]) + len(cols))
+    return cols
 
 
 def _period(clock: str) -> int:

@@ -29,7 +29,8 @@ class NodeReport:
     groups computed (a group is the node's neurons of one layer, or the
     sink, for one image); ``memory_words``: what it holds for one
     image, as the capacity check counts it (``memory_capacity``: the
-    hardware's); ``frames_received`` / ``frames_lost`` (to a crash) /
+    hardware's); ``frames_received`` (over its links, forwarded ones included; mid-run,
+    frames still on the wire count too) / ``frames_lost`` (to a crash) /
     ``bits_flipped`` (by ``corrupt_rate``, on the frames it sent);
     ``crash_at_ps``: -1 if it never crashed.
     """
@@ -186,6 +187,10 @@ class DataflowResult:
         layers = [c for c in components.values() if isinstance(c, Layer)]
         end = int(sim.now)
         node_reports, link_reports = [], []
+        arrived: dict[str, int] = {}  # frames that reached each node over its links
+        for node in nodes:
+            for port, peer in enumerate(node.peer.tolist()):
+                arrived[f"node{peer}"] = arrived.get(f"node{peer}", 0) + int(node.link_frames[port])
         for node in nodes:
             node_reports.append(
                 NodeReport(
@@ -198,7 +203,7 @@ class DataflowResult:
                     tasks=int(node.tasks),
                     memory_words=int(node.memory_used),
                     memory_capacity=int(node.memory_words),
-                    frames_received=int(node.frames_received),
+                    frames_received=arrived.get(node.name, 0) - int(node.frames_lost),
                     frames_lost=int(node.frames_lost),
                     bits_flipped=int(node.bits_flipped),
                     crash_at_ps=int(node.crash_at),

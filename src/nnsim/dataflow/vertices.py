@@ -75,7 +75,11 @@ class NeuronView(StateView):
 
 
 class Layer(VertexHolder):
-    """One dense layer of the graph: weights, biases, and where each neuron runs."""
+    """One dense layer of the graph: weights, biases, and where each neuron runs.
+
+    The weights ``[in, out]`` and biases are the model's float32 values,
+    kept as float64 (the nodes compute in float64 and round to float32).
+    """
 
     type_name = "dataflow.Layer"
     params = (
@@ -94,8 +98,10 @@ class Layer(VertexHolder):
 
     def build(self) -> None:
         super().build()
-        self.weights = np.zeros((self.input_size, self.output_size), dtype=np.float32)
-        self.biases = np.zeros(self.output_size, dtype=np.float32)
+        # float64: the model's float32 values exactly, so that a task's dot products
+        # need no conversion and round to the same float32 whatever the grouping.
+        self.weights = np.zeros((self.input_size, self.output_size), dtype=np.float64)
+        self.biases = np.zeros(self.output_size, dtype=np.float64)
         self.host_node = np.zeros(self.output_size, dtype=np.int32)
         self.host_group = np.zeros(self.output_size, dtype=np.int32)
         self.host_pos = np.zeros(self.output_size, dtype=np.int32)
