@@ -362,6 +362,6 @@ def test_the_console_walks_nodes_and_neurons_of_a_dataflow_run(case):
     lines = result.stdout.splitlines()
     counts = [int(line.split()[2]) for line in lines if line.startswith("classified = ")]
     assert counts[0] == 0 and 0 < counts[1] < 30
-    assert any(line.startswith("weights/ (float32[784])") for line in lines)  # dense1/n5's row
+    assert any(line.startswith("weights/ (float64[784])") for line in lines)  # dense1/n5's row
     assert any(line.startswith("sum = ") for line in lines)
     assert any(line.startswith("latency  ") for line in lines)  # the run went on to its summary
