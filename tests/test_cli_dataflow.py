@@ -343,6 +343,9 @@ def test_a_checkpoint_mid_run_restarts_to_the_same_reports(case):
         ).read_text()
     other = dataflow_run(case, "--nodes", "2", "--load-checkpoint", "ck")
     assert other.returncode == 1 and "is of another dataflow run" in other.stderr
+    bare = run_nnsim("dataflow", "run", "--load-checkpoint", "ck", cwd=case["dir"])
+    assert bare.returncode == 1 and len(bare.stderr.splitlines()) == 1
+    assert "takes the options that built it" in bare.stderr
 
 
 def test_the_console_walks_nodes_and_neurons_of_a_dataflow_run(case):

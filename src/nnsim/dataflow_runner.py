@@ -81,6 +81,11 @@ def run_model(
     out = output_folder(output)
     if save_mapping is not None:
         check_parent(save_mapping, "--save-mapping")
+    if load_checkpoint and (weights is None or hardware is None):
+        raise NnsimError(
+            "restarting a dataflow run takes the options that built it: --weights, --hardware, "
+            "--fold or --mapping, and --nodes, --images, --limit as they were"
+        )
     start = time.perf_counter()
     setup = prepare(
         weights=weights,

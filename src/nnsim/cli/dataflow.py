@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import click
 
-from nnsim.cli.options import TIME, checkpoint_options, run_settings, simulation_options
+from nnsim.cli.options import (
+    TIME,
+    checkpoint_options,
+    debug_option,
+    option_group,
+    run_settings,
+    seed_option,
+    simulation_options,
+)
 
 
 @click.group("dataflow")
@@ -23,42 +31,40 @@ def dataflow() -> None:
     """
 
 
-def _model_options(command):
-    for option in reversed(
-        [
-            click.option(
-                "--weights",
-                metavar="PATH",
-                help="Trained weights: a run folder, checkpoint, .npz, .safetensors, .onnx, .keras, .h5.",
-            ),
-            click.option("--hardware", metavar="HW.toml", help="The hardware file."),
-            click.option(
-                "--granularity",
-                default="neuron",
-                show_default=True,
-                metavar="neuron|pixel",
-                help="neuron: the source sends each neuron the image; pixel: 784 input vertices, one edge per weight.",
-            ),
-            click.option(
-                "--images",
-                default="test",
-                show_default=True,
-                metavar="DIR|test",
-                help="test: the Fashion-MNIST test set; or a folder of PNGs, of class folders, or of IDX files.",
-            ),
-            click.option(
-                "--interval",
-                type=TIME,
-                metavar="TIME",
-                help="Inject an image every TIME (default: as soon as the first nodes can take it).",
-            ),
-            click.option(
-                "--output", metavar="DIR", help="Write the reports (CSV, and PNG for explore) here."
-            ),
-        ]
-    ):
-        command = option(command)
-    return command
+_model_options = option_group(
+    [
+        click.option(
+            "--weights",
+            metavar="PATH",
+            help="Trained weights: a run folder, checkpoint, .npz, .safetensors, .onnx, .keras, .h5.",
+        ),
+        click.option("--hardware", metavar="HW.toml", help="The hardware file."),
+        click.option(
+            "--granularity",
+            default="neuron",
+            show_default=True,
+            metavar="neuron|pixel",
+            help="neuron: the source sends each neuron the image; pixel: 784 input vertices, one edge per weight.",
+        ),
+        click.option(
+            "--images",
+            default="test",
+            show_default=True,
+            metavar="DIR|test",
+            help="test: the Fashion-MNIST test set; or a folder of PNGs, of class folders, or of IDX files.",
+        ),
+        click.option(
+            "--interval",
+            type=TIME,
+            metavar="TIME",
+            help="Inject an image every TIME (default: as soon as the first nodes can take it).",
+        ),
+        click.option(
+            "--output", metavar="DIR", help="Write the reports (CSV, and PNG for explore) here."
+        ),
+    ]
+)
+"""What a dataflow graph is made of and run on, for both commands."""
 
 
 @dataflow.command(
@@ -178,8 +184,8 @@ def run(ctx, **options) -> None:
     metavar="N",
     help="Classify the first N images (or all, if fewer) in every configuration.",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every run.")
-@click.option("--debug", is_flag=True, help="Show the Python traceback of errors.")
+@seed_option
+@debug_option
 @click.pass_context
 def explore(ctx, debug, **options) -> None:
     """Evaluate every strategy x node count and print them best first by --metric.

@@ -76,7 +76,9 @@ class ScriptCommand(click.Command):
         return "SCRIPT"
 
 
-def _apply(options: list) -> Callable:
+def option_group(options: list) -> Callable:
+    """One decorator applying ``options`` (``click.option`` decorators) in the order listed."""
+
     def decorate(command: Callable) -> Callable:
         for option in reversed(options):
             command = option(command)
@@ -85,14 +87,17 @@ def _apply(options: list) -> Callable:
     return decorate
 
 
+seed_option = click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed of every component's random generator.",
+)
+debug_option = click.option("--debug", is_flag=True, help="Show the Python traceback of errors.")
+
 SIMULATION_OPTIONS = [
-    click.option(
-        "--seed",
-        type=int,
-        default=0,
-        show_default=True,
-        help="Seed of every component's random generator.",
-    ),
+    seed_option,
     click.option(
         "--stop-at",
         type=TIME,
@@ -100,7 +105,7 @@ SIMULATION_OPTIONS = [
         help="End the run at this simulated time (e.g. 5ms; a unit is required).",
     ),
     click.option("-v", "--verbose", count=True, help="Phase notes; -vv traces every event."),
-    click.option("--debug", is_flag=True, help="Show the Python traceback of errors."),
+    debug_option,
     click.option("--output-dot", metavar="FILE", help="Write the component graph in Graphviz dot."),
     click.option(
         "--statistics",
@@ -217,8 +222,8 @@ CHECKPOINT_OPTIONS = [
 ]
 """``--load-checkpoint`` and the ``--checkpoint-*`` triggers and retention of `nnsim.runner`."""
 
-simulation_options = _apply(SIMULATION_OPTIONS)
-checkpoint_options = _apply(CHECKPOINT_OPTIONS)
+simulation_options = option_group(SIMULATION_OPTIONS)
+checkpoint_options = option_group(CHECKPOINT_OPTIONS)
 
 
 def run_settings(ctx: click.Context, values: dict[str, Any]) -> dict[str, Any]:
