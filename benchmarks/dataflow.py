@@ -96,7 +96,7 @@ def run_configuration(label, graph, hardware, strategy, images, *, phold_rate, o
     result = collect(sim)
     seconds = time.perf_counter() - start
     agreement = compare_result("onnxruntime", setup, result.predictions)
-    m = metrics(setup, result)
+    m = metrics(result)
     events_per_s = m["events"] / (ran - built)
     return {
         "benchmark": "dataflow",

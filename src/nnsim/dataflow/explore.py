@@ -183,7 +183,7 @@ def evaluate(graph, hardware: Hardware, strategy: str, images, *, interval=None,
     return Row(
         strategy,
         hardware.count,
-        metrics=metrics(setup, result),
+        metrics=metrics(result),
         wall_seconds=time.perf_counter() - start,
     )
 

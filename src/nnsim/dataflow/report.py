@@ -83,7 +83,7 @@ PREDICTION_COLUMNS = (
 REPORTS = ("nodes.csv", "links.csv", "layers.csv", "predictions.csv")
 
 
-def metrics(setup, result) -> dict:
+def metrics(result) -> dict:
     """The run in numbers: latency (first, mean), throughput, utilization, traffic, accuracy."""
     utilization = np.array([node.utilization for node in result.nodes], dtype=np.float64)
     memory = [node.memory_words for node in result.nodes]
@@ -114,7 +114,7 @@ def metrics(setup, result) -> dict:
 def summary_lines(run) -> list[str]:
     """The table ``nnsim dataflow run`` prints after its run."""
     setup, result = run.setup, run.result
-    m = metrics(setup, result)
+    m = metrics(result)
     hw = setup.hardware
     util = (
         f"min {m['min_utilization']:.1%}  mean {m['mean_utilization']:.1%}  "

@@ -21,11 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
+from nnsim.dataflow.capacity import Usage
 from nnsim.dataflow.compare import Agreement, compare
-from nnsim.dataflow.graph import DataflowGraph
+from nnsim.dataflow.fold import get_strategy
+from nnsim.dataflow.graph import GRANULARITIES, DataflowGraph
 from nnsim.dataflow.hardware import Hardware
 from nnsim.dataflow.images import ImageSet, load_images
 from nnsim.dataflow.mapping import Mapping
+from nnsim.dataflow.result import DataflowResult
 from nnsim.errors import NnsimError
 from nnsim.interop.model import DenseModel
 
@@ -39,7 +42,7 @@ class Setup:
     hardware: Hardware
     mapping: Mapping
     images: ImageSet
-    usage: object = None  # the capacity check's Usage (memory, ports, MACs per node)
+    usage: Usage | None = None  # the capacity check's: memory, ports, MACs per node
 
 
 @dataclass
@@ -47,7 +50,7 @@ class DataflowRun:
     """A finished run: its setup, the timing model's result, the comparisons, the files written."""
 
     setup: Setup
-    result: object  # nnsim.dataflow DataflowResult
+    result: DataflowResult
     agreements: list[Agreement] = field(default_factory=list)
     written: list[Path] = field(default_factory=list)
     wall_seconds: float = 0.0
@@ -76,6 +79,10 @@ def prepare(
         raise NnsimError("give either --fold STRATEGY or --mapping FILE")
     if weights is None or hardware is None:
         raise NnsimError("give --weights PATH and --hardware HW.toml")
+    if granularity not in GRANULARITIES:
+        raise NnsimError(f"granularity '{granularity}' is not one of {', '.join(GRANULARITIES)}")
+    if fold is not None:
+        get_strategy(fold)  # an unknown name is refused before anything is read
     hw = Hardware.load(hardware)
     if nodes is not None:
         if nodes < 1:
