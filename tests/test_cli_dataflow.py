@@ -160,8 +160,11 @@ def test_the_same_seed_gives_the_same_faulty_run(case):
     one = dataflow_run(case, *extra, "--output", "one")
     two = dataflow_run(case, *extra, "--output", "two")
     assert one.returncode == 0 and two.returncode == 0, one.stderr + two.stderr
-    first = (case["dir"] / "one" / "predictions.csv").read_text()
-    assert first == (case["dir"] / "two" / "predictions.csv").read_text()
+    for name in ("predictions.csv", "nodes.csv"):
+        assert (case["dir"] / "one" / name).read_text() == (case["dir"] / "two" / name).read_text()
+    _, nodes = read_csv(case["dir"] / "one" / "nodes.csv")
+    assert sum(int(row["Bits Flipped"]) for row in nodes) > 0
+    assert any(line.startswith("faults ") for line in one.stdout.splitlines())
 
 
 def test_a_crashed_node_leaves_images_unclassified_and_says_which(case):
