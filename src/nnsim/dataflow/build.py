@@ -75,7 +75,12 @@ def build_dataflow(
     count = len(pixels) if path == "" else int(limit if limit is not None else len(pixels))
     crash_at = _crashes(crashes, hardware.count)
     period = hardware.node.period
-    interval_ps = 0 if interval is None else parse_time(interval)
+    try:
+        interval_ps = 0 if interval is None else parse_time(interval)
+    except NnsimError as error:
+        raise NnsimError(f"the injection interval: {error}") from None
+    if isinstance(corrupt_rate, bool) or not 0.0 <= float(corrupt_rate) <= 1.0:
+        raise NnsimError(f"the corrupt rate is a probability from 0 to 1, not {corrupt_rate!r}")
     node_of = mapping.node_of.astype(np.int64)
     model = graph.model
     for layer in model.layers:
@@ -199,7 +204,11 @@ def _crashes(crashes: Iterable[tuple[Any, Any]], count: int) -> list[int]:
             or not 0 <= node < count
         ):
             raise HardwareError(f"crash: node {node!r} is not one of node0..node{count - 1}")
-        crash_at[int(node)] = parse_time(time)
+        try:
+            at = parse_time(time)
+        except NnsimError as error:
+            raise HardwareError(f"crash of node{node}: {error}") from None
+        crash_at[int(node)] = at
     return crash_at
 
 
