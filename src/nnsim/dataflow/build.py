@@ -20,6 +20,7 @@ path are read again). The timing model is `nnsim.dataflow.node`'s.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -176,7 +177,8 @@ def _images(images: Any, size: int, limit: int | None) -> tuple[np.ndarray, Any,
         raise DataError(f"limit must be a number of images >= 0, not {limit!r}")
     if isinstance(images, str):
         pixels, labels = read_images(images, limit)
-        path = images
+        # A folder is kept absolute, so that a restart from elsewhere reads the same images.
+        path = images if images == "test" else os.path.abspath(images)
     else:
         pixels, labels, path = np.asarray(images), None, ""
         if limit is not None:
