@@ -137,3 +137,18 @@ def test_the_plain_kernel_graph_keeps_its_boxes():
 
     build_from_script(sim, REPO / "examples" / "fashion_mnist" / "nn.py", ["--hiddenLayers", "1"])
     assert "cluster" not in to_dot(sim)
+
+
+def test_a_crash_set_from_the_console_takes_effect_and_fixed_hardware_is_refused():
+    sim = Simulation()
+    from nnsim.script import build_from_script
+
+    build_from_script(sim, SCRIPT, ARGS)
+    console = Console(sim)
+    assert "fixed" in console.execute("set node1/macs_per_cycle 64")
+    sim.run(until="30ns")
+    console.execute("set node1/crash_at 30000")
+    sim.run()
+    result = DataflowResult.from_simulation(sim)
+    assert result.missing.size > 0 and result.nodes[1].crash_at_ps == 30000
+    assert sim.components["node0"].crash_times[1] == 30000  # every node knows the link is down

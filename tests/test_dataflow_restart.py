@@ -11,6 +11,7 @@ from nnsim.checkpoint import open_storage
 from nnsim.checkpoint.manager import enable
 from nnsim.dataflow import DataflowGraph, DataflowResult, build_dataflow, run_dataflow
 from nnsim.dataflow.mapping import Mapping
+from nnsim.errors import NnsimError
 from nnsim.sim import Simulation
 from nnsim.state import restore
 
@@ -125,3 +126,25 @@ def test_a_crashed_node_loses_its_images_and_the_result_lists_them():
     assert result.missing.size > 0 and result.missing.min() >= 10
     assert result.accuracy == pytest.approx(1 - result.missing.size / 20)
     assert result.nodes[1].crash_at_ps == crash and result.frames_lost > 0
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"crashes": [("nodeX", "1us")]}, "'nodeX' is not a node name"),
+        ({"crashes": [(7, "1us")]}, "node 7 is not one of node0..node2"),
+        ({"crashes": [(1, "-1us")]}, "crash of node1: cannot read '-1us'"),
+        ({"crashes": [(1, -5)]}, "crash of node1: time -5 ps is negative"),
+        ({"crashes": [(1, "5")]}, "crash of node1: .* has no unit"),
+        ({"corrupt_rate": 1.5}, "probability from 0 to 1"),
+        ({"corrupt_rate": float("nan")}, "probability from 0 to 1"),
+        ({"interval": "-2ns"}, "injection interval: cannot read"),
+        ({"interval": "fast"}, "injection interval: cannot read"),
+    ],
+)
+def test_bad_fault_and_interval_options_are_one_line_errors(options, message):
+    g = DataflowGraph.from_model(dense_model((16, 8, 4)))
+    sim = Simulation()
+    with pytest.raises(NnsimError, match=message):
+        build_dataflow(sim, g, hardware(3), split(g, 3), images(2, 16), **options)
+    assert sim.components == {}

@@ -20,6 +20,7 @@ path are read again). The timing model is `nnsim.dataflow.node`'s.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -75,7 +76,12 @@ def build_dataflow(
     count = len(pixels) if path == "" else int(limit if limit is not None else len(pixels))
     crash_at = _crashes(crashes, hardware.count)
     period = hardware.node.period
-    interval_ps = 0 if interval is None else parse_time(interval)
+    try:
+        interval_ps = 0 if interval is None else parse_time(interval)
+    except NnsimError as error:
+        raise NnsimError(f"the injection interval: {error}") from None
+    if isinstance(corrupt_rate, bool) or not 0.0 <= float(corrupt_rate) <= 1.0:
+        raise NnsimError(f"the corrupt rate is a probability from 0 to 1, not {corrupt_rate!r}")
     node_of = mapping.node_of.astype(np.int64)
     model = graph.model
     for layer in model.layers:
@@ -171,7 +177,8 @@ def _images(images: Any, size: int, limit: int | None) -> tuple[np.ndarray, Any,
         raise DataError(f"limit must be a number of images >= 0, not {limit!r}")
     if isinstance(images, str):
         pixels, labels = read_images(images, limit)
-        path = images
+        # A folder is kept absolute, so that a restart from elsewhere reads the same images.
+        path = images if images == "test" else os.path.abspath(images)
     else:
         pixels, labels, path = np.asarray(images), None, ""
         if limit is not None:
@@ -199,7 +206,11 @@ def _crashes(crashes: Iterable[tuple[Any, Any]], count: int) -> list[int]:
             or not 0 <= node < count
         ):
             raise HardwareError(f"crash: node {node!r} is not one of node0..node{count - 1}")
-        crash_at[int(node)] = parse_time(time)
+        try:
+            at = parse_time(time)
+        except NnsimError as error:
+            raise HardwareError(f"crash of node{node}: {error}") from None
+        crash_at[int(node)] = at
     return crash_at
 
 

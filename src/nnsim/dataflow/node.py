@@ -61,6 +61,7 @@ from typing import Any
 import numpy as np
 
 from nnsim.dataflow.events import Done, Frame, Inject
+from nnsim.errors import StateError
 from nnsim.sim import Component, Frequency, Param, Port
 
 NEVER = 2**63 - 1
@@ -79,13 +80,19 @@ class Node(Component):
         Param("index", int, 0, "node number (its name is node<index>)", min=0),
         Param("link_ports", int, 0, "link ports, one per neighbour", min=0, max=4096, fixed=True),
         Param("clock", Frequency, "1GHz", "the node clock (a cycle is one period)", fixed=True),
-        Param("macs_per_cycle", int, 16, "multiply-accumulates per cycle", min=1),
-        Param("memory_words", int, 1 << 20, "words the node can hold", min=1),
-        Param("link_latency", int, 1, "cycles per hop", min=1),
-        Param("link_width", int, 32, "bits per cycle of a link", min=1),
-        Param("word_bits", int, 32, "bits of one value on a link", min=1),
+        Param("macs_per_cycle", int, 16, "multiply-accumulates per cycle", min=1, fixed=True),
+        Param("memory_words", int, 1 << 20, "words the node can hold", min=1, fixed=True),
+        Param("link_latency", int, 1, "cycles per hop", min=1, fixed=True),
+        Param("link_width", int, 32, "bits per cycle of a link", min=1, fixed=True),
+        Param("word_bits", int, 32, "bits of one value on a link", min=1, fixed=True),
         Param("corrupt_rate", float, 0.0, "probability that a frame bit flips", min=0.0, max=1.0),
-        Param("crash_at", int, -1, "simulated time (ps) the node stops (-1: never)", min=-1),
+        Param(
+            "crash_at",
+            int,
+            -1,
+            "simulated time (ps) the node stops (-1: never; settable from the console)",
+            min=-1,
+        ),
     )
     ports = (
         Port(
@@ -160,7 +167,28 @@ class Node(Component):
         self.prepare()
 
     def restore(self) -> None:
-        self.prepare()
+        """Rebuild the look-up lists; saved tables that do not fit each other are refused."""
+        try:
+            self.prepare()
+        except (IndexError, KeyError, TypeError, ValueError) as error:
+            raise StateError(
+                f"{self.name}: its saved tables do not fit together ({error}); "
+                "restart from another checkpoint"
+            ) from None
+
+    def on_set(self, name: str) -> None:
+        """A crash time or corrupt rate set from the console takes effect at once.
+
+        Every node keeps every node's crash time (a link is down when either
+        end has crashed), so a new ``crash_at`` is told to all of them.
+        """
+        if name not in ("crash_at", "corrupt_rate") or not hasattr(self, "_ends"):
+            return
+        nodes = [c for c in self.sim.components.values() if isinstance(c, Node)]
+        for node in nodes:
+            if len(node.crash_times) > self.index:
+                node.crash_times[self.index] = int(self.crash_at)
+            node.prepare()
 
     def prepare(self) -> None:
         """Build the hot path's lookup lists from the saved arrays (not saved themselves)."""
