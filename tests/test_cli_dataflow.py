@@ -371,3 +371,19 @@ def test_the_console_walks_nodes_and_neurons_of_a_dataflow_run(case):
     assert any(line.startswith("weights/ (float64[784])") for line in lines)  # dense1/n5's row
     assert any(line.startswith("sum = ") for line in lines)
     assert any(line.startswith("latency  ") for line in lines)  # the run went on to its summary
+
+
+def test_statistics_trace_and_dot_work_as_for_nnsim_run(case):
+    import json
+
+    result = dataflow_run(
+        case, "--nodes", "4", "--statistics", "stats.csv", "--trace-events", "trace.json",
+        "--output-dot", "graph.dot",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    header, rows = read_csv(case["dir"] / "stats.csv")
+    assert header == ["component", "statistic", "value"]
+    assert {row["component"] for row in rows} >= {"node0", "node3"}
+    events = json.loads((case["dir"] / "trace.json").read_text())["traceEvents"]
+    assert any(event.get("name", "").startswith("on_") for event in events)
+    assert 'subgraph "cluster_node0"' in (case["dir"] / "graph.dot").read_text()
