@@ -387,3 +387,12 @@ def test_statistics_trace_and_dot_work_as_for_nnsim_run(case):
     events = json.loads((case["dir"] / "trace.json").read_text())["traceEvents"]
     assert any(event.get("name", "").startswith("on_") for event in events)
     assert 'subgraph "cluster_node0"' in (case["dir"] / "graph.dot").read_text()
+
+
+def test_an_interval_injects_at_a_fixed_rate(case):
+    result = dataflow_run(case, "--nodes", "4", "--interval", "10us", "--output", "out")
+    assert result.returncode == 0, result.stderr
+    _, rows = read_csv(case["dir"] / "out" / "predictions.csv")
+    assert [int(row["inject_ps"]) for row in rows] == [i * 10_000_000 for i in range(30)]
+    rate = 30 / (max(int(row["done_ps"]) for row in rows) * 1e-12)  # first inject at 0
+    assert f"throughput     {rate:,.0f} images/s (simulated)" in result.stdout.splitlines()
