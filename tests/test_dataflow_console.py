@@ -152,3 +152,13 @@ def test_a_crash_set_from_the_console_takes_effect_and_fixed_hardware_is_refused
     result = DataflowResult.from_simulation(sim)
     assert result.missing.size > 0 and result.nodes[1].crash_at_ps == 30000
     assert sim.components["node0"].crash_times[1] == 30000  # every node knows the link is down
+
+
+def test_periodic_checkpoints_do_not_move_the_end_of_the_run(tmp_path):
+    plain = DataflowResult.from_simulation(run_simulation(SCRIPT, ARGS, progress="quiet"))
+    folder = tmp_path / "ckpt"
+    sim = run_simulation(
+        SCRIPT, ARGS, progress="quiet", checkpoint=CheckpointOptions(str(folder), period="7ns")
+    )
+    assert sim.now > plain.end_ps  # the last checkpoint came after the last event
+    assert_same_result(plain, DataflowResult.from_simulation(sim))
