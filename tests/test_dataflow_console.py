@@ -129,6 +129,7 @@ def test_trace_events_and_statistics_cover_the_nodes(tmp_path):
     assert any("node1" in json.dumps(event) for event in events)
     table = json.loads(stats.read_text())["statistics"]
     assert table["node0"]["handler.on_self.calls"] > 0
+    assert table["node0"]["tasks"] == 6 and table["node0"]["macs"] == 6 * 3 * 16  # 3 of dense1
 
 
 def test_the_plain_kernel_graph_keeps_its_boxes():

@@ -62,7 +62,7 @@ import numpy as np
 
 from nnsim.dataflow.events import Done, Frame, Inject
 from nnsim.errors import StateError
-from nnsim.sim import Component, Frequency, Param, Port
+from nnsim.sim import Component, Frequency, Param, Port, Statistic
 
 NEVER = 2**63 - 1
 """``crash_at`` of a node that never crashes, as the hot path compares it."""
@@ -93,6 +93,14 @@ class Node(Component):
             "simulated time (ps) the node stops (-1: never; settable from the console)",
             min=-1,
         ),
+    )
+    statistics = (
+        Statistic("tasks", "groups computed (a layer's neurons on this node, for one image)"),
+        Statistic("macs", "multiply-accumulates done", "MACs"),
+        Statistic("busy_ps", "time the MAC array computed", "ps"),
+        Statistic("frames_sent", "frames sent on its links (forwarded ones included)", "frames"),
+        Statistic("frames_lost", "frames lost to a crash at either end of a link", "frames"),
+        Statistic("bits_flipped", "bits flipped in the frames it sent (corrupt_rate)", "bits"),
     )
     ports = (
         Port(
@@ -260,6 +268,17 @@ class Node(Component):
     def setup(self) -> None:
         if self.source is not None and self.source.count > 0:
             self._self.send(Inject(0), 0)
+
+    def finish(self) -> None:
+        """The counters, as ``--statistics`` writes them."""
+        self.stats.update(
+            tasks=self.tasks,
+            macs=self.macs,
+            busy_ps=self.busy_ps,
+            frames_sent=sum(self.link_frames),
+            frames_lost=self.frames_lost,
+            bits_flipped=self.bits_flipped,
+        )
 
     def graph_members(self) -> list[str]:
         return list(self.vertices)
