@@ -129,6 +129,7 @@ def test_trace_events_and_statistics_cover_the_nodes(tmp_path):
     assert any("node1" in json.dumps(event) for event in events)
     table = json.loads(stats.read_text())["statistics"]
     assert table["node0"]["handler.on_self.calls"] > 0
+    assert table["node0"]["tasks"] == 6 and table["node0"]["macs"] == 6 * 3 * 16  # 3 of dense1
 
 
 def test_the_plain_kernel_graph_keeps_its_boxes():
@@ -152,3 +153,13 @@ def test_a_crash_set_from_the_console_takes_effect_and_fixed_hardware_is_refused
     result = DataflowResult.from_simulation(sim)
     assert result.missing.size > 0 and result.nodes[1].crash_at_ps == 30000
     assert sim.components["node0"].crash_times[1] == 30000  # every node knows the link is down
+
+
+def test_periodic_checkpoints_do_not_move_the_end_of_the_run(tmp_path):
+    plain = DataflowResult.from_simulation(run_simulation(SCRIPT, ARGS, progress="quiet"))
+    folder = tmp_path / "ckpt"
+    sim = run_simulation(
+        SCRIPT, ARGS, progress="quiet", checkpoint=CheckpointOptions(str(folder), period="7ns")
+    )
+    assert sim.now > plain.end_ps  # the last checkpoint came after the last event
+    assert_same_result(plain, DataflowResult.from_simulation(sim))

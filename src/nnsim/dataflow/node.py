@@ -17,9 +17,11 @@ consumed on the node that produced it costs nothing and arrives at once.
 cycles per hop (`Hardware.frame_cycles`), and a directed link carries one
 frame at a time, for that whole time: a frame that finds its link busy
 waits, first come first served (frames a node sends at the same time queue
-in the order it sends them). Routes are the hardware's fixed routes; a
-multi-hop frame is stored at each intermediate node and sent on as soon as
-it has arrived, queuing for the next link like any frame.
+in the order it sends them: values in vertex order, each to its destination
+nodes in node order). Routes are the hardware's fixed routes; a multi-hop
+frame is stored at each intermediate node and sent on as soon as it has
+arrived (forwarding takes no MAC cycles), queuing for the next link like any
+frame.
 
 *Compute.* A node's hosted neurons of one layer form a *group*; for one
 image the group is one *task*, ready once all the group's inputs of that
@@ -27,17 +29,19 @@ image have arrived (the neurons of a dense layer all take the same inputs).
 The node's MAC array runs one task at a time: its neurons one after
 another in vertex order, each ``ceil(fan_in / macs_per_cycle)`` cycles, so
 the task takes the sum of those; the sink takes ``ceil(classes /
-macs_per_cycle)`` cycles to compare the logits. When the array is free it
-starts the ready task of the **oldest image first**, and for one image the
-earliest layer first. The task's outputs leave when the task ends, in
+macs_per_cycle)`` cycles to compare the logits. A task that becomes ready
+while the array is idle starts at once; when the array frees, it starts the
+ready task of the **oldest image first**, and for one image the earliest
+layer first. The task's outputs leave when the task ends, in
 vertex order. Pixel vertices and the source compute nothing: a pixel is
 forwarded the moment it arrives.
 
 *Images are pipelined.* The source injects image 0 at time 0 and image
 ``i+1`` either at ``i+1`` times the fixed ``interval``, or (no interval) as
-soon as the first nodes have taken image ``i``: when the last of its frames
-has left the source's node and, if the source's node itself hosts
-first-layer neurons, when it starts computing them on image ``i``.
+soon as the first nodes have taken image ``i``: when every link its frames
+left by is free again (the last of them has crossed its first hop) and, if
+the source's node itself hosts first-layer neurons, when it has started
+computing them on image ``i``. Input buffers are not bounded.
 
 *Math.* The result of a task does not depend on the folding or on the order
 in which inputs arrive: the inputs are gathered into a vector in the
@@ -62,7 +66,7 @@ import numpy as np
 
 from nnsim.dataflow.events import Done, Frame, Inject
 from nnsim.errors import StateError
-from nnsim.sim import Component, Frequency, Param, Port
+from nnsim.sim import Component, Frequency, Param, Port, Statistic
 
 NEVER = 2**63 - 1
 """``crash_at`` of a node that never crashes, as the hot path compares it."""
@@ -93,6 +97,14 @@ class Node(Component):
             "simulated time (ps) the node stops (-1: never; settable from the console)",
             min=-1,
         ),
+    )
+    statistics = (
+        Statistic("tasks", "groups computed (a layer's neurons on this node, for one image)"),
+        Statistic("macs", "multiply-accumulates done", "MACs"),
+        Statistic("busy_ps", "time the MAC array computed", "ps"),
+        Statistic("frames_sent", "frames sent on its links (forwarded ones included)", "frames"),
+        Statistic("frames_lost", "frames lost to a crash at either end of a link", "frames"),
+        Statistic("bits_flipped", "bits flipped in the frames it sent (corrupt_rate)", "bits"),
     )
     ports = (
         Port(
@@ -260,6 +272,17 @@ class Node(Component):
     def setup(self) -> None:
         if self.source is not None and self.source.count > 0:
             self._self.send(Inject(0), 0)
+
+    def finish(self) -> None:
+        """The counters, as ``--statistics`` writes them."""
+        self.stats.update(
+            tasks=self.tasks,
+            macs=self.macs,
+            busy_ps=self.busy_ps,
+            frames_sent=sum(self.link_frames),
+            frames_lost=self.frames_lost,
+            bits_flipped=self.bits_flipped,
+        )
 
     def graph_members(self) -> list[str]:
         return list(self.vertices)

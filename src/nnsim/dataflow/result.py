@@ -110,7 +110,8 @@ class DataflowResult:
     classified it; -1: missing), ``predictions`` (-1: missing), ``logits``
     ``[images, classes]`` float32 (NaN rows when missing), ``labels`` (-1:
     unknown). Per part: ``nodes``, ``links``, ``layers`` (the reports
-    above). The run: ``end_ps`` (simulated time now), ``events`` (events
+    above). The run: ``end_ps`` (the model's last activity: an injection,
+    a task's end or a frame's arrival; `activity_end`), ``events`` (events
     delivered to the nodes: frames, per hop, and their task-done and
     injection reminders; `model_events`), ``critical_path`` of image 0 (source to sink, empty
     if it was not classified), ``frames_lost``, ``bits_flipped``,
@@ -185,7 +186,7 @@ class DataflowResult:
             raise NnsimError("this simulation holds no dataflow model (no source and sink)")
         nodes = [c for c in components.values() if isinstance(c, Node)]
         layers = [c for c in components.values() if isinstance(c, Layer)]
-        end = int(sim.now)
+        end = activity_end(sim, nodes, layers, sink, source)
         node_reports, link_reports = [], []
         arrived: dict[str, int] = {}  # frames that reached each node over its links
         for node in nodes:
@@ -253,6 +254,19 @@ class DataflowResult:
             frames_lost=sum(n.frames_lost for n in node_reports),
             bits_flipped=sum(n.bits_flipped for n in node_reports),
         )
+
+
+def activity_end(sim: Simulation, nodes: list, layers: list, sink: Sink, source: Source) -> int:
+    """When the model last did something: an injection, a task's end, a frame's arrival.
+
+    Not ``sim.now``, which tools move on (a periodic checkpoint after the
+    last event), so that a run with checkpoints and one without, or a
+    restarted one, end at the same time. Mid-run it is at most now.
+    """
+    times = [0, int(source.inject_ps.max(initial=0)), int(sink.done_ps.max(initial=0))]
+    times += [int(layer.done_ps.max(initial=0)) for layer in layers]
+    times += [max(node.free_at, default=0) for node in nodes]
+    return min(max(times), int(sim.now))
 
 
 def model_events(sim: Simulation, nodes: list[Node]) -> int:
