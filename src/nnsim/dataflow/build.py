@@ -73,7 +73,7 @@ def build_dataflow(
     pixels, given_labels, path = _images(images, graph.model.input_size, limit)
     if labels is None:
         labels = given_labels
-    count = len(pixels) if path == "" else int(limit if limit is not None else len(pixels))
+    count = len(pixels)  # already the first ``limit``
     crash_at = _crashes(crashes, hardware.count)
     period = hardware.node.period
     try:
@@ -101,7 +101,7 @@ def build_dataflow(
         interval=interval_ps,
     )
     if path == "":
-        source.given_images = np.ascontiguousarray(pixels[:count], dtype=np.float32)
+        source.given_images = np.ascontiguousarray(pixels, dtype=np.float32)
     holder = sim.add(Pixels, "input", size=model.input_size) if graph.granularity == PIXEL else None
     layers = []
     for number, layer in enumerate(model.layers):

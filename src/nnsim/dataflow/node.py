@@ -307,8 +307,22 @@ class Node(Component):
         if self._faulty and self._lost(frame):
             return
         dest = frame.dest
-        if dest >= 0 and dest != self._index:  # store and forward
-            self._relay(frame, dest)
+        if dest >= 0 and dest != self._index:  # store and forward (`_send`, written out)
+            frame.sender = self._index
+            now = self.sim.now
+            if self._corrupt or frame.image == 0:
+                self._send(frame, dest, self._words[frame.value], now)
+                return
+            port, send = self._hops[dest]
+            start = self.free_at[port]
+            if start < now:
+                start = now
+            cost = self._vcost[frame.value]
+            self.free_at[port] = end = start + cost
+            self.link_frames[port] += 1
+            self.link_words[port] += self._words[frame.value]
+            self.link_busy[port] += cost
+            send(frame, end - now - self._latency)
             return
         image, value = frame.image, frame.value
         group, waiting, position = self._cons[value]
@@ -324,25 +338,6 @@ class Node(Component):
         entry[0] -= 1
         if not entry[0]:
             self._ready(image, group, value, self.sim.now)
-
-    def _relay(self, frame: Frame, dest: int) -> None:
-        """Send a frame that is passing through on its next hop (`_send`, written out)."""
-        frame.sender = self._index
-        now = self.sim.now
-        value = frame.value
-        if self._corrupt or frame.image == 0:
-            self._send(frame, dest, self._words[value], now)
-            return
-        port, send = self._hops[dest]
-        start = self.free_at[port]
-        if start < now:
-            start = now
-        cost = self._vcost[value]
-        self.free_at[port] = end = start + cost
-        self.link_frames[port] += 1
-        self.link_words[port] += self._words[value]
-        self.link_busy[port] += cost
-        send(frame, end - now - self._latency)
 
     def _lost(self, frame: Frame) -> bool:
         """A frame over a link that is down: this node or the sender has crashed."""
