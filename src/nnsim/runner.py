@@ -197,6 +197,36 @@ def run_simulation(
 
             for path, text in overrides.items():
                 set_value(sim, path, text)
+    return run_prepared(
+        sim,
+        output_dot=output_dot,
+        statistics=statistics,
+        trace_events=trace_events,
+        checkpoint=checkpoint,
+        interactive_start=interactive_start,
+        replay=replay,
+        progress=progress,
+    )
+
+
+def run_prepared(
+    sim: Simulation,
+    *,
+    output_dot: str | Path | None = None,
+    statistics: str | Path | None = None,
+    trace_events: str | Path | None = None,
+    checkpoint: CheckpointOptions | None = None,
+    interactive_start: str | None = None,
+    replay: str | None = None,
+    progress: str = "auto",
+) -> Simulation:
+    """Run a simulation that is already built (or restored) as ``nnsim run`` runs one.
+
+    The second half of `run_simulation`, for commands that build their
+    simulation another way (``nnsim dataflow run`` builds it from weights
+    and a hardware file): the dot graph, checkpoints, event tracing,
+    progress bars, the console a Ctrl-C away, the last line, statistics.
+    """
     if output_dot:
         write_text(output_dot, to_dot(sim))  # atomic: no half-written file
     manager = None

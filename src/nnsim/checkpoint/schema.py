@@ -395,6 +395,7 @@ class _Snapshot:
         self.classes: dict[str, type] = {}
         self.specs: dict[str, dict] = {}
         self.model_params: dict[str, dict] = {}
+        self.ports: dict[str, dict] = {}  # component -> its ports by name (port arrays expanded)
 
     def fail(self, path: str, why: str) -> CheckpointError:
         return refusal(self.label, path, why)
@@ -461,6 +462,7 @@ class _Snapshot:
                 )
             except NnsimError as error:
                 raise self.fail(f"{path}/params", str(error)) from None
+            self.ports[name] = cls.ports_for(self.model_params[name])
             slots = set()
             for number, sub in enumerate(spec["subcomponents"]):
                 where = f"{path}/subcomponents/{number}"
@@ -491,7 +493,7 @@ class _Snapshot:
                 where = f"model/links/{index}/{side}"
                 if component not in self.classes:
                     raise self.fail(where, f"no component named {component!r}")
-                if port not in self.classes[component].declared_ports():
+                if port not in self.ports[component]:
                     raise self.fail(where, f"{component} has no port {port!r}")
                 if (component, port) in self.peers:
                     raise self.fail(where, f"port {component}.{port} is linked twice")
@@ -521,7 +523,7 @@ class _Snapshot:
     def _component(self, name: str, saved: dict) -> None:
         cls = self.classes[name]
         path = f"components/{name}"
-        ports = set(cls.declared_ports())
+        ports = set(self.ports[name])
         if set(saved["links"]) != ports:
             odd = sorted(set(saved["links"]) ^ ports)[0]
             raise self.fail(
@@ -613,15 +615,12 @@ class _Snapshot:
                 )
             if entry["kind"] == "link":
                 component, _, port = entry["source"].partition(".")
-                if (
-                    component not in self.classes
-                    or port not in self.classes[component].declared_ports()
-                ):
+                if component not in self.classes or port not in self.ports[component]:
                     raise self.fail(f"{path}/source", f"no port {entry['source']!r} in the model")
                 peer = self.peers.get((component, port))
                 if peer is None:
                     raise self.fail(f"{path}/source", f"port {entry['source']!r} is not linked")
-                handler = self.classes[peer[0]].declared_ports()[peer[1]].handler
+                handler = self.ports[peer[0]][peer[1]].handler
                 if handler is None or not callable(getattr(self.classes[peer[0]], handler, None)):
                     raise self.fail(
                         f"{path}/source", f"{peer[0]}.{peer[1]} has no handler for events"

@@ -11,6 +11,7 @@ from nnsim import __version__
 from nnsim.checkpoint.errors import CheckpointWarning
 from nnsim.cli.checkpoint import checkpoint
 from nnsim.cli.data import data
+from nnsim.cli.dataflow import dataflow
 from nnsim.cli.graph import graph
 from nnsim.cli.info import info
 from nnsim.cli.predict import predict
@@ -85,6 +86,7 @@ cli.add_command(graph)
 cli.add_command(sweep)
 cli.add_command(train)
 cli.add_command(test)
+cli.add_command(dataflow)
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from nnsim.errors import NnsimError, did_you_mean
-from nnsim.sim import Element, Event, Simulation
+from nnsim.sim import Element, Event, Simulation, StateView
 from nnsim.state.items import object_fields, state_items
 from nnsim.state.types import is_serializable
 
@@ -55,9 +55,14 @@ def children(value: Any) -> dict[str, tuple[Any, Callable[[Any], None] | None]]:
     if isinstance(value, Simulation):
         return {name: (component, None) for name, component in value.components.items()}
     if isinstance(value, Element):
-        return {
+        members = {
             name: (item, _element_writer(value, name)) for name, item in state_items(value).items()
         }
+        for name, view in value.views().items():
+            members.setdefault(name, (view, None))  # a view never hides an attribute
+        return members
+    if isinstance(value, StateView):
+        return value.fields()
     if isinstance(value, dict):
         return {str(key): (item, _item_writer(value, key)) for key, item in value.items()}
     if isinstance(value, list):
@@ -93,6 +98,8 @@ def type_name(value: Any) -> str:
         return "Simulation"
     if isinstance(value, Element):
         return value.kind()
+    if isinstance(value, StateView):
+        return value.kind
     if isinstance(value, np.ndarray):
         return f"{value.dtype}[{','.join(map(str, value.shape))}]"
     if isinstance(value, np.generic):

@@ -194,11 +194,18 @@ class Hooks(HandlerHook):
         self.report: Callable[[WatchPoint, str, int, bool], None] | None = None  # `verbose`
         self._installed: set[str] = set()
 
+    def _handlers_of(self, components: set[str]) -> set[str]:
+        """Where the state of ``components`` changes (`Component.watched_at`)."""
+        found: set[str] = set()
+        for name in components:
+            found.update(self.sim.components[name].watched_at())
+        return found
+
     def update(self) -> None:
         """Hook the components that have watchpoints; unhook the others."""
         wanted = set()
         for watchpoint in self.watchpoints():
-            wanted |= watchpoint.components
+            wanted |= self._handlers_of(watchpoint.components)
         for name in self._installed - wanted:
             self.sim.hooks.remove(self.sim.components[name], self)
         for name in wanted - self._installed:
@@ -208,7 +215,7 @@ class Hooks(HandlerHook):
     def _check(self, component: str, point: str) -> None:
         time = self.sim.now
         for watchpoint in list(self.watchpoints()):
-            if component in watchpoint.components:
+            if component in self._handlers_of(watchpoint.components):
                 watchpoint.check(point, time, self.report)
 
     def before_clock(self, component: Component, clock: int, cycle: int) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 from nnsim import __version__
 from nnsim.errors import NnsimError
 from nnsim.files import atomic_write, atomic_write_with
+from nnsim.interop.model import DenseModel
 from nnsim.nn.layers import Layer
 from nnsim.sim import registered_types
 
@@ -117,62 +118,93 @@ def export_npz(body: dict, tensors: dict[str, np.ndarray], path: str | Path) -> 
 
 def onnx_model(body: dict, tensors: dict[str, np.ndarray]):
     """The inference network as an ``onnx.ModelProto``: ``images`` [N, size] -> ``probabilities``."""
+    chain = layer_chain(body)
+    parameters = trained_parameters(body, tensors)
+    specs = {spec["name"]: spec for spec in body["model"]["components"]}
+    size = int(specs[chain[0][0]]["params"].get("size", 784))
+    types = registered_types()
+    stages, width = [], size
+    for name, kind in chain[1:]:
+        layer = types[kind]
+        arrays = {array: parameters[f"{name}.{array}"] for array in layer.trained}
+        width = layer.output_size(specs[name]["params"], width)
+        stages.append((name, kind, layer, arrays, width))
+    return _onnx_from_stages(stages, size, "probabilities", f"layers: {chain_text(body)}")
+
+
+def dense_model_onnx(model: DenseModel):
+    """A `DenseModel` (whatever it was imported from) as an ``onnx.ModelProto``:
+    ``images`` [N, in] -> ``outputs`` [N, out] (after the last activation).
+
+    The same node builder as `onnx_model`, fed with nnsim's own layer types
+    (`nnsim.nn.layers.Dense`, `ReLU`, `Softmax` and their `Layer.onnx_nodes`),
+    so a dataflow run can be compared with onnxruntime on exactly the weights
+    it ran, with no second description of a layer in ONNX.
+    """
+    from nnsim.nn.layers import Dense, ReLU, Softmax
+
+    activations = {"relu": ("relu", ReLU), "softmax": ("softmax", Softmax)}
+    stages = []
+    for layer in model.layers:
+        arrays = {"weights": layer.weights, "biases": layer.biases}
+        stages.append((layer.name, "nn.Dense", Dense, arrays, layer.output_size))
+        if layer.activation in activations:
+            suffix, kind = activations[layer.activation]
+            stages.append((f"{layer.name}_{suffix}", kind.type_name, kind, {}, layer.output_size))
+    sizes = "-".join(map(str, model.sizes))
+    return _onnx_from_stages(stages, model.input_size, "outputs", f"dense model {sizes}")
+
+
+def _onnx_from_stages(stages: list, size: int, output_name: str, described: str):
+    """The ONNX model of ``stages`` ``[(name, type name, layer class, arrays, width), ...]``."""
     try:
         import onnx
         from onnx import TensorProto, helper, numpy_helper
     except ImportError:
         raise NnsimError("ONNX export needs the onnx package: pip install 'nnsim[onnx]'") from None
 
-    chain = layer_chain(body)
-    parameters = trained_parameters(body, tensors)
-    specs = {spec["name"]: spec for spec in body["model"]["components"]}
-    input_name = chain[0][0]
-    size = int(specs[input_name]["params"].get("size", 784))
-    dtype = next(iter(parameters.values())).dtype if parameters else np.dtype(np.float32)
+    arrays = [array for stage in stages for array in stage[3].values()]
+    dtype = arrays[0].dtype if arrays else np.dtype(np.float32)
     element_type = {np.float32: TensorProto.FLOAT, np.float64: TensorProto.DOUBLE}[dtype.type]
-
-    types = registered_types()
     nodes, initializers = [], []
     current = "images"
-    width: int = size
-    for name, kind in chain[1:]:
-        layer, output = types[kind], f"{name}_out"
-        described = layer.onnx_nodes()
-        if described is None:
+    width: int = stages[-1][4] if stages else size
+    for name, kind, layer, trained, _width in stages:
+        output = f"{name}_out"
+        steps = layer.onnx_nodes()
+        if steps is None:
             raise NnsimError(
                 f"cannot export layer '{name}' to ONNX: its type {kind} has no ONNX form "
                 "(Layer.onnx_nodes)"
             )
         initializers += [
-            numpy_helper.from_array(parameters[f"{name}.{array}"].astype(dtype), f"{name}.{array}")
-            for array in layer.trained
+            numpy_helper.from_array(values.astype(dtype), f"{name}.{array}")
+            for array, values in trained.items()
         ]
-        for index, (op, inputs, outputs, attributes) in enumerate(described):
+        for index, (op, inputs, outputs, attributes) in enumerate(steps):
             fill = {"x": current, "y": output, "name": name}
             nodes.append(
                 helper.make_node(
                     op,
                     [text.format(**fill) for text in inputs],
                     [text.format(**fill) for text in outputs],
-                    name=name if index == len(described) - 1 else f"{name}_{op.lower()}",
+                    name=name if index == len(steps) - 1 else f"{name}_{op.lower()}",
                     **attributes,
                 )
             )
-        width = layer.output_size(specs[name]["params"], width)
         current = output
     if nodes:
-        nodes[-1].output[0] = "probabilities"
+        nodes[-1].output[0] = output_name
     else:
-        nodes.append(helper.make_node("Identity", ["images"], ["probabilities"], name="identity"))
+        nodes.append(helper.make_node("Identity", ["images"], [output_name], name="identity"))
 
     graph = helper.make_graph(
         nodes,
         "nnsim",
         [helper.make_tensor_value_info("images", element_type, ["N", size])],
-        [helper.make_tensor_value_info("probabilities", element_type, ["N", width])],
+        [helper.make_tensor_value_info(output_name, element_type, ["N", width])],
         initializer=initializers,
-        doc_string="inputs are pixels scaled to [-1, 1] as (x - 127.5) / 127.5; "
-        f"layers: {chain_text(body)}",
+        doc_string=f"inputs are pixels scaled to [-1, 1] as (x - 127.5) / 127.5; {described}",
     )
     model = helper.make_model(
         graph,

@@ -9,6 +9,7 @@ from nnsim.sim.link import Link, LinkEnd
 from nnsim.sim.registry import lookup, register, registered_types, unregister
 from nnsim.sim.rng import component_rng, component_seed_sequence
 from nnsim.sim.simulation import FINISHED_REASONS, Pending, Scheduled, Simulation
+from nnsim.sim.view import StateView
 
 __all__ = [
     "ACTION_PRIORITY",
@@ -29,6 +30,7 @@ __all__ = [
     "Scheduled",
     "Simulation",
     "Slot",
+    "StateView",
     "Statistic",
     "SubComponent",
     "Time",

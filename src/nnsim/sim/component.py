@@ -155,6 +155,14 @@ class Element:
         transient data (datasets, say). Links and clocks are restored by the kernel.
         """
 
+    def views(self) -> dict[str, Any]:
+        """Named `nnsim.sim.view.StateView` objects the console shows next to the attributes.
+
+        None by default. Views show state saved elsewhere in another shape
+        (one neuron of a vectorized layer); they are never saved themselves.
+        """
+        return {}
+
     def print(self, line: str) -> None:
         """Write a line of the simulation's output."""
         self.sim.print(line)
@@ -213,8 +221,8 @@ class Component(Element):
     def __init__(self, sim: Simulation, name: str, **params: Any):
         super().__init__(sim, name, **params)
         self.links: dict[str, LinkEnd] = {}
-        for port in self.declared_ports().values():
-            self.links[port.name] = LinkEnd(self, port.name, sim._next_id(), port.handler)
+        for name, port in self.ports_for(vars(self)).items():
+            self.links[name] = LinkEnd(self, name, sim._next_id(), port.handler)
         self.clocks: list[Clock] = []
         self.primary = False
         self.build()
@@ -222,6 +230,11 @@ class Component(Element):
     @classmethod
     def declared_ports(cls) -> dict[str, Port]:
         return _collect(cls, "ports")
+
+    @classmethod
+    def ports_for(cls, params: dict[str, Any]) -> dict[str, Port]:
+        """Every port a component built with ``params`` has, by name (port arrays expanded)."""
+        return {name: port for port in cls.declared_ports().values() for name in port.names(params)}
 
     def status(self) -> str:
         """One line for the console's ``printStatus``; components may say more."""
@@ -264,6 +277,27 @@ class Component(Element):
     def primary_component_ok_to_end_sim(self) -> None:
         """Let the run end once every primary component has said so."""
         self.sim._primary_blocks(self, False)
+
+    # Hooks for tools that show the model: the console's watchpoints, the dot graph.
+    graph_drawn: ClassVar[bool] = True
+    """False: ``nnsim graph`` leaves this component out (it only holds state others compute)."""
+
+    def graph_members(self) -> list[str]:
+        """Names drawn inside this component's box as a cluster (a hardware node's vertices).
+
+        Empty by default: a plain box.
+        """
+        return []
+
+    def watched_at(self) -> tuple[str, ...]:
+        """The components whose handlers change this component's state.
+
+        A watchpoint on a variable of this component is checked at their
+        handlers. By default the component itself; a component that only
+        holds state which others compute (a dataflow layer, whose neurons run
+        on hardware nodes) names them.
+        """
+        return (self.name,)
 
     def waiting_for(self) -> Wait:
         """Why this primary component still keeps the run going when nothing is scheduled.

@@ -212,11 +212,24 @@ class Array:
 
 @dataclass(frozen=True)
 class Port:
-    """A named port. ``handler`` names the method that receives its events (None: send only)."""
+    """A named port. ``handler`` names the method that receives its events (None: send only).
+
+    ``count`` makes it a port *array* (SST's ``port%d`` ports): the name of an
+    int parameter, and the component then has ports ``<name>0`` ...
+    ``<name>{count-1}``, all with this handler (a dataflow node's links, one
+    per neighbour). ``names(params)`` lists the ports a component built with
+    ``params`` has.
+    """
 
     name: str
     help: str = ""
     handler: str | None = None
+    count: str | None = None
+
+    def names(self, params: dict[str, Any]) -> list[str]:
+        if self.count is None:
+            return [self.name]
+        return [f"{self.name}{index}" for index in range(int(params[self.count]))]
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,10 @@ RANKDIRS = ("LR", "TB", "RL", "BT")
 def to_dot(sim: Simulation, rankdir: str = "LR") -> str:
     """The component graph in Graphviz dot, drawn along the forward links (``rankdir``).
 
-    One node per component (name, type, weight shape, subcomponents), one edge
+    One node per component (name, type, weight shape, subcomponents) — or,
+    for a component that names ``graph_members()`` (a dataflow node's
+    vertices), a cluster box holding them; components with ``graph_drawn``
+    false are left out — one edge
     per link from its sending port to its receiving one, labelled with the
     sender's latency (and the ports, unless they are a plain ``x_out -> x_in``
     pair). Links on ``backward_*`` ports are dashed
@@ -76,11 +79,30 @@ def to_dot(sim: Simulation, rankdir: str = "LR") -> str:
         "fontsize=12];",
         '  edge [fontname="Helvetica", fontsize=10, arrowsize=0.7, fontcolor="#222222"];',
     ]
+    clusters = set()
     for name, component in sim.components.items():
-        lines.append(f'  "{_quote(name)}" [label="{_node_label(component)}"];')
+        if not component.graph_drawn:
+            continue
+        members = component.graph_members()
+        if not members:
+            lines.append(f'  "{_quote(name)}" [label="{_node_label(component)}"];')
+            continue
+        clusters.add(name)  # a box of its members; links attach to an invisible anchor
+        lines.append(f'  subgraph "cluster_{_quote(name)}" {{')
+        lines.append(f'    label="{_node_label(component)}"; style="rounded"; color="#7f8c8d";')
+        lines.append(f'    "{_quote(name)}" [shape=point, style=invis, width=0];')
+        for member in members:
+            lines.append(
+                f'    "{_quote(name)}:{_quote(member)}" [label="{_quote(member)}", fontsize=10];'
+            )
+        lines.append("  }")
+    if clusters:
+        lines.insert(2, "  compound=true;")
     kinds = set()
     for link in sim.link_list:
         tail, head = link.ends
+        if tail.owner is head.owner and tail.owner.name in clusters:
+            continue  # a node's link to itself (its reminders) says nothing in the picture
         if tail.handler_name is not None and head.handler_name is None:
             tail, head = head, tail  # draw from the port that sends to the one that receives
         kind = _link_kind(tail.port, head.port)
@@ -89,8 +111,15 @@ def to_dot(sim: Simulation, rankdir: str = "LR") -> str:
         if not (tail.port.endswith("_out") and head.port == tail.port[:-4] + "_in"):
             label = f"{tail.port} -> {head.port}\\n{label}"  # the ports say more than the style
         source, target = _quote(tail.owner.name), _quote(head.owner.name)
+        ends = "".join(
+            f', {side}="cluster_{name}"'
+            for side, name in (("ltail", source), ("lhead", target))
+            if name in clusters
+        )
+        if tail.handler_name is not None and head.handler_name is not None:
+            ends += ", dir=both"  # both ends receive: frames go either way
         if kind == "forward":
-            lines.append(f'  "{source}" -> "{target}" [label="{label}"];')
+            lines.append(f'  "{source}" -> "{target}" [label="{label}"{ends}];')
         else:  # a feedback link: laid out as if it went forward, arrow reversed
             lines.append(
                 f'  "{target}" -> "{source}" [label="{label}", dir=back{_EDGE_STYLES[kind]}];'

@@ -261,6 +261,8 @@ _NUMBER_FITS = {
 def fits(value: Any, hint: Any) -> bool:
     """Does ``value`` have the annotated type ``hint``? Plain classes, unions and Optional;
     other annotations (generics, Any) are not checked."""
+    if hint is Any:  # a class since Python 3.11, but no isinstance check
+        return True
     if hint is type(None) or hint is None:
         return value is None
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
