@@ -374,16 +374,16 @@ class Node(Component):
 
     def _deliver(self, image: int, value: int, data: Any, now: int) -> None:
         """Value ``value`` of ``image``, produced here, goes to the group that uses it here."""
-        group = self._cg[value]
-        if group < 0:
+        group, waiting, position = self._cons[value]  # as `on_frame` does for a frame
+        if waiting is None:
             self._forward(image, value, data, now)
             return
-        entry = self.waiting[group].get(image)
+        entry = waiting.get(image)
         if entry is None:
             entry = self._open(image, group, value, data)
             if entry is None:
                 return
-        entry[1][self._cp[value]] = data
+        entry[1][position] = data
         entry[0] -= 1
         if not entry[0]:
             self._ready(image, group, value, now)
