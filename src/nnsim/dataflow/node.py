@@ -149,9 +149,9 @@ class Node(Component):
         self.ready: list = []  # heap of (image, group) whose inputs are complete
         self.running: list = []  # [image, group, start] of the task on the MAC array
         self.free_at = [0] * self.link_ports  # per link port: when it can take the next frame
-        self.link_frames = [0] * self.link_ports
-        self.link_words = [0] * self.link_ports
-        self.link_busy = [0] * self.link_ports  # ps
+        # Per link port, beyond one word per frame (the kernel counts the frames: `link_totals`).
+        self.extra_words = [0] * self.link_ports
+        self.extra_busy = [0] * self.link_ports  # ps beyond a one-word frame's time
         self.busy_ps = 0
         self.macs = 0
         self.tasks = 0
@@ -239,6 +239,9 @@ class Node(Component):
             serial = -(-words * int(self.word_bits) // int(self.link_width))
             self._cost[words] = (int(self.link_latency) + serial) * period
         self._vcost = [self._cost[words] for words in self._words]
+        self._cost1 = (
+            int(self.link_latency) + -(-int(self.word_bits) // int(self.link_width))
+        ) * period
         self._corrupt = float(self.corrupt_rate) > 0.0
         gptr = self.group_ptr.tolist()
         self._gvalues = [
@@ -279,7 +282,7 @@ class Node(Component):
             tasks=self.tasks,
             macs=self.macs,
             busy_ps=self.busy_ps,
-            frames_sent=sum(self.link_frames),
+            frames_sent=sum(end.sent for end in self._ends),
             frames_lost=self.frames_lost,
             bits_flipped=self.bits_flipped,
         )
@@ -319,9 +322,8 @@ class Node(Component):
                 start = now
             cost = self._vcost[frame.value]
             self.free_at[port] = end = start + cost
-            self.link_frames[port] += 1
-            self.link_words[port] += self._words[frame.value]
-            self.link_busy[port] += cost
+            if cost != self._cost1:
+                self._count_extra(port, self._words[frame.value], cost)
             send(frame, end - now - self._latency)
             return
         image, value = frame.image, frame.value
@@ -372,16 +374,16 @@ class Node(Component):
 
     def _deliver(self, image: int, value: int, data: Any, now: int) -> None:
         """Value ``value`` of ``image``, produced here, goes to the group that uses it here."""
-        group = self._cg[value]
-        if group < 0:
+        group, waiting, position = self._cons[value]  # as `on_frame` does for a frame
+        if waiting is None:
             self._forward(image, value, data, now)
             return
-        entry = self.waiting[group].get(image)
+        entry = waiting.get(image)
         if entry is None:
             entry = self._open(image, group, value, data)
             if entry is None:
                 return
-        entry[1][self._cp[value]] = data
+        entry[1][position] = data
         entry[0] -= 1
         if not entry[0]:
             self._ready(image, group, value, now)
@@ -515,8 +517,7 @@ class Node(Component):
             for dest, _, _, _ in routes:
                 self._send(Frame(image, value, dest, index, data), dest, words, now)
             return
-        cost, words, free = self._vcost[value], self._words[value], self.free_at
-        frames, sent, busy = self.link_frames, self.link_words, self.link_busy
+        cost, free = self._vcost[value], self.free_at
         index, wait = self._index, now + self._latency
         shared = Frame(image, value, -1, index, data)  # one object for every one-hop frame
         for dest, port, send, direct in routes:
@@ -524,10 +525,10 @@ class Node(Component):
             if start < now:
                 start = now
             free[port] = end = start + cost
-            frames[port] += 1
-            sent[port] += words
-            busy[port] += cost
             send(shared if direct else Frame(image, value, dest, index, data), end - wait)
+        if cost != self._cost1:
+            for _, port, _, _ in routes:
+                self._count_extra(port, self._words[value], cost)
 
     def _send(self, frame: Frame, dest: int, words: int, now: int) -> None:
         """Queue ``frame`` on the link towards ``dest``: it leaves when the link is free."""
@@ -538,15 +539,33 @@ class Node(Component):
         cost = self._cost[words]
         end = start + cost
         self.free_at[port] = end
-        self.link_frames[port] += 1
-        self.link_words[port] += words
-        self.link_busy[port] += cost
+        if cost != self._cost1:
+            self._count_extra(port, words, cost)
         if self._corrupt:
             self._flip_bits(frame, words)
         if frame.image == 0:
             peer = int(self.peer[port])
             self.trace.append(("hop", frame.value, self._index, peer, frame.dest, start, end))
         self._ends[port].send(frame, end - now - self._latency)
+
+    def _count_extra(self, port: int, words: int, cost: int) -> None:
+        """A frame longer than one word: what it adds to its link's words and busy time."""
+        self.extra_words[port] += words - 1
+        self.extra_busy[port] += cost - self._cost1
+
+    def link_totals(self, port: int) -> tuple[int, int, int]:
+        """(frames, words, busy ps) sent on link port ``port`` so far.
+
+        The kernel counts the frames (``LinkEnd.sent``); a frame costs one
+        word and one word's time on the link, plus what the node noted for
+        longer frames — so the hot path counts nothing for one-word frames.
+        """
+        frames = self._ends[port].sent
+        return (
+            frames,
+            frames + self.extra_words[port],
+            frames * self._cost1 + self.extra_busy[port],
+        )
 
     def _flip_bits(self, frame: Frame, words: int) -> None:
         """Flip each of the frame's ``32 * words`` bits with probability ``corrupt_rate``."""

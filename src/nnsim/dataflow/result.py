@@ -191,7 +191,8 @@ class DataflowResult:
         arrived: dict[str, int] = {}  # frames that reached each node over its links
         for node in nodes:
             for port, peer in enumerate(node.peer.tolist()):
-                arrived[f"node{peer}"] = arrived.get(f"node{peer}", 0) + int(node.link_frames[port])
+                frames = node.link_totals(port)[0]
+                arrived[f"node{peer}"] = arrived.get(f"node{peer}", 0) + frames
         for node in nodes:
             node_reports.append(
                 NodeReport(
@@ -211,14 +212,15 @@ class DataflowResult:
                 )
             )
             for port, peer in enumerate(node.peer.tolist()):
+                frames, words, busy = node.link_totals(port)
                 link_reports.append(
                     LinkReport(
                         source=node.name,
                         target=f"node{peer}",
-                        frames=int(node.link_frames[port]),
-                        words=int(node.link_words[port]),
-                        busy_ps=int(node.link_busy[port]),
-                        utilization=_share(node.link_busy[port], end),
+                        frames=int(frames),
+                        words=int(words),
+                        busy_ps=int(busy),
+                        utilization=_share(busy, end),
                     )
                 )
         inject = source.inject_ps.copy()
