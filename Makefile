@@ -28,7 +28,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml setup.py src/nnsim/sim/_cqueue.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,bench]'
+	$(BIN)/python -m pip install -q -e '.[test,bench,mpi,dataflow]'
 	touch $(STAMP)
 
 dataset:

@@ -145,6 +145,22 @@ __all__ = ["run", "run_simulation"]  # run_simulation: the function behind the c
 @click.option(
     "--checkpoint-async", is_flag=True, help="Write checkpoints in the background (one at a time)."
 )
+@click.option(
+    "--partitioner",
+    default="linear",
+    show_default=True,
+    metavar="NAME",
+    help=(
+        "Parallel runs (mpiexec -n R nnsim run ...): how components are spread over the ranks: "
+        "linear (contiguous in build order), roundrobin, self (sim.place(name, rank=R) in the "
+        "script), graph (METIS: balanced, fewest links cut), or a registered one."
+    ),
+)
+@click.option(
+    "--output-partition",
+    metavar="FILE.json",
+    help="Parallel runs: write component -> rank, the links cut and the lookahead as JSON.",
+)
 @click.pass_context
 def run(
     ctx,
@@ -161,6 +177,8 @@ def run(
     interactive_start,
     replay,
     load_checkpoint,
+    partitioner,
+    output_partition,
     **checkpoint,
 ) -> None:
     """Run the model script SCRIPT (or restart a checkpoint); arguments after -- go to the script.
@@ -169,6 +187,10 @@ def run(
     through its init, setup, run, complete and finish phases and prints the
     simulated time at the end. SCRIPT may also be a checkpoint (a folder with
     manifest.json, a folder of checkpoints, or a URL): the run continues from it.
+
+    Started by mpiexec (mpiexec -n R nnsim run SCRIPT -- ARGS), the run is
+    parallel: components are partitioned over R ranks and the results are
+    the serial run's, bit for bit.
     """
     if debug:
         ctx.find_root().meta["debug"] = True
@@ -188,4 +210,6 @@ def run(
         checkpoint=options,
         interactive_start=interactive_start,
         replay=replay,
+        partitioner=partitioner,
+        output_partition=output_partition,
     )

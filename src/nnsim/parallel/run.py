@@ -1,0 +1,358 @@
+"""One simulation over the ranks: conservative windows, events and lines exchanged at their ends.
+
+Every rank runs the model script and the init and setup phases on the whole
+model (as every SST rank reads the whole configuration), so all ranks start
+time with the same state. The partition then gives each component a rank;
+a rank delivers only the events of its own components (`Simulation.localize`),
+and a send to another rank's component goes to an outbox
+(`LinkEnd.send_to_outbox`) with the exact key it would have had serially.
+
+**Windows.** All ranks share the lower bound T of the times still to come
+(the smallest next entry, allgathered); nothing any rank sends from now on
+arrives before T + lookahead (the smallest latency of a cut link), so each
+rank delivers its entries below T + lookahead, then the outboxes are
+exchanged (``Alltoallv``) and queued with their keys. The order of events is
+the serial one: (time, priority, sending end, sequence) does not depend on
+the partition.
+
+**The end.** ``--stop-at`` is known to every rank, which stops at it by
+itself. An empty queue everywhere ends the run at the next exchange. The
+end requested by the primary components happens at one event on one rank
+— all primaries share a rank (the *leader*, checked by the partitioner) —
+and the other ranks must not deliver anything serial would not have: so
+they run one window behind the leader, never past the point the leader
+has reached without ending, and once it has ended, exactly up to its end
+(time t, the end check's priority). Without primaries there is no leader
+and no lag.
+
+**Output.** Lines a component prints are tagged with the key of the event
+that printed them and merged on rank 0 in key order, i.e. in serial order;
+other ranks print nothing themselves. At the end the components' states and
+the entries still queued are gathered to rank 0 through the checkpoint
+walk (`nnsim.state.capture_components`), so rank 0's simulation is the
+serial one: it runs the complete and finish phases, writes statistics and
+holds the predictions and weights.
+
+A rank that raises reports at the next exchange; every rank then ends with
+the same one-line error (`RankFailed`) instead of waiting for it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import time
+from dataclasses import dataclass
+
+from nnsim.errors import ParamError
+from nnsim.parallel.partition import (
+    Partition,
+    check_partition,
+    make_partition,
+    write_partition,
+)
+from nnsim.parallel.wire import pack, unpack
+from nnsim.parallel.world import World, describe_failure
+from nnsim.sim import EXIT_PRIORITY, STOP_PRIORITY, Pending, Simulation
+from nnsim.state import Decoder, Encoder, capture_components, restore_components
+
+NEVER = 2**63 - 1  # no next entry; also "no bound"
+# Status fields each rank shares after every exchange.
+NEXT, BOUND_TIME, BOUND_PRIORITY, DONE, FAILED, NOW, BLOCKING, END = range(8)
+DONE_CODES = {None: 0, "stop-at": 1, "primaries done": 2}
+REASONS = {code: reason for reason, code in DONE_CODES.items()}
+
+
+@dataclass
+class RankReport:
+    """What one rank did (the ``-v`` lines): windows, events, time spent synchronizing."""
+
+    rank: int
+    size: int
+    components: int
+    windows: int = 0
+    events: int = 0
+    busiest: int = 0
+    sync_seconds: float = 0.0
+
+    def line(self) -> str:
+        per_window = self.events / self.windows if self.windows else 0.0
+        sync_us = 1e6 * self.sync_seconds / self.windows if self.windows else 0.0
+        return (
+            f"rank {self.rank} of {self.size}: {self.components} components, "
+            f"{self.windows} windows, {self.events} events ({per_window:.1f} per window, "
+            f"at most {self.busiest}), sync {self.sync_seconds:.3f} s ({sync_us:.0f} us per window)"
+        )
+
+    def to_json(self) -> dict:
+        return {
+            "rank": self.rank,
+            "size": self.size,
+            "components": self.components,
+            "windows": self.windows,
+            "events": self.events,
+            "busiest": self.busiest,
+            "sync_seconds": self.sync_seconds,
+        }
+
+
+class ParallelRun:
+    """This rank's share of one simulation; `run` drives it to the end with the other ranks."""
+
+    def __init__(self, sim: Simulation, world: World, partition: Partition):
+        self.sim = sim
+        self.world = world
+        self.partition = partition
+        self.owned = partition.owned(world.rank)
+        self.outboxes: list[list] = [[] for _ in range(world.size)]
+        self.lines: list[tuple] = []  # (time, priority, source, seq, n, text) printed here
+        self.ends = {end.id: end for c in sim.components.values() for end in c.links.values()}
+        self.elements = {}
+        for component in sim.components.values():
+            self.elements[component.name] = component
+            for sub in component.subcomponents.values():
+                self.elements[sub.name] = sub
+        primaries = {partition.assignment[c.name] for c in sim.components.values() if c.primary}
+        self.leader = primaries.pop() if primaries else None
+        self.report = RankReport(world.rank, world.size, len(self.owned))
+        self._printed = 0
+        self._printer = sim.printer  # how lines are printed for real (rank 0)
+        self._pending_lines: list[tuple] = []  # rank 0: lines not yet safe to print
+
+    def localize(self) -> None:
+        """Route the cut links to outboxes and keep only this rank's components' entries."""
+        assignment, rank = self.partition.assignment, self.world.rank
+        for name in self.owned:
+            for end in self.sim.components[name].links.values():
+                if end.peer is not None and assignment[end.peer.owner.name] != rank:
+                    end.send_to_outbox(self.outboxes[assignment[end.peer.owner.name]])
+        self.sim.localize(self.owned)
+
+    def _capture_line(self, text: str) -> None:
+        self._printed += 1
+        self.lines.append((*self.sim.current_key, self._printed, text))
+
+    # The loop -----------------------------------------------------------------------
+    def run(self) -> str:
+        """Run windows until the whole run has ended; return why (as `Simulation.run` would)."""
+        sim = self.sim
+        self._printer, sim.printer = sim.printer, self._capture_line
+        done: str | None = None
+        try:
+            status = self._status(None, (0, STOP_PRIORITY), None)
+            while (reason := self._finished(status)) is None:
+                bound = self._bound(status)
+                error = None
+                if not done:
+                    try:
+                        done = self._window(bound, status)
+                    except Exception as failure:  # every rank reports it at the status below
+                        error = describe_failure(failure)
+                started = time.perf_counter()
+                error = self._exchange() or error
+                status = self._status(done, (NEVER, 0) if done else bound, error)
+                self.report.sync_seconds += time.perf_counter() - started
+        finally:
+            sim.printer = self._printer
+        self._flush_lines(everything=True)
+        return reason
+
+    def _bound(self, status) -> tuple[int, int]:
+        """Where this rank's next window ends: (time, priority), exclusive.
+
+        Below the lowest next time plus the lookahead nothing can still
+        arrive; a follower also stays below what the leader has reached
+        without ending, or exactly at the leader's end.
+        """
+        lookahead = self.partition.lookahead
+        lowest = min((int(row[NEXT]) for row in status if not row[DONE]), default=NEVER)
+        bound = (NEVER if lookahead == NEVER else min(NEVER, lowest + lookahead), 0)
+        if self.leader is None or self.world.rank == self.leader:
+            return bound
+        leader = status[self.leader]
+        if leader[DONE] == DONE_CODES["primaries done"]:
+            reached = (int(leader[END]), EXIT_PRIORITY)
+        else:  # the bound it ran to, or (NEVER, 0) once it has stopped at --stop-at
+            reached = (int(leader[BOUND_TIME]), int(leader[BOUND_PRIORITY]))
+        return min(bound, reached)
+
+    def _window(self, bound: tuple[int, int], status) -> str | None:
+        """Deliver this rank's entries below ``bound``; return "stop-at"/"primaries done" or None."""
+        sim = self.sim
+        before = sim.delivered
+        reason = sim.run_window(*bound)
+        events = sim.delivered - before
+        self.report.windows += 1
+        self.report.events += events
+        self.report.busiest = max(self.report.busiest, events)
+        if reason is None:
+            leader = status[self.leader] if self.leader is not None else None
+            if (
+                leader is not None
+                and leader[DONE] == DONE_CODES["primaries done"]
+                and bound == (int(leader[END]), EXIT_PRIORITY)
+            ):
+                return "primaries done"  # this follower reached the leader's end
+            return None
+        if reason not in DONE_CODES:
+            raise ParamError(f"the run stopped for '{reason}', which parallel runs do not support")
+        return reason
+
+    def _exchange(self) -> str | None:
+        """Send the outboxes (and to rank 0 the lines printed here); queue what came.
+
+        Every rank takes part in the collective whatever happens; a failure
+        is returned as its one-line message.
+        """
+        error = None
+        try:
+            outgoing = [self._packet(rank) for rank in range(self.world.size)]
+        except Exception as failure:
+            error, outgoing = describe_failure(failure), [b""] * self.world.size
+        incoming = self.world.exchange(outgoing)
+        try:
+            for data in incoming:
+                if data:
+                    self._receive(*unpack(data))
+        except Exception as failure:
+            error = error or describe_failure(failure)
+        return error
+
+    def _packet(self, rank: int) -> bytes:
+        outbox, encoder = self.outboxes[rank], Encoder()
+        events = [
+            [t, p, source, seq, encoder.encode(event, f"<event {source}/{seq}>")]
+            for t, p, source, seq, event in outbox
+        ]
+        outbox.clear()
+        tree: dict = {"events": events}
+        if rank == 0 and self.lines and not self.world.root:
+            tree["lines"] = [list(line) for line in self.lines]
+            self.lines.clear()
+        return pack(tree, encoder.tensors) if events or "lines" in tree else b""
+
+    def _receive(self, tree: dict, tensors: dict) -> None:
+        decoder = Decoder(tensors, self.elements)
+        for t, p, source, seq, payload in tree["events"]:
+            event = decoder.decode(payload, f"<event {source}/{seq}>")
+            self.sim.requeue(Pending(t, p, seq, "link", end=self.ends[source], payload=event))
+        for line in tree.get("lines", ()):
+            heapq.heappush(self._pending_lines, tuple(line))
+
+    def _status(self, done: str | None, bound: tuple[int, int], error: str | None):
+        """Allgather this rank's status row (raising everywhere if a rank failed);
+        rank 0 then prints the lines no rank can precede any more."""
+        key = self.sim.next_key()
+        row = [0] * 8
+        row[NEXT] = NEVER if key is None or done else key[0]
+        row[BOUND_TIME], row[BOUND_PRIORITY] = bound
+        row[DONE] = DONE_CODES[done]
+        row[FAILED] = error is not None
+        row[NOW] = self.sim.now
+        row[BLOCKING] = len(self.sim.kernel_state()["blockers"])
+        row[END] = self.sim.now if done == "primaries done" else -1
+        status = self.world.allgather_ints(row)
+        if status[:, FAILED].any():
+            self.world.raise_if_failed(error)
+        if self.world.root:
+            self._flush_lines(
+                below=min((int(r[BOUND_TIME]), int(r[BOUND_PRIORITY])) for r in status)
+            )
+        return status
+
+    def _finished(self, status) -> str | None:
+        """Why the whole run ended (None: it goes on)."""
+        codes = [int(row[DONE]) for row in status]
+        if all(codes):
+            return "primaries done" if DONE_CODES["primaries done"] in codes else "stop-at"
+        if not any(codes) and all(int(row[NEXT]) == NEVER for row in status):
+            return "stalled" if status[:, BLOCKING].sum() else "queue empty"
+        return None
+
+    # Printed lines (rank 0) ---------------------------------------------------------
+    def _flush_lines(self, below: tuple[int, int] = (NEVER, 0), everything: bool = False) -> None:
+        if not self.world.root:
+            return
+        for line in self.lines:
+            heapq.heappush(self._pending_lines, line)
+        self.lines.clear()
+        pending, sim = self._pending_lines, self.sim
+        capture, sim.printer = sim.printer, self._printer  # print for real, not capture again
+        try:
+            while pending and (everything or tuple(pending[0][:2]) < below):
+                sim.print(heapq.heappop(pending)[5])
+        finally:
+            sim.printer = capture
+
+    # The end ------------------------------------------------------------------------
+    def gather(self, reason: str) -> list[RankReport]:
+        """Bring every rank's components and queued entries to rank 0 and end the run there.
+
+        Rank 0's simulation then is the serial one at its end, and runs the
+        complete and finish phases. Returns every rank's report (on rank 0).
+        """
+        sim, world = self.sim, self.world
+
+        def share() -> bytes:
+            part, tensors = capture_components(sim, [] if world.root else self.owned)
+            part["report"] = self.report.to_json()
+            part["now"] = sim.now
+            part["blockers"] = sim.kernel_state()["blockers"]
+            return pack(part, tensors)
+
+        parts = world.gather_bytes(world.together(share))
+        if not world.root:
+            return []
+        reports, now, blockers = [], sim.now, set(sim.kernel_state()["blockers"])
+        reports.append(self.report)
+        for data in parts[1:]:
+            tree, tensors = unpack(data)
+            restore_components(sim, tree, tensors)
+            reports.append(RankReport(**tree["report"]))
+            now = max(now, tree["now"])
+            blockers.update(tree["blockers"])
+        sim.adopt_run_state(now, blockers)
+        sim.stop_reason = reason
+        sim.end()
+        return reports
+
+
+def note(sim: Simulation, text: str) -> None:
+    """A ``# ...`` line of ``-v`` output."""
+    if sim.verbose:
+        sim.print(f"# {text}")
+
+
+def run_parallel(
+    sim: Simulation,
+    world: World,
+    *,
+    partitioner: str = "linear",
+    output_partition: str | None = None,
+) -> Simulation:
+    """Run ``sim`` (built the same way on every rank) to its end over ``world``'s ranks.
+
+    On rank 0 the simulation is afterwards the serial run's at its end
+    (states, statistics, predictions; complete and finish have run); the
+    other ranks' simulations are their shares, left in the run phase.
+    """
+    world.together(sim.start)  # init and setup, on the whole model in every rank
+    # Rank 0 partitions (a partitioner need not be deterministic), every rank checks.
+    chosen = world.together(
+        lambda: (
+            json.dumps(make_partition(sim, world.size, partitioner).assignment).encode()
+            if world.root
+            else None
+        )
+    )
+    assignment = json.loads(world.broadcast_bytes(chosen))
+    partition = world.together(lambda: check_partition(sim, world.size, partitioner, assignment))
+    if world.root and output_partition:
+        write_partition(partition, output_partition)
+    note(sim, f"parallel run on {world.size} ranks: {partition.describe()}")
+    parallel = ParallelRun(sim, world, partition)
+    world.together(parallel.localize)
+    reason = parallel.run()
+    for report in parallel.gather(reason):
+        note(sim, report.line())
+    return sim

@@ -1,0 +1,169 @@
+"""The MPI world of a parallel run: found in the launcher's environment, mpi4py only then.
+
+``mpiexec -n R nnsim run ...`` starts R processes with the launcher's
+variables set (``PMI_RANK``/``PMI_SIZE`` from MPICH's hydra, the
+``OMPI_COMM_WORLD_*`` ones from Open MPI); only then is mpi4py imported, so a
+plain ``nnsim run`` and ``import nnsim`` never need it. The mpich wheel's
+``mpiexec`` needs no options or environment on one machine.
+
+Messages are bytes (`nnsim.parallel.wire`) moved by mpi4py's buffer-based
+collectives (``Alltoallv``, ``Allgather``, ``Gatherv``): mpi4py's
+lower-case, pickle-based methods are never used.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import numpy as np
+
+from nnsim.errors import NnsimError
+
+LAUNCHER_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE")
+T = TypeVar("T")
+
+
+def launched() -> bool:
+    """Whether this process was started by ``mpiexec`` (the launcher's variables are set)."""
+    return any(variable in os.environ for variable in LAUNCHER_SIZE_VARIABLES)
+
+
+class RankFailed(NnsimError):
+    """A rank raised: every rank raises this, with the first failing rank's message."""
+
+
+class World:
+    """This process's place among the ranks, and the collectives the parallel run uses.
+
+    ``sync_seconds`` adds up the wall time spent in them (the ``-v`` report).
+    """
+
+    def __init__(self, comm: Any):
+        from mpi4py import MPI
+
+        self._mpi = MPI
+        self.comm = comm
+        self.rank: int = comm.Get_rank()
+        self.size: int = comm.Get_size()
+        self.sync_seconds = 0.0
+
+    @property
+    def root(self) -> bool:
+        return self.rank == 0
+
+    def exchange(self, outgoing: list[bytes]) -> list[bytes]:
+        """Send ``outgoing[r]`` to rank r; return what each rank sent here (all to all)."""
+        started = time.perf_counter()
+        MPI = self._mpi
+        send_counts = np.array([len(data) for data in outgoing], dtype=np.int64)
+        recv_counts = np.empty(self.size, dtype=np.int64)
+        self.comm.Alltoall([send_counts, MPI.INT64_T], [recv_counts, MPI.INT64_T])
+        send = np.frombuffer(b"".join(outgoing), dtype=np.uint8)
+        recv = np.empty(int(recv_counts.sum()), dtype=np.uint8)
+        send_displs = np.concatenate(([0], np.cumsum(send_counts)[:-1]))
+        recv_displs = np.concatenate(([0], np.cumsum(recv_counts)[:-1]))
+        self.comm.Alltoallv(
+            [send, send_counts, send_displs, MPI.BYTE], [recv, recv_counts, recv_displs, MPI.BYTE]
+        )
+        self.sync_seconds += time.perf_counter() - started
+        return [
+            recv[start : start + count].tobytes()
+            for start, count in zip(recv_displs.tolist(), recv_counts.tolist(), strict=True)
+        ]
+
+    def allgather_ints(self, values: list[int]) -> np.ndarray:
+        """Every rank's ``values`` (the same length everywhere), one row per rank."""
+        started = time.perf_counter()
+        mine = np.array(values, dtype=np.int64)
+        rows = np.empty((self.size, len(mine)), dtype=np.int64)
+        self.comm.Allgather([mine, self._mpi.INT64_T], [rows, self._mpi.INT64_T])
+        self.sync_seconds += time.perf_counter() - started
+        return rows
+
+    def allgather_bytes(self, data: bytes) -> list[bytes]:
+        """Every rank's ``data``, in rank order."""
+        return self.exchange([data] * self.size)
+
+    def gather_bytes(self, data: bytes) -> list[bytes] | None:
+        """Every rank's ``data`` on rank 0 (None elsewhere)."""
+        started = time.perf_counter()
+        MPI = self._mpi
+        counts = np.empty(self.size, dtype=np.int64)
+        self.comm.Gather(
+            [np.array([len(data)], dtype=np.int64), MPI.INT64_T], [counts, MPI.INT64_T]
+        )
+        mine = np.frombuffer(data, dtype=np.uint8)
+        if self.root:
+            displs = np.concatenate(([0], np.cumsum(counts)[:-1]))
+            recv = np.empty(int(counts.sum()), dtype=np.uint8)
+            self.comm.Gatherv([mine, MPI.BYTE], [recv, counts, displs, MPI.BYTE], root=0)
+            parts = [
+                recv[start : start + count].tobytes()
+                for start, count in zip(displs.tolist(), counts.tolist(), strict=True)
+            ]
+        else:
+            self.comm.Gatherv([mine, MPI.BYTE], None, root=0)
+            parts = None
+        self.sync_seconds += time.perf_counter() - started
+        return parts
+
+    def broadcast_bytes(self, data: bytes | None) -> bytes:
+        """Rank 0's ``data`` on every rank."""
+        MPI = self._mpi
+        size = np.array([len(data) if self.root else 0], dtype=np.int64)
+        self.comm.Bcast([size, MPI.INT64_T], root=0)
+        buffer = np.frombuffer(data, dtype=np.uint8).copy() if self.root else None
+        if buffer is None:
+            buffer = np.empty(int(size[0]), dtype=np.uint8)
+        self.comm.Bcast([buffer, MPI.BYTE], root=0)
+        return buffer.tobytes()
+
+    # Errors: one rank's failure ends every rank, with one message ---------------------
+    def raise_if_failed(self, error: str | None) -> None:
+        """Collective: if ``error`` is set on any rank, raise `RankFailed` on every rank.
+
+        The message is the lowest failing rank's; it names that rank unless
+        every rank failed the same way (a model script's error, say).
+        """
+        flags = self.allgather_ints([error is not None])
+        if not flags.any():
+            return
+        messages = [data.decode() for data in self.allgather_bytes((error or "").encode())]
+        failed = [rank for rank in range(self.size) if flags[rank, 0]]
+        first = messages[failed[0]]
+        if len(failed) == self.size and len(set(messages)) == 1:
+            raise RankFailed(first)
+        raise RankFailed(f"rank {failed[0]} of {self.size}: {first}")
+
+    def together(self, action: Callable[[], T]) -> T:
+        """``action()`` on every rank; if it raised anywhere, `RankFailed` everywhere."""
+        error, result = None, None
+        try:
+            result = action()
+        except Exception as failure:  # reported by every rank, as one line
+            error = describe_failure(failure)
+        self.raise_if_failed(error)
+        return result
+
+
+def describe_failure(failure: BaseException) -> str:
+    """An error's one line: its message when it is nnsim's, its type too when it is a bug."""
+    if isinstance(failure, NnsimError):
+        return str(failure)
+    return f"{type(failure).__name__}: {failure}"
+
+
+def world() -> World | None:
+    """The running MPI world when launched by ``mpiexec`` (None for a plain run)."""
+    if not launched():
+        return None
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        raise NnsimError(
+            "this run was started by mpiexec, but mpi4py is not installed: pip install 'nnsim[mpi]'"
+        ) from None
+    return World(MPI.COMM_WORLD)
