@@ -343,7 +343,8 @@ def run_parallel(
             json.dumps(make_partition(sim, world.size, partitioner).assignment).encode()
             if world.root
             else None
-        )
+        ),
+        name_rank=False,
     )
     assignment = json.loads(world.broadcast_bytes(chosen))
     partition = world.together(lambda: check_partition(sim, world.size, partitioner, assignment))

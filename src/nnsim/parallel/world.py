@@ -122,11 +122,12 @@ class World:
         return buffer.tobytes()
 
     # Errors: one rank's failure ends every rank, with one message ---------------------
-    def raise_if_failed(self, error: str | None) -> None:
+    def raise_if_failed(self, error: str | None, *, name_rank: bool = True) -> None:
         """Collective: if ``error`` is set on any rank, raise `RankFailed` on every rank.
 
         The message is the lowest failing rank's; it names that rank unless
-        every rank failed the same way (a model script's error, say).
+        every rank failed the same way (a model script's error, say) or
+        ``name_rank`` is False (a step that only rank 0 takes).
         """
         flags = self.allgather_ints([error is not None])
         if not flags.any():
@@ -134,18 +135,18 @@ class World:
         messages = [data.decode() for data in self.allgather_bytes((error or "").encode())]
         failed = [rank for rank in range(self.size) if flags[rank, 0]]
         first = messages[failed[0]]
-        if len(failed) == self.size and len(set(messages)) == 1:
+        if not name_rank or (len(failed) == self.size and len(set(messages)) == 1):
             raise RankFailed(first)
         raise RankFailed(f"rank {failed[0]} of {self.size}: {first}")
 
-    def together(self, action: Callable[[], T]) -> T:
+    def together(self, action: Callable[[], T], *, name_rank: bool = True) -> T:
         """``action()`` on every rank; if it raised anywhere, `RankFailed` everywhere."""
         error, result = None, None
         try:
             result = action()
         except Exception as failure:  # reported by every rank, as one line
             error = describe_failure(failure)
-        self.raise_if_failed(error)
+        self.raise_if_failed(error, name_rank=name_rank)
         return result
 
 

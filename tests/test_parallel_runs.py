@@ -1,0 +1,185 @@
+"""Parallel runs under the mpich wheel's mpiexec: the same output as the serial run, bit for bit.
+
+Each test launches ``mpiexec -n R nnsim run ...`` as a user would and
+compares what a user compares: the printed lines (epoch lines, predictions,
+a digest of every component's final state), the statistics file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, example_args, make_idx_dataset, run_nnsim
+
+MPIEXEC = Path(sys.executable).parent / "mpiexec"
+PHOLD = "tests/models/phold_ring.py"
+FASHION = "tests/models/fashion_digest.py"
+
+
+def _mpi_missing() -> str | None:
+    try:
+        import mpi4py  # noqa: F401
+    except ImportError:
+        return "mpi4py is not installed (pip install 'nnsim[mpi]')"
+    if not MPIEXEC.exists():
+        return f"the mpich wheel's mpiexec is not in {MPIEXEC.parent} (pip install 'nnsim[mpi]')"
+    return None
+
+
+pytestmark = pytest.mark.skipif(_mpi_missing() is not None, reason=str(_mpi_missing()))
+
+
+def mpirun(ranks: int, *args: str, env: dict | None = None, timeout: float = 90):
+    """``mpiexec -n RANKS nnsim ARGS`` from the repository, as a user would run it."""
+    return subprocess.run(
+        [str(MPIEXEC), "-n", str(ranks), sys.executable, "-m", "nnsim.cli", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def outputs(result, statistics: Path) -> tuple[str, str]:
+    assert result.returncode == 0, result.stderr
+    return result.stdout, statistics.read_text()
+
+
+PHOLD_RUN = ["--stop-at", "25ns"]
+PHOLD_ARGS = ["--print-every", "4"]
+
+
+@pytest.fixture(scope="module")
+def phold_serial(tmp_path_factory) -> tuple[str, str]:
+    statistics = tmp_path_factory.mktemp("serial") / "stats.json"
+    result = run_nnsim("run", PHOLD, *PHOLD_RUN, f"--statistics={statistics}", "--", *PHOLD_ARGS)
+    return outputs(result, statistics)
+
+
+@pytest.mark.parametrize(
+    ("ranks", "partitioner"),
+    [(1, "linear"), (2, "linear"), (3, "roundrobin"), (3, "graph"), (2, "self")],
+)
+def test_phold_on_ranks_prints_and_counts_what_the_serial_run_does(
+    tmp_path, phold_serial, ranks, partitioner
+):
+    statistics = tmp_path / "stats.json"
+    placed = ["--ranks", str(ranks)] if partitioner == "self" else []
+    result = mpirun(
+        ranks,
+        "run",
+        PHOLD,
+        *PHOLD_RUN,
+        f"--partitioner={partitioner}",
+        f"--statistics={statistics}",
+        "--",
+        *PHOLD_ARGS,
+        *placed,
+    )
+    stdout, stats = outputs(result, statistics)
+    assert "got token" in stdout and "digest" in stdout  # lines from handlers and from finish
+    assert stdout == phold_serial[0]
+    assert stats == phold_serial[1]
+
+
+def test_a_different_seed_gives_different_output(phold_serial):
+    result = mpirun(2, "run", PHOLD, *PHOLD_RUN, "--seed=5", "--", *PHOLD_ARGS)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout != phold_serial[0]
+
+
+def test_the_compiled_and_the_pure_python_queue_agree_in_parallel(tmp_path, phold_serial):
+    statistics = tmp_path / "stats.json"
+    result = mpirun(
+        2,
+        "run",
+        PHOLD,
+        *PHOLD_RUN,
+        f"--statistics={statistics}",
+        "--",
+        *PHOLD_ARGS,
+        env={"NNSIM_PURE_PYTHON": "1"},
+    )
+    assert outputs(result, statistics) == phold_serial
+
+
+@pytest.mark.parametrize("primary", ["lp0", "lp4"])  # on rank 0, and on another rank
+def test_a_run_ended_by_its_primary_component_ends_at_the_same_event(tmp_path, primary):
+    """The other ranks stop exactly where serial stops: same counts, same final states."""
+    args = ["--", "--print-every=3", "--primary-after=15", f"--primary-lp={primary}"]
+    serial_stats, parallel_stats = tmp_path / "serial.json", tmp_path / "parallel.json"
+    serial = outputs(run_nnsim("run", PHOLD, f"--statistics={serial_stats}", *args), serial_stats)
+    for ranks in (2, 3):
+        result = mpirun(ranks, "run", PHOLD, f"--statistics={parallel_stats}", *args)
+        assert outputs(result, parallel_stats) == serial, f"{ranks} ranks"
+
+
+def test_fashion_mnist_on_two_and_three_ranks_trains_and_predicts_as_serial(tmp_path, eval_folder):
+    dataset = make_idx_dataset(tmp_path / "toy", train_per_class=6, test_per_class=3)
+    args = ["--", *example_args(dataset, eval_folder, "--epochs=2", "--batchSize=16")]
+    serial_stats = tmp_path / "serial.json"
+    serial = outputs(run_nnsim("run", FASHION, f"--statistics={serial_stats}", *args), serial_stats)
+    assert "Survey says" in serial[0] and "dense1: arrays" in serial[0]
+    for ranks, partitioner in ((2, "linear"), (3, "roundrobin")):
+        stats = tmp_path / f"{ranks}.json"
+        result = mpirun(
+            ranks, "run", FASHION, f"--partitioner={partitioner}", f"--statistics={stats}", *args
+        )
+        assert outputs(result, stats) == serial, f"{ranks} ranks, {partitioner}"
+
+
+def test_each_rank_reports_its_rank_and_size_and_the_partition_is_written(tmp_path):
+    partition = tmp_path / "partition.json"
+    result = mpirun(
+        3, "run", PHOLD, *PHOLD_RUN, "-v", f"--output-partition={partition}", "--", "--lps=6"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "# parallel run on 3 ranks: partitioner linear, 3 links cut, lookahead 1 ns" in (
+        result.stdout
+    )
+    for rank in range(3):
+        assert f"# rank {rank} of 3: 2 components," in result.stdout
+    saved = json.loads(partition.read_text())
+    assert saved["components"] == {f"lp{i}": i // 2 for i in range(6)}
+    assert saved["lookahead_ps"] == 1000
+    assert sorted(cut["name"] for cut in saved["cut_links"]) == [
+        "lp1.right--lp2.left",
+        "lp3.right--lp4.left",
+        "lp5.right--lp0.left",
+    ]
+
+
+def test_a_zero_latency_link_between_ranks_is_refused_naming_it():
+    result = mpirun(2, "run", PHOLD, *PHOLD_RUN, "--", "--zero-latency=lp2")
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "nnsim: error: link 'lp2.right--lp3.left' crosses from rank 0 to rank 1 with latency 0: "
+        "a parallel run needs a latency > 0 on every link between ranks; give the link a "
+        "latency, or put both components on one rank (sim.place(name, group=...))"
+    ]
+    inside = mpirun(2, "run", PHOLD, *PHOLD_RUN, "--", "--zero-latency=lp1")  # within rank 0
+    assert inside.returncode == 0, inside.stderr
+
+
+def test_a_rank_that_raises_ends_every_rank_with_one_line():
+    result = mpirun(3, "run", PHOLD, *PHOLD_RUN, "--", "--raise-in=lp4:3", timeout=60)
+    assert result.returncode != 0
+    assert result.stderr.splitlines() == [
+        "nnsim: error: rank 2 of 3: RuntimeError: lp4 gave up after 3 tokens"
+    ]
+    assert "Simulation is complete" not in result.stdout
+
+
+def test_options_a_parallel_run_does_not_support_are_refused_in_one_line(tmp_path):
+    result = mpirun(2, "run", PHOLD, "--checkpoint-enable", f"--checkpoint-dir={tmp_path}")
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "nnsim: error: --checkpoint-enable is not available in parallel runs yet; run serially"
+    ]
