@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, example_args, make_idx_dataset, run_nnsim
 
 MPIEXEC = Path(sys.executable).parent / "mpiexec"

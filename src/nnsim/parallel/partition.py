@@ -152,8 +152,7 @@ def graph(sim: Simulation, ranks: int) -> dict[str, int]:
     options = pymetis.Options(seed=0)  # the same partition in every process and every run
     _, parts = pymetis.part_graph(
         ranks,
-        xadj=xadj,
-        adjncy=adjncy,
+        pymetis.CSRAdjacency(xadj, adjncy),
         vweights=vweights,
         eweights=eweights,
         options=options,
