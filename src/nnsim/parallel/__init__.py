@@ -15,13 +15,14 @@ from nnsim.parallel.partition import (
     register_partitioner,
     write_partition,
 )
-from nnsim.parallel.run import ParallelRun, run_parallel
+from nnsim.parallel.run import ParallelRun, RankReport, run_parallel
 from nnsim.parallel.world import RankFailed, World, launched, world
 
 __all__ = [
     "ParallelRun",
     "Partition",
     "RankFailed",
+    "RankReport",
     "World",
     "launched",
     "make_partition",

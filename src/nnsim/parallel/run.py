@@ -115,6 +115,7 @@ class ParallelRun:
         primaries = {partition.assignment[c.name] for c in sim.components.values() if c.primary}
         self.leader = primaries.pop() if primaries else None
         self.report = RankReport(world.rank, world.size, len(self.owned))
+        self.error: str | None = None  # this rank's failure, reported at the next exchange
         self._printed = 0
         self._printer = sim.printer  # how lines are printed for real (rank 0)
         self._pending_lines: list[tuple] = []  # rank 0: lines not yet safe to print
@@ -139,18 +140,16 @@ class ParallelRun:
         self._printer, sim.printer = sim.printer, self._capture_line
         done: str | None = None
         try:
-            status = self._status(None, (0, STOP_PRIORITY), None)
+            status = self._exchange(None, (0, STOP_PRIORITY))
             while (reason := self._finished(status)) is None:
                 bound = self._bound(status)
-                error = None
-                if not done:
+                if not done and self.error is None:
                     try:
                         done = self._window(bound, status)
-                    except Exception as failure:  # every rank reports it at the status below
-                        error = describe_failure(failure)
+                    except Exception as failure:  # every rank reports it at the exchange
+                        self.error = describe_failure(failure)
                 started = time.perf_counter()
-                error = self._exchange() or error
-                status = self._status(done, (NEVER, 0) if done else bound, error)
+                status = self._exchange(done, (NEVER, 0) if done else bound)
                 self.report.sync_seconds += time.perf_counter() - started
         finally:
             sim.printer = self._printer
@@ -198,25 +197,45 @@ class ParallelRun:
             raise ParamError(f"the run stopped for '{reason}', which parallel runs do not support")
         return reason
 
-    def _exchange(self) -> str | None:
-        """Send the outboxes (and to rank 0 the lines printed here); queue what came.
+    def _exchange(self, done: str | None, bound: tuple[int, int]):
+        """Send the outboxes (and to rank 0 the lines printed here) with this rank's status;
+        queue what came; return every rank's status row.
 
-        Every rank takes part in the collective whatever happens; a failure
-        is returned as its one-line message.
+        Every rank takes part in the collectives whatever happened. A rank's
+        failure (``self.error``) travels in its status, and every rank then
+        raises the same one-line error here; one found while queueing what
+        came is reported at the next exchange. Rank 0 prints the lines that
+        no rank can precede any more.
         """
-        error = None
+        earliest = min((event[0] for outbox in self.outboxes for event in outbox), default=NEVER)
         try:
             outgoing = [self._packet(rank) for rank in range(self.world.size)]
         except Exception as failure:
-            error, outgoing = describe_failure(failure), [b""] * self.world.size
-        incoming = self.world.exchange(outgoing)
+            self.error = self.error or describe_failure(failure)
+            outgoing = [b""] * self.world.size
+        key = self.sim.next_key()
+        row = [0] * 8
+        row[NEXT] = NEVER if done else min(NEVER if key is None else key[0], earliest)
+        row[BOUND_TIME], row[BOUND_PRIORITY] = bound
+        row[DONE] = DONE_CODES[done]
+        row[FAILED] = self.error is not None
+        row[NOW] = self.sim.now
+        row[BLOCKING] = len(self.sim.kernel_state()["blockers"])
+        row[END] = self.sim.now if done == "primaries done" else -1
+        incoming, status = self.world.exchange(outgoing, row)
+        if status[:, FAILED].any():
+            self.world.raise_if_failed(self.error)
         try:
             for data in incoming:
                 if data:
                     self._receive(*unpack(data))
         except Exception as failure:
-            error = error or describe_failure(failure)
-        return error
+            self.error = describe_failure(failure)
+        if self.world.root:
+            self._flush_lines(
+                below=min((int(r[BOUND_TIME]), int(r[BOUND_PRIORITY])) for r in status)
+            )
+        return status
 
     def _packet(self, rank: int) -> bytes:
         outbox, encoder = self.outboxes[rank], Encoder()
@@ -238,27 +257,6 @@ class ParallelRun:
             self.sim.requeue(Pending(t, p, seq, "link", end=self.ends[source], payload=event))
         for line in tree.get("lines", ()):
             heapq.heappush(self._pending_lines, tuple(line))
-
-    def _status(self, done: str | None, bound: tuple[int, int], error: str | None):
-        """Allgather this rank's status row (raising everywhere if a rank failed);
-        rank 0 then prints the lines no rank can precede any more."""
-        key = self.sim.next_key()
-        row = [0] * 8
-        row[NEXT] = NEVER if key is None or done else key[0]
-        row[BOUND_TIME], row[BOUND_PRIORITY] = bound
-        row[DONE] = DONE_CODES[done]
-        row[FAILED] = error is not None
-        row[NOW] = self.sim.now
-        row[BLOCKING] = len(self.sim.kernel_state()["blockers"])
-        row[END] = self.sim.now if done == "primaries done" else -1
-        status = self.world.allgather_ints(row)
-        if status[:, FAILED].any():
-            self.world.raise_if_failed(error)
-        if self.world.root:
-            self._flush_lines(
-                below=min((int(r[BOUND_TIME]), int(r[BOUND_PRIORITY])) for r in status)
-            )
-        return status
 
     def _finished(self, status) -> str | None:
         """Why the whole run ended (None: it goes on)."""
@@ -294,6 +292,8 @@ class ParallelRun:
         sim, world = self.sim, self.world
 
         def share() -> bytes:
+            if self.error is not None:
+                raise ParamError(self.error)
             part, tensors = capture_components(sim, [] if world.root else self.owned)
             part["report"] = self.report.to_json()
             part["now"] = sim.now
@@ -329,12 +329,13 @@ def run_parallel(
     *,
     partitioner: str = "linear",
     output_partition: str | None = None,
-) -> Simulation:
+) -> list[RankReport]:
     """Run ``sim`` (built the same way on every rank) to its end over ``world``'s ranks.
 
     On rank 0 the simulation is afterwards the serial run's at its end
-    (states, statistics, predictions; complete and finish have run); the
-    other ranks' simulations are their shares, left in the run phase.
+    (states, statistics, predictions; complete and finish have run) and the
+    result is every rank's `RankReport`; the other ranks' simulations are
+    their shares, left in the run phase, and the result is empty.
     """
     world.together(sim.start)  # init and setup, on the whole model in every rank
     # Rank 0 partitions (a partitioner need not be deterministic), every rank checks.
@@ -354,6 +355,7 @@ def run_parallel(
     parallel = ParallelRun(sim, world, partition)
     world.together(parallel.localize)
     reason = parallel.run()
-    for report in parallel.gather(reason):
+    reports = parallel.gather(reason)
+    for report in reports:
         note(sim, report.line())
-    return sim
+    return reports

@@ -24,6 +24,8 @@ from nnsim.errors import NnsimError
 
 LAUNCHER_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE")
 T = TypeVar("T")
+SPIN_SECONDS = 50e-6  # how long a waiting rank spins before it sleeps between tests
+SLEEP_SECONDS = 20e-6
 
 
 def launched() -> bool:
@@ -54,25 +56,58 @@ class World:
     def root(self) -> bool:
         return self.rank == 0
 
-    def exchange(self, outgoing: list[bytes]) -> list[bytes]:
-        """Send ``outgoing[r]`` to rank r; return what each rank sent here (all to all)."""
+    def exchange(
+        self, outgoing: list[bytes], status: list[int] | tuple[int, ...] = ()
+    ) -> tuple[list[bytes], np.ndarray]:
+        """Send ``outgoing[r]`` to rank r and this rank's ``status`` row to all; return what
+        each rank sent here and every rank's status row (one row per rank).
+
+        One ``Alltoall`` carries the sizes and the status rows; the bytes follow in
+        an ``Alltoallv`` only when some rank sends any, so a window in which
+        nothing crosses costs a single collective.
+        """
         started = time.perf_counter()
-        MPI = self._mpi
-        send_counts = np.array([len(data) for data in outgoing], dtype=np.int64)
-        recv_counts = np.empty(self.size, dtype=np.int64)
-        self.comm.Alltoall([send_counts, MPI.INT64_T], [recv_counts, MPI.INT64_T])
-        send = np.frombuffer(b"".join(outgoing), dtype=np.uint8)
-        recv = np.empty(int(recv_counts.sum()), dtype=np.uint8)
-        send_displs = np.concatenate(([0], np.cumsum(send_counts)[:-1]))
-        recv_displs = np.concatenate(([0], np.cumsum(recv_counts)[:-1]))
-        self.comm.Alltoallv(
-            [send, send_counts, send_displs, MPI.BYTE], [recv, recv_counts, recv_displs, MPI.BYTE]
-        )
+        MPI, size = self._mpi, self.size
+        counts = [len(data) for data in outgoing]
+        header = np.empty((size, 2 + len(status)), dtype=np.int64)
+        header[:, 0] = counts
+        header[:, 1] = sum(counts)
+        header[:, 2:] = status
+        received = np.empty_like(header)
+        self._wait(self.comm.Ialltoall([header, MPI.INT64_T], [received, MPI.INT64_T]))
+        incoming = [b""] * size
+        if received[:, 1].any():
+            send_counts, recv_counts = header[:, 0].copy(), received[:, 0].copy()
+            send = np.frombuffer(b"".join(outgoing), dtype=np.uint8)
+            recv = np.empty(int(recv_counts.sum()), dtype=np.uint8)
+            send_displs = np.concatenate(([0], np.cumsum(send_counts)[:-1]))
+            recv_displs = np.concatenate(([0], np.cumsum(recv_counts)[:-1]))
+            self._wait(
+                self.comm.Ialltoallv(
+                    [send, send_counts, send_displs, MPI.BYTE],
+                    [recv, recv_counts, recv_displs, MPI.BYTE],
+                )
+            )
+            incoming = [
+                recv[start : start + count].tobytes()
+                for start, count in zip(recv_displs.tolist(), recv_counts.tolist(), strict=True)
+            ]
         self.sync_seconds += time.perf_counter() - started
-        return [
-            recv[start : start + count].tobytes()
-            for start, count in zip(recv_displs.tolist(), recv_counts.tolist(), strict=True)
-        ]
+        return incoming, received[:, 2:]
+
+    def _wait(self, request: Any) -> None:
+        """Complete a non-blocking collective, spinning briefly, then sleeping between tests.
+
+        MPICH waits by spinning; on a machine whose cores are shared, a rank
+        spinning while the others compute takes a core from them. A short
+        spin keeps quick exchanges quick; after it the rank sleeps.
+        """
+        if request.Test():
+            return
+        spin_until = time.perf_counter() + SPIN_SECONDS
+        while not request.Test():
+            if time.perf_counter() > spin_until:
+                time.sleep(SLEEP_SECONDS)
 
     def allgather_ints(self, values: list[int]) -> np.ndarray:
         """Every rank's ``values`` (the same length everywhere), one row per rank."""
@@ -85,7 +120,7 @@ class World:
 
     def allgather_bytes(self, data: bytes) -> list[bytes]:
         """Every rank's ``data``, in rank order."""
-        return self.exchange([data] * self.size)
+        return self.exchange([data] * self.size)[0]
 
     def gather_bytes(self, data: bytes) -> list[bytes] | None:
         """Every rank's ``data`` on rank 0 (None elsewhere)."""
