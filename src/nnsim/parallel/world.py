@@ -24,8 +24,8 @@ from nnsim.errors import NnsimError
 
 LAUNCHER_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE")
 T = TypeVar("T")
-SPIN_SECONDS = 50e-6  # how long a waiting rank spins before it sleeps between tests
-SLEEP_SECONDS = 20e-6
+SPIN_SECONDS = 50e-6  # how long a waiting rank spins before it yields between tests
+SLEEP_SECONDS = 0.0  # a yield: back at once when no other process wants the core
 
 
 def launched() -> bool:
@@ -96,11 +96,12 @@ class World:
         return incoming, received[:, 2:]
 
     def _wait(self, request: Any) -> None:
-        """Complete a non-blocking collective, spinning briefly, then sleeping between tests.
+        """Complete a non-blocking collective, spinning briefly, then yielding between tests.
 
         MPICH waits by spinning; on a machine whose cores are shared, a rank
         spinning while the others compute takes a core from them. A short
-        spin keeps quick exchanges quick; after it the rank sleeps.
+        spin keeps quick exchanges quick; after it the rank yields its core
+        (``time.sleep(0)``) between tests, to any process that wants it.
         """
         if request.Test():
             return

@@ -20,6 +20,10 @@ Both implementations behave the same on every path, which
   key and deliver neither (a tie would be broken differently by the two heaps,
   and by a restarted run);
 * ``entries()`` lists the pending entries in delivery order;
+* ``run_before(time, priority)`` delivers only the entries whose (time,
+  priority) is below the pair (a parallel run's window), ``first_key()`` is
+  the next entry's key (or None) and ``key`` the key of the entry being
+  delivered;
 * calls with the wrong number of arguments, or keywords where the C
   functions take none, raise ``TypeError`` (the message names the class).
 """
