@@ -326,7 +326,7 @@ def test_both_queues_run_before_the_same_point_and_report_the_same_keys(keys, en
     for queue_class, _ in (param.values[0] for param in IMPLEMENTATIONS):
         queue, seen = queue_class(), []
         for key in keys:
-            queue.push_at(*key, lambda _key, q=queue: seen.append(q.key), key)
+            queue.push_at(*key, lambda _key, q=queue, s=seen: s.append(q.key), key)
         assert queue.first_key() == (min(keys) if keys else None)
         queue.run_before(*end)
         assert seen == sorted(key for key in keys if key[:2] < end)
