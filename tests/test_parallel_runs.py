@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, example_args, make_idx_dataset, run_nnsim
+from conftest import REPO, checkpointed_run, example_args, make_idx_dataset, run_nnsim
 
 MPIEXEC = Path(sys.executable).parent / "mpiexec"
 PHOLD = "tests/models/phold_ring.py"
@@ -182,3 +182,19 @@ def test_options_a_parallel_run_does_not_support_are_refused_in_one_line(tmp_pat
     assert result.stderr.splitlines() == [
         "nnsim: error: --checkpoint-enable is not available in parallel runs yet; run serially"
     ]
+
+
+def test_a_serial_checkpoint_restarts_on_two_and_three_ranks_with_the_same_continuation(
+    tmp_path, eval_folder
+):
+    dataset = make_idx_dataset(tmp_path / "toy", train_per_class=6, test_per_class=3)
+    args = example_args(dataset, eval_folder, "--epochs=2", "--batchSize=16")
+    first = checkpointed_run(tmp_path / "checkpoints", args)[0]  # after epoch 0 of 2
+    checkpoint = str(tmp_path / "checkpoints" / first)
+    serial_stats = tmp_path / "serial.json"
+    serial = outputs(run_nnsim("run", checkpoint, f"--statistics={serial_stats}"), serial_stats)
+    assert serial[0].startswith("epoch 1 training:")
+    for ranks in (2, 3):
+        stats = tmp_path / f"{ranks}.json"
+        result = mpirun(ranks, "run", checkpoint, f"--statistics={stats}")
+        assert outputs(result, stats) == serial, f"{ranks} ranks"

@@ -185,6 +185,7 @@ def run_simulation(
         return run_parallel_simulation(
             script,
             args,
+            load_checkpoint=load_checkpoint,
             overrides=overrides,
             seed=seed,
             stop_at=stop_at,
@@ -194,7 +195,6 @@ def run_simulation(
             partitioner=partitioner,
             output_partition=output_partition,
             refused={
-                "--load-checkpoint": load_checkpoint,
                 "--checkpoint-enable": checkpoint,
                 "--interactive-start": interactive_start,
                 "--replay": replay,
@@ -305,6 +305,7 @@ def run_parallel_simulation(
     script: str | Path | None,
     args: list[str] | tuple[str, ...] = (),
     *,
+    load_checkpoint: str | None = None,
     overrides: dict[str, str] | None = None,
     seed: int = 0,
     stop_at: str | None = None,
@@ -317,8 +318,9 @@ def run_parallel_simulation(
 ) -> Simulation:
     """``nnsim run`` started by ``mpiexec -n R``: one simulation over R ranks (`nnsim.parallel`).
 
-    Every rank builds the model; rank 0 alone prints (the run's lines in
-    serial order), writes the dot graph, the partition and the statistics.
+    Every rank builds the model (or restores ``load_checkpoint``, which may
+    have been written by a serial run); rank 0 alone prints (the run's lines
+    in serial order), writes the dot graph, the partition and the statistics.
     Ranks other than 0 write nothing to stdout or stderr: an error on any
     rank is reported once, by rank 0. ``refused`` names the options that a
     parallel run does not support yet, with their values (a value set is
@@ -337,8 +339,18 @@ def run_parallel_simulation(
         for option, value in (refused or {}).items():
             if value:
                 raise ParamError(f"{option} is not available in parallel runs yet; run serially")
-        sim = build_simulation(script, args, seed=seed, stop_at=stop_at, verbose=verbose)
-        apply_overrides(sim, overrides)
+        if load_checkpoint:
+            sim = load_simulation(
+                load_checkpoint,
+                script=script and str(script),
+                script_args=args,
+                overrides=overrides,
+                verbose=verbose,
+            )
+            sim.set_stop_at(stop_at)
+        else:
+            sim = build_simulation(script, args, seed=seed, stop_at=stop_at, verbose=verbose)
+            apply_overrides(sim, overrides)
         if output_dot and mpi.root:
             write_text(output_dot, to_dot(sim))
         return sim
