@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ from conftest import REPO, checkpointed_run, example_args, make_idx_dataset, run
 MPIEXEC = Path(sys.executable).parent / "mpiexec"
 PHOLD = "tests/models/phold_ring.py"
 FASHION = "tests/models/fashion_digest.py"
+EXAMPLE = "examples/fashion_mnist/nn.py"
 
 
 def _mpi_missing() -> str | None:
@@ -177,11 +179,14 @@ def test_a_rank_that_raises_ends_every_rank_with_one_line():
 
 
 def test_options_a_parallel_run_does_not_support_are_refused_in_one_line(tmp_path):
-    result = mpirun(2, "run", PHOLD, "--checkpoint-enable", f"--checkpoint-dir={tmp_path}")
-    assert result.returncode == 1
-    assert result.stderr.splitlines() == [
-        "nnsim: error: --checkpoint-enable is not available in parallel runs yet; run serially"
-    ]
+    for options, message in (
+        (["--checkpoint-enable", "--checkpoint-every-epochs=1"], "--checkpoint-every-epochs is"),
+        (["--checkpoint-enable"], "parallel runs take checkpoints by --checkpoint-period"),
+        (["--interactive-start"], "--interactive-start is not available in parallel runs"),
+    ):
+        result = mpirun(2, "run", PHOLD, *options, f"--checkpoint-dir={tmp_path}")
+        assert result.returncode == 1
+        assert len(result.stderr.splitlines()) == 1 and message in result.stderr, result.stderr
 
 
 def test_a_serial_checkpoint_restarts_on_two_and_three_ranks_with_the_same_continuation(
@@ -198,3 +203,48 @@ def test_a_serial_checkpoint_restarts_on_two_and_three_ranks_with_the_same_conti
         stats = tmp_path / f"{ranks}.json"
         result = mpirun(ranks, "run", checkpoint, f"--statistics={stats}")
         assert outputs(result, stats) == serial, f"{ranks} ranks"
+
+
+def test_checkpoints_taken_on_three_ranks_are_the_serial_ones_and_restart_on_any_count(
+    tmp_path, eval_folder
+):
+    """SST 16's N -> M matrix in small: 3 -> 1, 3 -> 2, 3 -> 3 all continue as serial does."""
+    dataset = make_idx_dataset(tmp_path / "toy", train_per_class=6, test_per_class=3)
+    args = ["--", *example_args(dataset, eval_folder, "--epochs=2", "--batchSize=16")]
+    period = ["--checkpoint-enable", "--checkpoint-period=50us"]
+    serial_dir, parallel_dir = tmp_path / "serial", tmp_path / "parallel"
+    serial = run_nnsim("run", EXAMPLE, *period, f"--checkpoint-dir={serial_dir}", *args)
+    parallel = mpirun(3, "run", EXAMPLE, *period, f"--checkpoint-dir={parallel_dir}", *args)
+    assert serial.returncode == 0 and parallel.returncode == 0, parallel.stderr
+
+    def without_cpu_time(text: str) -> str:
+        return re.sub(r" \(Real CPU time since last checkpoint .*\)", "", text)
+
+    assert "# Simulation Checkpoint: Simulated Time 50 us" in parallel.stdout
+    assert without_cpu_time(parallel.stdout) == without_cpu_time(serial.stdout)
+    names = sorted(path.name for path in serial_dir.glob("checkpoint_*"))
+    assert names == sorted(path.name for path in parallel_dir.glob("checkpoint_*"))
+    assert len(names) == 3
+    for name in names:
+        mine, theirs = (
+            json.loads((d / name / "manifest.json").read_text()) for d in (parallel_dir, serial_dir)
+        )
+        assert mine["components"] == theirs["components"] and mine["queue"] == theirs["queue"]
+        tensors = [
+            next((d / name).glob("tensors-*")).read_bytes() for d in (parallel_dir, serial_dir)
+        ]
+        assert tensors[0] == tensors[1]
+    middle = names[1]
+    reference_stats = tmp_path / "reference.json"
+    reference = outputs(
+        run_nnsim("run", str(serial_dir / middle), f"--statistics={reference_stats}"),
+        reference_stats,
+    )
+    stats = tmp_path / "stats.json"
+    restarted = outputs(
+        run_nnsim("run", str(parallel_dir / middle), f"--statistics={stats}"), stats
+    )
+    assert restarted == reference, "3 -> 1"
+    for ranks in (2, 3):
+        result = mpirun(ranks, "run", str(parallel_dir / middle), f"--statistics={stats}")
+        assert outputs(result, stats) == reference, f"3 -> {ranks}"

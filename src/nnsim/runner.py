@@ -29,7 +29,7 @@ from nnsim.files import write_text
 from nnsim.script import build_from_script
 from nnsim.sim import Simulation
 from nnsim.sim.report import to_dot, write_statistics
-from nnsim.units import format_time
+from nnsim.units import format_time, parse_time
 
 
 @dataclass
@@ -194,8 +194,8 @@ def run_simulation(
             statistics=statistics,
             partitioner=partitioner,
             output_partition=output_partition,
+            checkpoint=checkpoint,
             refused={
-                "--checkpoint-enable": checkpoint,
                 "--interactive-start": interactive_start,
                 "--replay": replay,
                 "--trace-events": trace_events,
@@ -314,14 +314,16 @@ def run_parallel_simulation(
     statistics: str | Path | None = None,
     partitioner: str = "linear",
     output_partition: str | Path | None = None,
+    checkpoint: CheckpointOptions | None = None,
     refused: dict[str, Any] | None = None,
 ) -> Simulation:
     """``nnsim run`` started by ``mpiexec -n R``: one simulation over R ranks (`nnsim.parallel`).
 
     Every rank builds the model (or restores ``load_checkpoint``, which may
     have been written by a serial run); rank 0 alone prints (the run's lines
-    in serial order), writes the dot graph, the partition and the statistics.
-    Ranks other than 0 write nothing to stdout or stderr: an error on any
+    in serial order), writes the dot graph, the partition, the statistics and
+    the checkpoints (``--checkpoint-period`` only: one checkpoint of the whole
+    model, restartable on any number of ranks). Ranks other than 0 write nothing to stdout or stderr: an error on any
     rank is reported once, by rank 0. ``refused`` names the options that a
     parallel run does not support yet, with their values (a value set is
     refused in one line).
@@ -336,9 +338,11 @@ def run_parallel_simulation(
         sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the process's life
 
     def build() -> Simulation:
-        for option, value in (refused or {}).items():
+        for option, value in {**(refused or {}), **parallel_checkpoint_limits(checkpoint)}.items():
             if value:
                 raise ParamError(f"{option} is not available in parallel runs yet; run serially")
+        if checkpoint is not None and not checkpoint.period:
+            raise ParamError("parallel runs take checkpoints by --checkpoint-period SIMTIME only")
         if load_checkpoint:
             sim = load_simulation(
                 load_checkpoint,
@@ -356,15 +360,49 @@ def run_parallel_simulation(
         return sim
 
     sim = mpi.together(build)
-    run_parallel(
-        sim,
-        mpi,
-        partitioner=partitioner,
-        output_partition=output_partition and str(output_partition),
-    )
+    manager = None
+    if checkpoint is not None and mpi.root:
+        from nnsim.checkpoint.manager import Policy, enable
+
+        manager = mpi.together(  # no triggers of its own: the parallel run calls it
+            lambda: enable(
+                sim,
+                checkpoint.directory,
+                prefix=checkpoint.prefix,
+                policy=Policy(keep_last=checkpoint.keep_last),
+            ),
+            name_rank=False,
+        )
+    elif checkpoint is not None:
+        mpi.together(lambda: None, name_rank=False)
+    try:
+        run_parallel(
+            sim,
+            mpi,
+            partitioner=partitioner,
+            output_partition=output_partition and str(output_partition),
+            checkpoint_period=parse_time(checkpoint.period) if checkpoint else None,
+            checkpointer=manager,
+        )
+    finally:
+        if manager is not None:
+            manager.close()
     if mpi.root:
-        report_end(sim, statistics)
+        report_end(sim, statistics, manager)
     return sim
+
+
+def parallel_checkpoint_limits(checkpoint: CheckpointOptions | None) -> dict[str, Any]:
+    """The checkpoint options a parallel run refuses, with their values (set: refused)."""
+    if checkpoint is None:
+        return {}
+    return {
+        "--checkpoint-wall-period": checkpoint.wall_period,
+        "--checkpoint-every-epochs": checkpoint.every_epochs,
+        "--checkpoint-every-steps": checkpoint.every_steps,
+        "--checkpoint-keep-best": checkpoint.keep_best,
+        "--checkpoint-async": checkpoint.asynchronous,
+    }
 
 
 def parallel_launched() -> bool:

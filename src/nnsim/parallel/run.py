@@ -43,6 +43,7 @@ import heapq
 import json
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from nnsim.errors import ParamError
 from nnsim.parallel.partition import (
@@ -53,7 +54,7 @@ from nnsim.parallel.partition import (
 )
 from nnsim.parallel.wire import pack, unpack
 from nnsim.parallel.world import World, describe_failure
-from nnsim.sim import EXIT_PRIORITY, STOP_PRIORITY, Pending, Simulation
+from nnsim.sim import ACTION_PRIORITY, EXIT_PRIORITY, STOP_PRIORITY, Pending, Simulation
 from nnsim.state import Decoder, Encoder, capture_components, restore_components
 
 NEVER = 2**63 - 1  # no next entry; also "no bound"
@@ -99,10 +100,27 @@ class RankReport:
 class ParallelRun:
     """This rank's share of one simulation; `run` drives it to the end with the other ranks."""
 
-    def __init__(self, sim: Simulation, world: World, partition: Partition):
+    def __init__(
+        self,
+        sim: Simulation,
+        world: World,
+        partition: Partition,
+        *,
+        checkpoint_period: int | None = None,
+        checkpointer: Any = None,
+    ):
+        """``checkpoint_period`` (ps) takes a checkpoint at every multiple of it, written
+        by ``checkpointer`` (rank 0's `nnsim.checkpoint.CheckpointManager`)."""
         self.sim = sim
         self.world = world
         self.partition = partition
+        self.checkpoint_period = checkpoint_period
+        self.checkpointer = checkpointer
+        self.next_checkpoint = (
+            None
+            if checkpoint_period is None
+            else (sim.now // checkpoint_period + 1) * checkpoint_period
+        )
         self.owned = partition.owned(world.rank)
         self.outboxes: list[list] = [[] for _ in range(world.size)]
         self.lines: list[tuple] = []  # (time, priority, source, seq, n, text) printed here
@@ -142,6 +160,8 @@ class ParallelRun:
         try:
             status = self._exchange(None, (0, STOP_PRIORITY))
             while (reason := self._finished(status)) is None:
+                if self._at_checkpoint(status):
+                    self._checkpoint()
                 bound = self._bound(status)
                 if not done and self.error is None:
                     try:
@@ -166,6 +186,8 @@ class ParallelRun:
         lookahead = self.partition.lookahead
         lowest = min((int(row[NEXT]) for row in status if not row[DONE]), default=NEVER)
         bound = (NEVER if lookahead == NEVER else min(NEVER, lowest + lookahead), 0)
+        if self.next_checkpoint is not None:  # every rank stops where the checkpoint is taken
+            bound = min(bound, (self.next_checkpoint, ACTION_PRIORITY))
         if self.leader is None or self.world.rank == self.leader:
             return bound
         leader = status[self.leader]
@@ -258,6 +280,60 @@ class ParallelRun:
         for line in tree.get("lines", ()):
             heapq.heappush(self._pending_lines, tuple(line))
 
+    # Checkpoints at sync points -------------------------------------------------------
+    def _at_checkpoint(self, status) -> bool:
+        """Every rank has delivered everything before the next checkpoint, and none has ended."""
+        if self.next_checkpoint is None:
+            return False
+        point = (self.next_checkpoint, ACTION_PRIORITY)
+        return all(
+            not row[DONE] and (int(row[BOUND_TIME]), int(row[BOUND_PRIORITY])) == point
+            for row in status
+        )
+
+    def _checkpoint(self) -> None:
+        """Gather the whole state to rank 0, which writes one checkpoint of the whole model.
+
+        It is the serial run's checkpoint at the same point (a period marker
+        runs after every event of its time): restarted on any number of
+        ranks, serially included, it continues as the serial run does. Rank
+        0 then goes back to its own share (`Simulation.localize`).
+        """
+        sim, world, at = self.sim, self.world, self.next_checkpoint
+        parts = world.gather_bytes(world.together(self._share))
+
+        def write() -> bytes:
+            if not world.root:
+                return b""
+            blockers = set(sim.kernel_state()["blockers"])
+            for data in parts[1:]:
+                tree, tensors = unpack(data)
+                restore_components(sim, tree, tensors)
+                blockers.update(tree["blockers"])
+            sim.adopt_run_state(at, blockers)
+            capture, sim.printer = sim.printer, self._printer  # its line prints now, in order
+            try:
+                self.checkpointer.checkpoint_now("period")
+            finally:
+                sim.printer = capture
+            go_on = sim.model_events_pending()  # as the serial period: none while all is quiet
+            sim.localize(self.owned)
+            return b"1" if go_on else b""
+
+        go_on = world.broadcast_bytes(world.together(write, name_rank=False))
+        self.next_checkpoint = at + self.checkpoint_period if go_on else None
+
+    def _share(self) -> bytes:
+        """This rank's components, its queued entries and its report, as bytes for rank 0."""
+        if self.error is not None:
+            raise ParamError(self.error)
+        sim = self.sim
+        part, tensors = capture_components(sim, [] if self.world.root else self.owned)
+        part["report"] = self.report.to_json()
+        part["now"] = sim.now
+        part["blockers"] = sim.kernel_state()["blockers"]
+        return pack(part, tensors)
+
     def _finished(self, status) -> str | None:
         """Why the whole run ended (None: it goes on)."""
         codes = [int(row[DONE]) for row in status]
@@ -290,17 +366,7 @@ class ParallelRun:
         complete and finish phases. Returns every rank's report (on rank 0).
         """
         sim, world = self.sim, self.world
-
-        def share() -> bytes:
-            if self.error is not None:
-                raise ParamError(self.error)
-            part, tensors = capture_components(sim, [] if world.root else self.owned)
-            part["report"] = self.report.to_json()
-            part["now"] = sim.now
-            part["blockers"] = sim.kernel_state()["blockers"]
-            return pack(part, tensors)
-
-        parts = world.gather_bytes(world.together(share))
+        parts = world.gather_bytes(world.together(self._share))
         if not world.root:
             return []
         reports, now, blockers = [], sim.now, set(sim.kernel_state()["blockers"])
@@ -329,13 +395,18 @@ def run_parallel(
     *,
     partitioner: str = "linear",
     output_partition: str | None = None,
+    checkpoint_period: int | None = None,
+    checkpointer: Any = None,
 ) -> list[RankReport]:
     """Run ``sim`` (built the same way on every rank) to its end over ``world``'s ranks.
 
     On rank 0 the simulation is afterwards the serial run's at its end
     (states, statistics, predictions; complete and finish have run) and the
     result is every rank's `RankReport`; the other ranks' simulations are
-    their shares, left in the run phase, and the result is empty.
+    their shares, left in the run phase, and the result is empty. With
+    ``checkpoint_period`` (ps), rank 0's ``checkpointer`` (a
+    `nnsim.checkpoint.CheckpointManager` without triggers of its own) writes
+    a checkpoint of the whole model at every multiple of it.
     """
     world.together(sim.start)  # init and setup, on the whole model in every rank
     # Rank 0 partitions (a partitioner need not be deterministic), every rank checks.
@@ -352,7 +423,9 @@ def run_parallel(
     if world.root and output_partition:
         write_partition(partition, output_partition)
     note(sim, f"parallel run on {world.size} ranks: {partition.describe()}")
-    parallel = ParallelRun(sim, world, partition)
+    parallel = ParallelRun(
+        sim, world, partition, checkpoint_period=checkpoint_period, checkpointer=checkpointer
+    )
     world.together(parallel.localize)
     reason = parallel.run()
     reports = parallel.gather(reason)

@@ -582,8 +582,10 @@ class Simulation:
         and setup phases ran on the whole model in every process): queued
         ticks and events of the other components are dropped, and their
         primary status no longer holds this process's run open (the process
-        that runs them counts it). Links to them must send to an outbox
-        (`LinkEnd.send_to_outbox`).
+        that runs them counts it; a queued end requested by the primaries
+        stays only with them). Links to them must send to an outbox
+        (`LinkEnd.send_to_outbox`). It may be called again, after the state
+        of the whole run was gathered here for a checkpoint.
         """
         if self.phase != "run":
             raise ParamError("a simulation is localized once its run phase has started")
@@ -598,11 +600,18 @@ class Simulation:
                     owner[end.id] = end.peer.owner.name  # an event from end goes to its peer
             for clock in component.clocks:
                 owner[clock.id] = component.name
-        kept = [
-            entry
-            for entry in self._queue.entries()
-            if entry[2] == 0 or owner.get(entry[2]) in owned
-        ]
+        leads = any(self.components[name].primary for name in owned)
+
+        def kept_here(entry: tuple) -> bool:
+            if entry[2] != 0:
+                return owner.get(entry[2]) in owned
+            # Kernel entries stay, but the end the primaries requested belongs to their process.
+            target = entry[4]
+            return leads or not (
+                isinstance(target, _StopMarker) and target.reason == "primaries done"
+            )
+
+        kept = [entry for entry in self._queue.entries() if kept_here(entry)]
         self._queue.clear()
         for entry in kept:
             self._queue.push_at(*entry)
