@@ -165,3 +165,20 @@ def test_messages_between_ranks_round_trip_events_with_tensors_and_refuse_garbag
     for broken in (data[:5], data[:-4], b"\xff" * 16):
         with pytest.raises(StateError, match="message between ranks"):
             unpack(broken)
+
+
+def test_a_gathered_state_replaces_one_of_another_kind():
+    """What rank 0 holds of another rank's component may be an array where it is None now."""
+    from nnsim.state import capture_components, restore_components
+
+    owner, here = chain(2), chain(2)
+    for sim in (owner, here):
+        sim.start()
+    here.components["r1"].got = np.zeros(3)  # gathered at an earlier checkpoint
+    owner.components["r1"].got = None  # what the owner holds now
+    owner.components["r0"].links["b"].send("in flight", 7)
+    part, tensors = capture_components(owner, ["r1"])
+    restore_components(here, part, tensors)
+    assert here.components["r1"].got is None
+    assert here.components["r0"].links["b"].sent == 0  # r0 was not in the part
+    assert [entry.payload for entry in here.pending()] == ["in flight"]  # the owner's queue came

@@ -249,7 +249,7 @@ def restore_components(sim: Simulation, part: dict, tensors: dict[str, np.ndarra
     for name, state in part["components"].items():
         component = sim.components[name]
         _check_fit(body, component, state)
-        _restore_component(component, state, decoder, body)
+        _restore_component(component, state, decoder, body, live=True)
         restored += [component, *component.subcomponents.values()]
     _requeue(sim, part["queue"], decoder)
     for element in restored:
@@ -344,10 +344,19 @@ def _elements(sim: Simulation) -> dict[str, Element]:
     return elements
 
 
-def _restore_component(component: Component, state: dict, decoder: Decoder, body: dict) -> None:
-    """Put one component's saved state back: attributes, subcomponents, links, clocks."""
+def _restore_component(
+    component: Component, state: dict, decoder: Decoder, body: dict, *, live: bool = False
+) -> None:
+    """Put one component's saved state back: attributes, subcomponents, links, clocks.
+
+    ``live``: the state comes from the same model running in another process,
+    so an attribute may hold another kind of value than here (None, then an
+    array); a checkpoint's must match the freshly built model's.
+    """
     name = component.name
-    _restore_element(component, state["state"], decoder, body, f"components/{name}/state")
+    _restore_element(
+        component, state["state"], decoder, body, f"components/{name}/state", live=live
+    )
     for slot, sub_state in state["subcomponents"].items():
         _restore_element(
             component.subcomponents[slot],
@@ -355,6 +364,7 @@ def _restore_component(component: Component, state: dict, decoder: Decoder, body
             decoder,
             body,
             f"components/{name}/subcomponents/{slot}",
+            live=live,
         )
     for port, link_state in state["links"].items():
         end = component.links[port]
@@ -393,9 +403,10 @@ def _check_fit(body: dict, component: Component, state: dict) -> None:
 
 
 def _restore_element(
-    element: Element, state: dict, decoder: Decoder, body: dict, path: str
+    element: Element, state: dict, decoder: Decoder, body: dict, path: str, *, live: bool = False
 ) -> None:
-    """Put the saved attributes back: the rebuilt element's attributes, each of the same kind."""
+    """Put the saved attributes back: the rebuilt element's attributes, each of the same kind
+    (any kind when ``live``: see `_restore_component`)."""
     built = state_items(element)
     for name in built:
         if name not in state:
@@ -414,7 +425,7 @@ def _restore_element(
             restored = decoder.decode(value, f"{element.name}/{name}")
         except StateError as error:
             raise _misfit(body, f"{path}/{name}", str(error)) from None
-        if name in built and not same_kind(built[name], restored):
+        if not live and name in built and not same_kind(built[name], restored):
             raise _misfit(
                 body,
                 f"{path}/{name}",
