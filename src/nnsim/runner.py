@@ -360,21 +360,17 @@ def run_parallel_simulation(
         return sim
 
     sim = mpi.together(build)
-    manager = None
-    if checkpoint is not None and mpi.root:
+
+    def checkpointer() -> Any:
+        """Rank 0's checkpoint manager, with no triggers of its own: the parallel run calls it."""
+        if checkpoint is None or not mpi.root:
+            return None
         from nnsim.checkpoint.manager import Policy, enable
 
-        manager = mpi.together(  # no triggers of its own: the parallel run calls it
-            lambda: enable(
-                sim,
-                checkpoint.directory,
-                prefix=checkpoint.prefix,
-                policy=Policy(keep_last=checkpoint.keep_last),
-            ),
-            name_rank=False,
-        )
-    elif checkpoint is not None:
-        mpi.together(lambda: None, name_rank=False)
+        policy = Policy(keep_last=checkpoint.keep_last)
+        return enable(sim, checkpoint.directory, prefix=checkpoint.prefix, policy=policy)
+
+    manager = mpi.together(checkpointer, name_rank=False)
     try:
         run_parallel(
             sim,
