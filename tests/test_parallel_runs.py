@@ -42,6 +42,7 @@ def mpirun(ranks: int, *args: str, env: dict | None = None, timeout: float = 90)
         [str(MPIEXEC), "-n", str(ranks), sys.executable, "-m", "nnsim.cli", *args],
         cwd=REPO,
         capture_output=True,
+        stdin=subprocess.DEVNULL,
         text=True,
         timeout=timeout,
         env={**os.environ, **(env or {})},
@@ -182,7 +183,7 @@ def test_options_a_parallel_run_does_not_support_are_refused_in_one_line(tmp_pat
     for options, message in (
         (["--checkpoint-enable", "--checkpoint-every-epochs=1"], "--checkpoint-every-epochs is"),
         (["--checkpoint-enable"], "parallel runs take checkpoints by --checkpoint-period"),
-        (["--interactive-start"], "--interactive-start is not available in parallel runs"),
+        (["--trace-events=trace.json"], "--trace-events is not available in parallel runs"),
     ):
         result = mpirun(2, "run", PHOLD, *options, f"--checkpoint-dir={tmp_path}")
         assert result.returncode == 1
@@ -248,3 +249,36 @@ def test_checkpoints_taken_on_three_ranks_are_the_serial_ones_and_restart_on_any
     for ranks in (2, 3):
         result = mpirun(ranks, "run", str(parallel_dir / middle), f"--statistics={stats}")
         assert outputs(result, stats) == reference, f"3 -> {ranks}"
+
+
+def console_run(tmp_path: Path, commands: str, name: str = "commands.txt") -> list[str]:
+    """``nnsim run`` arguments that replay ``commands`` in the console entered at 8 ns."""
+    replay = tmp_path / name
+    replay.write_text(commands)
+    return ["run", PHOLD, "--stop-at=25ns", "--interactive-start=8ns", f"--replay={replay}"]
+
+
+def test_the_console_at_a_sync_point_sees_and_sets_components_of_every_rank(tmp_path):
+    """Driven from rank 0: the replayed session prints, changes and ends as the serial one."""
+    commands = "print lp4/received\nset lp4/mean_delay 300\nrun 5ns\ntime\nprint lp1/received\n"
+    stats = tmp_path / "stats.json"
+    run = [*console_run(tmp_path, commands), f"--statistics={stats}", "--", *PHOLD_ARGS]
+    serial = outputs(run_nnsim(*run), stats)
+    assert "[8 ns] /> print lp4/received\nreceived = 7 (int)" in serial[0]
+    assert "Entering interactive mode at time 13000\n  reason: run time elapsed" in serial[0]
+    unchanged = run_nnsim(
+        *console_run(tmp_path, commands.replace("set", "print"), "unchanged.txt"),
+        "--",
+        *PHOLD_ARGS,
+    )
+    assert unchanged.stdout.split("run 5ns")[1] != serial[0].split("run 5ns")[1]  # the set matters
+    for ranks in (2, 3):  # lp4 is on rank 1, then on rank 2
+        result = mpirun(ranks, *run)
+        assert outputs(result, stats) == serial, f"{ranks} ranks"
+
+
+def test_the_console_of_a_parallel_run_refuses_watchpoints_in_one_line(tmp_path):
+    result = mpirun(2, *console_run(tmp_path, "watch lp1/received > 3\n"), "--", *PHOLD_ARGS)
+    assert result.returncode == 0, result.stderr
+    assert "Error: 'watch' is not available in parallel runs yet" in result.stdout.splitlines()
+    assert "Simulation is complete, simulated time: 25 ns" in result.stdout

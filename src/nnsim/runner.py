@@ -195,11 +195,9 @@ def run_simulation(
             partitioner=partitioner,
             output_partition=output_partition,
             checkpoint=checkpoint,
-            refused={
-                "--interactive-start": interactive_start,
-                "--replay": replay,
-                "--trace-events": trace_events,
-            },
+            interactive_start=interactive_start,
+            replay=replay,
+            refused={"--trace-events": trace_events},
         )
     if output_partition or partitioner != "linear":
         raise ParamError(
@@ -315,6 +313,8 @@ def run_parallel_simulation(
     partitioner: str = "linear",
     output_partition: str | Path | None = None,
     checkpoint: CheckpointOptions | None = None,
+    interactive_start: str | None = None,
+    replay: str | None = None,
     refused: dict[str, Any] | None = None,
 ) -> Simulation:
     """``nnsim run`` started by ``mpiexec -n R``: one simulation over R ranks (`nnsim.parallel`).
@@ -323,7 +323,8 @@ def run_parallel_simulation(
     have been written by a serial run); rank 0 alone prints (the run's lines
     in serial order), writes the dot graph, the partition, the statistics and
     the checkpoints (``--checkpoint-period`` only: one checkpoint of the whole
-    model, restartable on any number of ranks). Ranks other than 0 write nothing to stdout or stderr: an error on any
+    model, restartable on any number of ranks), and runs the console at sync
+    points (``--interactive-start``, ``--replay``). Ranks other than 0 write nothing to stdout or stderr: an error on any
     rank is reported once, by rank 0. ``refused`` names the options that a
     parallel run does not support yet, with their values (a value set is
     refused in one line).
@@ -379,6 +380,8 @@ def run_parallel_simulation(
             output_partition=output_partition and str(output_partition),
             checkpoint_period=parse_time(checkpoint.period) if checkpoint else None,
             checkpointer=manager,
+            interactive_start=None if interactive_start is None else parse_time(interactive_start),
+            replay=replay,
         )
     finally:
         if manager is not None:

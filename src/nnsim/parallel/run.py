@@ -121,10 +121,17 @@ class ParallelRun:
             if checkpoint_period is None
             else (sim.now // checkpoint_period + 1) * checkpoint_period
         )
+        self.next_break: int | None = None  # where every rank stops for the console
+        self.reports: list[RankReport] | None = None  # once the end is gathered
+        self.status = None  # every rank's row from the last exchange
+        self.done: str | None = None  # why this rank stopped ("stop-at", "primaries done")
         self.owned = partition.owned(world.rank)
         self.outboxes: list[list] = [[] for _ in range(world.size)]
         self.lines: list[tuple] = []  # (time, priority, source, seq, n, text) printed here
         self.ends = {end.id: end for c in sim.components.values() for end in c.links.values()}
+        self.peer_owner = {
+            end.path: end.peer.owner.name for end in self.ends.values() if end.peer is not None
+        }
         self.elements = {}
         for component in sim.components.values():
             self.elements[component.name] = component
@@ -153,27 +160,30 @@ class ParallelRun:
 
     # The loop -----------------------------------------------------------------------
     def run(self) -> str:
-        """Run windows until the whole run has ended; return why (as `Simulation.run` would)."""
+        """Run windows until every rank is at the next console break ("break"; the whole
+        state is then on rank 0) or the whole run has ended (why, as `Simulation.run` says)."""
         sim = self.sim
-        self._printer, sim.printer = sim.printer, self._capture_line
-        done: str | None = None
+        sim.printer = self._capture_line
         try:
-            status = self._exchange(None, (0, STOP_PRIORITY))
-            while (reason := self._finished(status)) is None:
-                if self._at_checkpoint(status):
+            if self.status is None:
+                self.status = self._exchange(None, (0, STOP_PRIORITY))
+            while (reason := self._finished(self.status)) is None:
+                if self._at_break(self.status):
+                    self._pause()
+                    return "break"
+                if self._at_checkpoint(self.status):
                     self._checkpoint()
-                bound = self._bound(status)
-                if not done and self.error is None:
+                bound = self._bound(self.status)
+                if not self.done and self.error is None:
                     try:
-                        done = self._window(bound, status)
+                        self.done = self._window(bound, self.status)
                     except Exception as failure:  # every rank reports it at the exchange
                         self.error = describe_failure(failure)
                 started = time.perf_counter()
-                status = self._exchange(done, (NEVER, 0) if done else bound)
+                self.status = self._exchange(self.done, (NEVER, 0) if self.done else bound)
                 self.report.sync_seconds += time.perf_counter() - started
         finally:
             sim.printer = self._printer
-        self._flush_lines(everything=True)
         return reason
 
     def _bound(self, status) -> tuple[int, int]:
@@ -188,6 +198,8 @@ class ParallelRun:
         bound = (NEVER if lookahead == NEVER else min(NEVER, lowest + lookahead), 0)
         if self.next_checkpoint is not None:  # every rank stops where the checkpoint is taken
             bound = min(bound, (self.next_checkpoint, ACTION_PRIORITY))
+        if self.next_break is not None:  # ... and where the console is entered
+            bound = min(bound, (self.next_break, STOP_PRIORITY))
         if self.leader is None or self.world.rank == self.leader:
             return bound
         leader = status[self.leader]
@@ -305,12 +317,7 @@ class ParallelRun:
         def write() -> bytes:
             if not world.root:
                 return b""
-            blockers = set(sim.kernel_state()["blockers"])
-            for data in parts[1:]:
-                tree, tensors = unpack(data)
-                restore_components(sim, tree, tensors)
-                blockers.update(tree["blockers"])
-            sim.adopt_run_state(at, blockers)
+            self._merge(parts, at)
             capture, sim.printer = sim.printer, self._printer  # its line prints now, in order
             try:
                 self.checkpointer.checkpoint_now("period")
@@ -322,6 +329,87 @@ class ParallelRun:
 
         go_on = world.broadcast_bytes(world.together(write, name_rank=False))
         self.next_checkpoint = at + self.checkpoint_period if go_on else None
+
+    def _merge(self, parts: list[bytes], now: int) -> list[dict]:
+        """Rank 0: put the other ranks' shares into this simulation, at time ``now``;
+        return their reports."""
+        sim = self.sim
+        blockers, reports = set(sim.kernel_state()["blockers"]), []
+        for data in parts[1:]:
+            tree, tensors = unpack(data)
+            restore_components(sim, tree, tensors)
+            blockers.update(tree["blockers"])
+            reports.append(tree["report"])
+        sim.adopt_run_state(now, blockers)
+        return reports
+
+    # The console at sync points ------------------------------------------------------
+    def _at_break(self, status) -> bool:
+        """Every rank has delivered everything before the console's break, and none has ended."""
+        if self.next_break is None:
+            return False
+        point = (self.next_break, STOP_PRIORITY)
+        return all(
+            not row[DONE] and (int(row[BOUND_TIME]), int(row[BOUND_PRIORITY])) == point
+            for row in status
+        )
+
+    def _pause(self) -> None:
+        """Gather the whole state to rank 0 for the console (at the break's time)."""
+        world, at = self.world, self.next_break
+        parts = world.gather_bytes(world.together(self._share))
+        world.together(lambda: self._merge(parts, at) if world.root else None, name_rank=False)
+        self.next_break = None
+
+    def resume(self, until: int | None = None) -> str:
+        """Go on after the console: to ``until`` (rank 0's word counts), or to the end.
+
+        Rank 0 sends every rank its components as the console left them (a
+        ``set`` included) and keeps its own share; then the windows go on
+        (`run`), and the result is "break" again or why the run ended.
+        """
+        word = self.world.broadcast_bytes(str(NEVER if until is None else until).encode())
+        until = int(word)
+        self._scatter()
+        self.next_break = None if until == NEVER else until
+        return self.run()
+
+    def _scatter(self) -> None:
+        sim, world = self.sim, self.world
+
+        def shares() -> list[bytes]:
+            if not world.root:
+                return [b""] * world.size
+            blockers, outgoing = sim.kernel_state()["blockers"], [b""]
+            for rank in range(1, world.size):
+                owned = set(self.partition.owned(rank))
+                part, tensors = capture_components(sim, sorted(owned))
+                part["queue"] = [
+                    entry for entry in part["queue"] if self._queued_for(entry, owned, rank)
+                ]
+                part["blockers"] = blockers
+                outgoing.append(pack(part, tensors))
+            return outgoing
+
+        incoming, _ = world.exchange(world.together(shares, name_rank=False), ())
+
+        def take() -> None:
+            if not world.root:
+                tree, tensors = unpack(incoming[0])
+                sim.localize([])  # its entries come back from rank 0, with what the console added
+                restore_components(sim, tree, tensors)
+                sim.adopt_run_state(sim.now, tree["blockers"])
+            sim.localize(self.owned)
+
+        world.together(take)
+
+    def _queued_for(self, entry: dict, owned: set[str], rank: int) -> bool:
+        """Whether a captured queue entry is delivered by ``rank`` (which owns ``owned``)."""
+        if entry["kind"] == "link":
+            return self.peer_owner[entry["source"]] in owned
+        if entry["kind"] == "clock":
+            return entry["component"] in owned
+        return rank == self.leader  # the end the primaries requested
 
     def _share(self) -> bytes:
         """This rank's components, its queued entries and its report, as bytes for rank 0."""
@@ -365,22 +453,18 @@ class ParallelRun:
         Rank 0's simulation then is the serial one at its end, and runs the
         complete and finish phases. Returns every rank's report (on rank 0).
         """
+        if self.reports is not None:
+            return self.reports  # already gathered (the console's last run did)
         sim, world = self.sim, self.world
+        self._flush_lines(everything=True)
         parts = world.gather_bytes(world.together(self._share))
-        if not world.root:
-            return []
-        reports, now, blockers = [], sim.now, set(sim.kernel_state()["blockers"])
-        reports.append(self.report)
-        for data in parts[1:]:
-            tree, tensors = unpack(data)
-            restore_components(sim, tree, tensors)
-            reports.append(RankReport(**tree["report"]))
-            now = max(now, tree["now"])
-            blockers.update(tree["blockers"])
-        sim.adopt_run_state(now, blockers)
-        sim.stop_reason = reason
-        sim.end()
-        return reports
+        self.reports = []
+        if world.root:
+            now = max([sim.now] + [unpack(data)[0]["now"] for data in parts[1:]])
+            self.reports = [self.report] + [RankReport(**r) for r in self._merge(parts, now)]
+            sim.stop_reason = reason
+            sim.end()
+        return self.reports
 
 
 def note(sim: Simulation, text: str) -> None:
@@ -397,6 +481,8 @@ def run_parallel(
     output_partition: str | None = None,
     checkpoint_period: int | None = None,
     checkpointer: Any = None,
+    interactive_start: int | None = None,
+    replay: str | None = None,
 ) -> list[RankReport]:
     """Run ``sim`` (built the same way on every rank) to its end over ``world``'s ranks.
 
@@ -406,7 +492,9 @@ def run_parallel(
     their shares, left in the run phase, and the result is empty. With
     ``checkpoint_period`` (ps), rank 0's ``checkpointer`` (a
     `nnsim.checkpoint.CheckpointManager` without triggers of its own) writes
-    a checkpoint of the whole model at every multiple of it.
+    a checkpoint of the whole model at every multiple of it. With
+    ``interactive_start`` (ps) or ``replay`` the console is entered at that
+    sync point, driven from rank 0 (`nnsim.parallel.console`).
     """
     world.together(sim.start)  # init and setup, on the whole model in every rank
     # Rank 0 partitions (a partitioner need not be deterministic), every rank checks.
@@ -427,7 +515,16 @@ def run_parallel(
         sim, world, partition, checkpoint_period=checkpoint_period, checkpointer=checkpointer
     )
     world.together(parallel.localize)
+    if replay is not None and interactive_start is None:
+        interactive_start = 0  # the replay's commands run at the start, as serially
+    parallel.next_break = interactive_start
     reason = parallel.run()
+    if reason == "break" and world.root:
+        from nnsim.parallel.console import drive
+
+        reason = drive(parallel, interactive_start, replay)
+    while reason == "break":  # the other ranks follow rank 0's console
+        reason = parallel.resume()
     reports = parallel.gather(reason)
     for report in reports:
         note(sim, report.line())
