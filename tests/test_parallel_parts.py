@@ -182,3 +182,17 @@ def test_a_gathered_state_replaces_one_of_another_kind():
     assert here.components["r1"].got is None
     assert here.components["r0"].links["b"].sent == 0  # r0 was not in the part
     assert [entry.payload for entry in here.pending()] == ["in flight"]  # the owner's queue came
+
+
+def test_an_outbox_send_takes_the_delays_a_queued_send_takes():
+    sim = chain(2)
+    sim.start()
+    outbox: list = []
+    end = sim.components["r0"].links["b"]
+    end.send_to_outbox(outbox)
+    end.send("numpy delay", np.int64(3))
+    assert outbox[0][0] == 1003 and type(outbox[0][0]) is int
+    for delay, error in ((1.5, TypeError), (-1, ValueError)):
+        with pytest.raises(error):
+            end.send("bad", delay)
+    assert end.sent == 1

@@ -9,6 +9,7 @@ never depends on object identity or on how the model is partitioned.
 
 from __future__ import annotations
 
+import operator
 from typing import TYPE_CHECKING, Any
 
 from nnsim.errors import LinkError
@@ -153,8 +154,9 @@ class OutboxSender:
         self.outbox = outbox
 
     def __call__(self, event: Any, /, delay: int = 0) -> None:
-        if delay.__class__ is not int or delay < 0:
-            raise ValueError(f"cannot send an event with a delay of {delay!r} ps")
+        delay = operator.index(delay)  # as the Sender: a numpy integer is fine, a float is not
+        if delay < 0:
+            raise ValueError(f"cannot send an event with a negative delay ({delay} ps)")
         self.sent += 1
         time = self._queue.now + self.latency + delay
         self.outbox.append((time, self.priority, self.source, self.sent, event))
