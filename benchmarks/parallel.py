@@ -9,10 +9,13 @@ number of events; the line gives wall times, the speedup of 2 ranks over
 serial, and per rank the windows, events per window and time spent
 synchronizing per window.
 
-Three configurations: ``heavy`` (much work per window: where parallel pays),
+Four configurations: ``heavy`` (much work per window: where parallel pays),
 ``light`` (the same model with no work per event: the windows' sync cost
-dominates) and ``empty`` (two LPs, one token: each window holds about one
-event, so its sync time is what an empty window costs).
+dominates), ``empty`` (two LPs, one token: each window holds about one
+event, so its sync time is what an empty window costs) and ``bare`` (the
+heavy case's math and one exchange per window without the simulation: the
+best speedup this machine gives at the moment, the peer that says how much
+of a missed target is the machine's).
 
 Run: ``.venv/bin/python benchmarks/parallel.py`` (or ``--only heavy``).
 BLAS threads are pinned to 1 so the comparison is of processes, not threads.
@@ -44,10 +47,12 @@ from nnsim.sim import Param, Simulation  # noqa: E402
 TARGET_SPEEDUP = 1.6
 CONFIGURATIONS = {
     # name: (lps, population, work, lookahead, mean delay, end time)
-    "heavy": (16, 4, 96, "10ns", 1000, "1us"),
+    "heavy": (16, 4, 128, "10ns", 1000, "1us"),
     "light": (16, 4, 0, "10ns", 1000, "30us"),
     "empty": (2, 1, 0, "1ns", 0, "2us"),
+    "bare": (0, 0, 128, "-", 0, "-"),  # see bare_worker
 }
+BARE_WORK, BARE_WINDOWS, BARE_PER_WINDOW = 128, 100, 30
 SINGLE_THREADED = {
     name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 }
@@ -61,14 +66,12 @@ class HeavyLP(PholdLP):
 
     def build(self) -> None:
         super().build()
-        self.matrix = self.rng.standard_normal((self.work, self.work)) / max(1, self.work)
-        self.state = np.ones((self.work, self.work))
+        self.matrix = self.rng.standard_normal((self.work, self.work))
         self.total = 0.0
 
     def on_token(self, token: Token) -> None:
-        if self.work:  # a W x W matmul: about 2 W^3 flops
-            self.state = np.tanh(self.matrix @ self.state)
-            self.total += float(self.state[0, 0])
+        if self.work:  # a W x W matmul, about 2 W^3 flops: the same cost for every token
+            self.total += float(np.tanh(self.matrix @ self.matrix)[0, 0])
         super().on_token(token)
 
 
@@ -84,10 +87,39 @@ def build(config: str, seed: int = 1) -> Simulation:
     return sim
 
 
+def bare_worker() -> None:
+    """The machine's own ceiling: the heavy case's math and one exchange per window, no kernel.
+
+    Serially the same total work is done by one process; the speedup of 2
+    ranks over it is the best any parallel run can show on this machine now.
+    """
+    from nnsim.parallel import world
+
+    mpi = world()
+    ranks = 1 if mpi is None else mpi.size
+    matrix = np.random.default_rng(0).standard_normal((BARE_WORK, BARE_WORK))
+    started = time.perf_counter()
+    for _ in range(BARE_WINDOWS):
+        for _ in range(BARE_PER_WINDOW * (2 // ranks)):
+            np.tanh(matrix @ matrix)
+        if mpi is not None:
+            mpi.exchange([b"x" * 100] * mpi.size, [0] * 8)
+    seconds = time.perf_counter() - started
+    if mpi is None or mpi.root:
+        print(
+            json.dumps(
+                {"seconds": seconds, "events": BARE_WINDOWS * BARE_PER_WINDOW * 2, "ranks": []}
+            )
+        )
+
+
 def worker(config: str) -> None:
     """One run of ``config``: serial when not under mpiexec; prints one JSON line (rank 0)."""
     from nnsim.parallel import run_parallel, world
 
+    if config == "bare":
+        bare_worker()
+        return
     sim = build(config)
     mpi = world()
     started = time.perf_counter()

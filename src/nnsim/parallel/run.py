@@ -80,7 +80,8 @@ class RankReport:
         per_window = self.events / self.windows if self.windows else 0.0
         sync_us = 1e6 * self.sync_seconds / self.windows if self.windows else 0.0
         return (
-            f"rank {self.rank} of {self.size}: {self.components} components, "
+            f"rank {self.rank} of {self.size}: {self.components} component"
+            f"{'' if self.components == 1 else 's'}, "
             f"{self.windows} windows, {self.events} events ({per_window:.1f} per window, "
             f"at most {self.busiest}), sync {self.sync_seconds:.3f} s ({sync_us:.0f} us per window)"
         )
