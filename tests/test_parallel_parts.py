@@ -196,3 +196,12 @@ def test_an_outbox_send_takes_the_delays_a_queued_send_takes():
         with pytest.raises(error):
             end.send("bad", delay)
     assert end.sent == 1
+
+
+def test_graph_keeps_a_busy_link_inside_a_rank():
+    sim = chain(4)
+    for link in sim.link_list:
+        link.traffic = 100 if link.name == "r1.b--r2.a" else 1
+    assignment = make_partition(sim, 2, "graph").assignment
+    assert assignment["r1"] == assignment["r2"]
+    assert sorted(assignment.values()) == [0, 0, 1, 1]

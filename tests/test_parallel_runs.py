@@ -282,3 +282,9 @@ def test_the_console_of_a_parallel_run_refuses_watchpoints_in_one_line(tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Error: 'watch' is not available in parallel runs yet" in result.stdout.splitlines()
     assert "Simulation is complete, simulated time: 25 ns" in result.stdout
+
+
+def test_a_usage_error_under_mpiexec_is_printed_once():
+    result = mpirun(2, "run", "--bogus")
+    assert result.returncode == 2
+    assert result.stderr.count("No such option: --bogus") == 1

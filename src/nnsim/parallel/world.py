@@ -28,9 +28,25 @@ SPIN_SECONDS = 50e-6  # how long a waiting rank spins before it yields between t
 SLEEP_SECONDS = 0.0  # a yield: back at once when no other process wants the core
 
 
+LAUNCHER_RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
+
+
 def launched() -> bool:
     """Whether this process was started by ``mpiexec`` (the launcher's variables are set)."""
     return any(variable in os.environ for variable in LAUNCHER_SIZE_VARIABLES)
+
+
+def launched_rank() -> int | None:
+    """This process's rank as the launcher set it (None when not started by ``mpiexec``).
+
+    Known before mpi4py is imported, so that the command line can keep ranks
+    other than 0 quiet from its first line (a usage error is printed once).
+    """
+    for variable in LAUNCHER_RANK_VARIABLES:
+        value = os.environ.get(variable, "")
+        if value.isdigit():
+            return int(value)
+    return None
 
 
 class RankFailed(NnsimError):
