@@ -14,12 +14,9 @@ handlers on another rank (``watch``, ``trace``) or another way to end
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 from nnsim.units import format_time
-
-if TYPE_CHECKING:
-    from nnsim.parallel.run import ParallelRun
 
 REFUSED = {
     name: f"'{name}' is not available in parallel runs yet"
@@ -27,9 +24,9 @@ REFUSED = {
 }
 
 
-def drive(parallel: ParallelRun, start: int | None, replay: str | None) -> str:
-    """Rank 0 at the first break: the console until the run goes to its end; return why it
-    ended (or "break" when the console stopped at a break it did not leave)."""
+def drive(parallel: Any, start: int | None, replay: str | None) -> str:
+    """Rank 0 at the first break of ``parallel`` (a `nnsim.parallel.run.ParallelRun`, which
+    calls this): the console until the run has ended; return why it ended."""
     from nnsim.console.session import ConsoleSession
 
     sim = parallel.sim

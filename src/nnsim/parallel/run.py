@@ -11,9 +11,16 @@ and a send to another rank's component goes to an outbox
 (the smallest next entry, allgathered); nothing any rank sends from now on
 arrives before T + lookahead (the smallest latency of a cut link), so each
 rank delivers its entries below T + lookahead, then the outboxes are
-exchanged (``Alltoallv``) and queued with their keys. The order of events is
-the serial one: (time, priority, sending end, sequence) does not depend on
-the partition.
+exchanged and queued with their keys: one ``Alltoall`` carries the sizes and
+every rank's status row, an ``Alltoallv`` the bytes when any cross. The
+order of events is the serial one: (time, priority, sending end, sequence)
+does not depend on the partition.
+
+**Sync points.** A checkpoint (``--checkpoint-period``) and the console
+(``--interactive-start``, ``run TIME``) are points every rank stops at
+before going on; the whole state is then gathered to rank 0, which writes
+one checkpoint of the whole model or runs the console on it, and (after the
+console) sends each rank its components back.
 
 **The end.** ``--stop-at`` is known to every rank, which stops at it by
 itself. An empty queue everywhere ends the run at the next exchange. The
