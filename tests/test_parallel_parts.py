@@ -205,3 +205,15 @@ def test_graph_keeps_a_busy_link_inside_a_rank():
     assignment = make_partition(sim, 2, "graph").assignment
     assert assignment["r1"] == assignment["r2"]
     assert sorted(assignment.values()) == [0, 0, 1, 1]
+
+
+def test_nnsim_and_its_command_line_do_not_import_mpi4py():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, nnsim, nnsim.parallel, nnsim.runner, nnsim.cli.main; "
+        "print('mpi4py' in sys.modules, nnsim.parallel.launched())"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.split() == ["False", "False"], result.stderr
