@@ -288,3 +288,13 @@ def test_a_usage_error_under_mpiexec_is_printed_once():
     result = mpirun(2, "run", "--bogus")
     assert result.returncode == 2
     assert result.stderr.count("No such option: --bogus") == 1
+
+
+def test_a_partition_file_rank_0_cannot_write_ends_every_rank_with_one_line(tmp_path):
+    target = tmp_path / "missing" / "partition.json"
+    result = mpirun(2, "run", PHOLD, *PHOLD_RUN, f"--output-partition={target}", timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"nnsim: error: cannot write '{target}': folder '{target.parent}' does not exist; "
+        "create it or choose another path"
+    ]

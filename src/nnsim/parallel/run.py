@@ -516,8 +516,11 @@ def run_parallel(
     )
     assignment = json.loads(world.broadcast_bytes(chosen))
     partition = world.together(lambda: check_partition(sim, world.size, partitioner, assignment))
-    if world.root and output_partition:
-        write_partition(partition, output_partition)
+    if output_partition:  # rank 0 writes; a failure ends every rank
+        world.together(
+            lambda: write_partition(partition, output_partition) if world.root else None,
+            name_rank=False,
+        )
     note(sim, f"parallel run on {world.size} ranks: {partition.describe()}")
     parallel = ParallelRun(
         sim, world, partition, checkpoint_period=checkpoint_period, checkpointer=checkpointer
