@@ -41,7 +41,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 from nnsim.errors import LinkError, ParamError
@@ -141,7 +141,6 @@ class Placement:
     rank: int | None = None
     group: str | None = None
     weight: float = 1.0
-    extra: dict = field(default_factory=dict)
 
 
 # Why `run` returned. "paused" (a time limit) and "break" (a request to stop
