@@ -322,8 +322,8 @@ def run_parallel_simulation(
     Every rank builds the model (or restores ``load_checkpoint``, which may
     have been written by a serial run); rank 0 alone prints (the run's lines
     in serial order), writes the dot graph, the partition, the statistics and
-    the checkpoints (``--checkpoint-period`` only: one checkpoint of the whole
-    model, restartable on any number of ranks), and runs the console at sync
+    the checkpoints (one of the whole model, restartable on any number of
+    ranks; by period, epochs or steps), and runs the console at sync
     points (``--interactive-start``, ``--replay``). Ranks other than 0 write nothing to stdout or stderr: an error on any
     rank is reported once, by rank 0. ``refused`` names the options that a
     parallel run does not support yet, with their values (a value set is
@@ -342,8 +342,6 @@ def run_parallel_simulation(
         for option, value in {**(refused or {}), **parallel_checkpoint_limits(checkpoint)}.items():
             if value:
                 raise ParamError(f"{option} is not available in parallel runs yet; run serially")
-        if checkpoint is not None and not checkpoint.period:
-            raise ParamError("parallel runs take checkpoints by --checkpoint-period SIMTIME only")
         if load_checkpoint:
             sim = load_simulation(
                 load_checkpoint,
@@ -368,7 +366,11 @@ def run_parallel_simulation(
             return None
         from nnsim.checkpoint.manager import Policy, enable
 
-        policy = Policy(keep_last=checkpoint.keep_last)
+        policy = Policy(
+            keep_last=checkpoint.keep_last,
+            keep_best=checkpoint.keep_best,
+            monitor=checkpoint.monitor,
+        )
         return enable(sim, checkpoint.directory, prefix=checkpoint.prefix, policy=policy)
 
     manager = mpi.together(checkpointer, name_rank=False)
@@ -378,8 +380,12 @@ def run_parallel_simulation(
             mpi,
             partitioner=partitioner,
             output_partition=output_partition and str(output_partition),
-            checkpoint_period=parse_time(checkpoint.period) if checkpoint else None,
+            checkpoint_period=parse_time(checkpoint.period)
+            if checkpoint and checkpoint.period
+            else None,
             checkpointer=manager,
+            every_epochs=checkpoint.every_epochs if checkpoint else 0,
+            every_steps=checkpoint.every_steps if checkpoint else 0,
             interactive_start=None if interactive_start is None else parse_time(interactive_start),
             replay=replay,
         )
@@ -397,9 +403,6 @@ def parallel_checkpoint_limits(checkpoint: CheckpointOptions | None) -> dict[str
         return {}
     return {
         "--checkpoint-wall-period": checkpoint.wall_period,
-        "--checkpoint-every-epochs": checkpoint.every_epochs,
-        "--checkpoint-every-steps": checkpoint.every_steps,
-        "--checkpoint-keep-best": checkpoint.keep_best,
         "--checkpoint-async": checkpoint.asynchronous,
     }
 
