@@ -7,7 +7,13 @@ from __future__ import annotations
 
 import click
 
-from nnsim.cli.options import ScriptCommand, checkpoint_options, run_settings, simulation_options
+from nnsim.cli.options import (
+    ScriptCommand,
+    checkpoint_options,
+    parallel_options,
+    run_settings,
+    simulation_options,
+)
 from nnsim.runner import resolve_location, run_simulation
 
 __all__ = ["run", "run_simulation"]  # run_simulation: the function behind the command
@@ -25,6 +31,7 @@ __all__ = ["run", "run_simulation"]  # run_simulation: the function behind the c
 @click.argument("script_args", nargs=-1, type=click.UNPROCESSED)
 @simulation_options
 @checkpoint_options
+@parallel_options
 @click.pass_context
 def run(ctx, script, script_args, **options) -> None:
     """Run the model script SCRIPT (or restart a checkpoint); arguments after -- go to the script.
@@ -33,6 +40,10 @@ def run(ctx, script, script_args, **options) -> None:
     through its init, setup, run, complete and finish phases and prints the
     simulated time at the end. SCRIPT may also be a checkpoint (a folder with
     manifest.json, a folder of checkpoints, or a URL): the run continues from it.
+
+    Started by mpiexec (mpiexec -n R nnsim run SCRIPT -- ARGS), the run is
+    parallel: components are partitioned over R ranks and the results are
+    the serial run's, bit for bit.
     """
     settings = run_settings(ctx, options)
     script, settings["load_checkpoint"] = resolve_location(script, settings["load_checkpoint"])
