@@ -114,7 +114,9 @@ def order_key(name: str) -> tuple:
 
 
 # Sharding -----------------------------------------------------------------------
-def shard_tensors(tensors: Mapping[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+def shard_tensors(
+    tensors: Mapping[str, np.ndarray], prefix: str = "tensors"
+) -> dict[str, dict[str, np.ndarray]]:
     """Split ``tensors`` into files ``{file name: {tensor: array}}`` of similar sizes.
 
     One file below `SHARD_THRESHOLD` bytes, else up to `MAX_SHARDS` (largest
@@ -135,7 +137,7 @@ def shard_tensors(tensors: Mapping[str, np.ndarray]) -> dict[str, dict[str, np.n
         groups[lightest][name] = tensors[name]
         sizes[lightest] += tensors[name].nbytes
     return {
-        f"tensors-{index:05d}-of-{count:05d}.safetensors": group
+        f"{prefix}-{index:05d}-of-{count:05d}.safetensors": group
         for index, group in enumerate(groups)
     }
 
