@@ -179,15 +179,28 @@ def test_a_rank_that_raises_ends_every_rank_with_one_line():
     assert "Simulation is complete" not in result.stdout
 
 
-def test_options_a_parallel_run_does_not_support_are_refused_in_one_line(tmp_path):
-    for options, message in (
-        (["--checkpoint-enable", "--checkpoint-wall-period=5"], "--checkpoint-wall-period is"),
-        (["--checkpoint-enable", "--checkpoint-async"], "--checkpoint-async is not available"),
-        (["--trace-events=trace.json"], "--trace-events is not available in parallel runs"),
-    ):
-        result = mpirun(2, "run", PHOLD, *options, f"--checkpoint-dir={tmp_path}")
-        assert result.returncode == 1
-        assert len(result.stderr.splitlines()) == 1 and message in result.stderr, result.stderr
+@pytest.mark.parametrize("background", [[], ["--checkpoint-async"]])
+def test_a_rank_that_cannot_write_its_files_leaves_no_checkpoint_and_one_line(tmp_path, background):
+    folder = tmp_path / "ckpt"
+    result = mpirun(
+        3,
+        "run",
+        PHOLD,
+        *PHOLD_RUN,
+        "--checkpoint-enable",
+        "--checkpoint-period=5ns",
+        *background,
+        f"--checkpoint-dir=failing://{folder}",
+        "--",
+        "--failing-storage=1",
+    )
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"nnsim: error: rank 1 of 3: cannot write checkpoint '{folder}/checkpoint_1_5000' "
+        f"(No space left on device); check the free space and permissions of '{folder}'"
+    ]
+    assert "Simulation is complete" not in result.stdout
+    assert list(folder.iterdir()) == []  # nothing committed, no staging area left behind
 
 
 def test_a_serial_checkpoint_restarts_on_two_and_three_ranks_with_the_same_continuation(
