@@ -334,3 +334,82 @@ def test_a_partition_file_rank_0_cannot_write_ends_every_rank_with_one_line(tmp_
         f"nnsim: error: cannot write '{target}': folder '{target.parent}' does not exist; "
         "create it or choose another path"
     ]
+
+
+def test_wall_clock_checkpoints_stop_every_rank_at_one_point_and_continue_as_the_run_did(
+    tmp_path, eval_folder
+):
+    """Rank 0's clock decides when; every rank stops at the same sync point, so the
+    checkpoint holds one consistent state, and restarting it (1 or 2 ranks) prints
+    exactly what the run printed after it."""
+    dataset = make_idx_dataset(tmp_path / "toy", train_per_class=30, test_per_class=5)
+    args = ["--", *example_args(dataset, eval_folder, "--epochs=4", "--hiddenLayerSize=64")]
+    folder = tmp_path / "ckpt"
+    wall = mpirun(
+        2,
+        "run",
+        EXAMPLE,
+        "--checkpoint-enable",
+        "--checkpoint-wall-period=0.2",
+        f"--checkpoint-dir={folder}",
+        *args,
+    )
+    assert wall.returncode == 0, wall.stderr
+    straight = run_nnsim("run", EXAMPLE, *args)
+    assert without_cpu_time(wall.stdout) == straight.stdout  # checkpoints change nothing
+    lines = wall.stdout.splitlines(keepends=True)
+    marks = [i for i, line in enumerate(lines) if line.startswith("# Simulation Checkpoint")]
+    assert marks, "the run was too short for a wall-clock checkpoint"
+    first = sorted(folder.glob("checkpoint_1_*"))[0]
+    manifest = json.loads((first / "manifest.json").read_text())
+    assert manifest["reason"] == "wall"
+    assert sorted(p.name for p in first.glob("tensors-*"))[-1].startswith("tensors-rank00001")
+    after = without_cpu_time("".join(lines[marks[0] + 1 :]))
+    assert run_nnsim("run", str(first)).stdout == after
+    assert mpirun(2, "run", str(first)).stdout == after
+
+
+def test_background_checkpoints_on_three_ranks_are_the_serial_ones(tmp_path, eval_folder):
+    """--checkpoint-async: each rank writes in a thread while the windows go on."""
+    dataset = make_idx_dataset(tmp_path / "toy", train_per_class=6, test_per_class=3)
+    args = ["--", *example_args(dataset, eval_folder, "--epochs=2", "--batchSize=16")]
+    period = ["--checkpoint-enable", "--checkpoint-period=50us", "--checkpoint-every-epochs=1"]
+    serial_dir, parallel_dir = tmp_path / "serial", tmp_path / "parallel"
+    serial = run_nnsim("run", EXAMPLE, *period, f"--checkpoint-dir={serial_dir}", *args)
+    parallel = mpirun(
+        3, "run", EXAMPLE, *period, "--checkpoint-async", f"--checkpoint-dir={parallel_dir}", *args
+    )
+    assert parallel.returncode == 0, parallel.stderr
+    assert without_cpu_time(parallel.stdout) == without_cpu_time(serial.stdout)
+    names = sorted(path.name for path in serial_dir.glob("checkpoint_*"))
+    assert len(names) == 5
+    assert names == sorted(path.name for path in parallel_dir.glob("checkpoint_*"))
+    for name in names:
+        assert same_state(parallel_dir / name, serial_dir / name, ranks=3) == name
+    assert (parallel_dir / "latest").read_text() == (serial_dir / "latest").read_text()
+
+
+def test_the_event_trace_of_a_parallel_run_is_one_file_with_a_process_per_rank(tmp_path):
+    """The serial trace's slices, each under the pid of the rank that ran it (Perfetto
+    shows one process per rank, a track per component)."""
+    serial, parallel = tmp_path / "serial.json", tmp_path / "parallel.json"
+    assert run_nnsim("run", PHOLD, *PHOLD_RUN, f"--trace-events={serial}").returncode == 0
+    result = mpirun(3, "run", PHOLD, *PHOLD_RUN, f"--trace-events={parallel}")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["parallel.json", "serial.json"]
+    mine, theirs = (json.loads(path.read_text())["traceEvents"] for path in (parallel, serial))
+    names = {e["pid"]: e["args"]["name"] for e in mine if e["name"] == "process_name"}
+    assert names == {1: "rank 0", 2: "rank 1", 3: "rank 2"}
+    tracks = {(e["pid"], e["args"]["name"]) for e in mine if e["name"] == "thread_name"}
+    owned = {(1 + i // 2, f"lp{i} (test.RingLP)") for i in range(6)}  # linear
+    assert owned <= tracks and {pid for pid, _ in tracks - owned} <= {1}  # 0 runs complete
+
+    def slices(events: list[dict]) -> list[tuple]:
+        return sorted(
+            (e["tid"], e["ts"], e["dur"], e["name"], e["args"].get("port"))
+            for e in events
+            if e["ph"] == "X"
+        )
+
+    assert slices(mine) == slices(theirs) and len(slices(mine)) > 50
+    assert {e["pid"] for e in mine if e["ph"] == "X" and e["tid"] == 6} == {3}  # lp5: rank 2
