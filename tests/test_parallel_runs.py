@@ -240,6 +240,19 @@ def test_checkpoints_taken_on_three_ranks_are_the_serial_ones_and_restart_on_any
     for name in names:
         assert same_state(parallel_dir / name, serial_dir / name, ranks=3) == name
     middle = names[1]
+    # The other readers see the 3 files as one checkpoint: verify, predict, load_model.
+    from nnsim.interop.from_nnsim import load_nnsim
+
+    verify = run_nnsim("checkpoint", "verify", str(parallel_dir / middle))
+    assert verify.stdout.startswith(f"OK: {middle} (3 files,"), verify.stdout + verify.stderr
+    predictions = [
+        run_nnsim("predict", f"--checkpoint={d / middle}", f"--images={eval_folder}").stdout
+        for d in (parallel_dir, serial_dir)
+    ]
+    assert "Survey says" in predictions[0] and predictions[0] == predictions[1]
+    mine, theirs = load_nnsim(parallel_dir / middle), load_nnsim(serial_dir / middle)
+    for a, b in zip(mine.layers, theirs.layers, strict=True):
+        assert (a.weights == b.weights).all() and (a.biases == b.biases).all()
 
     def restarted(checkpoint: Path, ranks: int, *options: str) -> tuple[str, str]:
         stats = tmp_path / "stats.json"
