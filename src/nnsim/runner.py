@@ -446,7 +446,9 @@ def run_parallel_simulation(
         parts = mpi.gather_bytes(tracer.part().encode())
         mpi.together(
             lambda: (
-                tracer.write(trace_events, [p.decode() for p in parts[1:]]) if mpi.root else None
+                tracer.write(trace_events, [p.decode() for p in parts[1:]], used_only=True)
+                if mpi.root
+                else None
             ),
             name_rank=False,
         )
