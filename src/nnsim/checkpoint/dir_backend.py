@@ -3,7 +3,7 @@
 Layout of a storage root::
 
     <root>/<name>/manifest.json
-    <root>/<name>/tensors-00000-of-0000N.safetensors
+    <root>/<name>/tensors-00000-of-0000N.safetensors      (a parallel run: tensors-rank0000R-...)
     <root>/latest                          the name of the last committed checkpoint
     <root>/.tmp-<name>-<pid>-<random>/     a checkpoint being written (or deleted)
 

@@ -10,6 +10,9 @@ a checkpoint *means* lives here, the same for every backend:
   while a second thread hashes the same memory (SHA-256 is the slow part);
   the manifest (`build_manifest`: format, version, file and tensor tables,
   its own SHA-256) is written last; the backend commits; then ``latest``.
+  The steps are public (`plan_files`, `staged`, `write_files`, `commit`,
+  `point_latest`) so that the ranks of a parallel run can each write
+  their own files into one staging area (`nnsim.parallel.checkpoint`).
 * **load / verify / load_manifest**: the manifest is read bounded and
   checked (`parse_manifest`, schema included); each file's size, then with
   ``verify`` its SHA-256 (files hashed in parallel threads), then its

@@ -1,7 +1,9 @@
 """The checkpoint format that every storage backend shares.
 
 A checkpoint named ``<name>`` is a JSON manifest plus tensor files
-``tensors-00000-of-0000N.safetensors``. The caller's manifest (any JSON-able
+``tensors-00000-of-0000N.safetensors`` (a parallel run: one set per rank,
+``tensors-rank0000R-00000-of-0000N.safetensors``, `nnsim.parallel.checkpoint`;
+readers need not know: the ``files`` and ``tensors`` tables say it all). The caller's manifest (any JSON-able
 dict: large ints and NaN/inf floats round-trip exactly; non-finite floats are
 written as ``{"__float__": "nan"}``, never as the non-standard ``NaN``
 literal) gets these keys from the storage layer::
