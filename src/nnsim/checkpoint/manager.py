@@ -280,6 +280,7 @@ class CheckpointManager:
         name, extras = self.begin_checkpoint(reason, metrics=metrics, name=name)
         body, tensors = capture(self.sim, copy_tensors=self.asynchronous)
         body.update(extras)
+        self.announce_checkpoint(self.sim.now)
         if self.asynchronous:
             self._writer = threading.Thread(
                 target=self._write, args=(name, body, tensors), daemon=True
@@ -302,11 +303,11 @@ class CheckpointManager:
     ) -> tuple[str, dict]:
         """The name of the next checkpoint (at simulated time ``now``, by default the
         simulation's) and what its manifest says besides the state: reason, metrics,
-        lineage, monitor. Waits for the write in flight; prints the checkpoint line.
+        lineage, monitor. Waits for the write in flight.
 
         `checkpoint_now` calls it; so does a parallel run's rank 0, which writes the
         checkpoint with the other ranks (`nnsim.parallel.checkpoint`), then calls
-        `committed`.
+        `committed`. `announce_checkpoint` prints its line once the state is taken.
         """
         if self.error is not None:
             raise CheckpointError(f"checkpoints stopped after an earlier failure: {self.error}")
@@ -327,6 +328,10 @@ class CheckpointManager:
             LINEAGE_KEY: self.lineage,
             "monitor": self.policy.monitor,  # how `nnsim checkpoint list` picks the best
         }
+        return name, extras
+
+    def announce_checkpoint(self, now: int) -> None:
+        """Print the ``# Simulation Checkpoint`` line (unless ``announce`` is off)."""
         wall = time.perf_counter()
         if self.announce:
             self.sim.print(
@@ -334,7 +339,6 @@ class CheckpointManager:
                 f"(Real CPU time since last checkpoint {wall - self._last_wall:.2f} seconds)"
             )
         self._last_wall = wall
-        return name, extras
 
     def committed(self, name: str) -> None:
         """Checkpoint ``name`` is written: count it and apply retention."""

@@ -119,6 +119,7 @@ class ParallelCheckpoints:
             body, renames = combine_shares(sim, parts, now=at, blockers=blockers)
             for reason, metrics in choose(parts):  # each prints its line now
                 name, extras = self.manager.begin_checkpoint(reason, metrics=metrics, now=at)
+                self.manager.announce_checkpoint(at)
                 jobs.append((name, {**body, **extras}, renames))
             go_on = any(p["pending"] for p in parts)
             return json.dumps({"names": [name for name, _, _ in jobs], "go_on": go_on}).encode()
