@@ -363,7 +363,7 @@ def test_wall_clock_checkpoints_stop_every_rank_at_one_point_and_continue_as_the
         "run",
         EXAMPLE,
         "--checkpoint-enable",
-        "--checkpoint-wall-period=0.2",
+        "--checkpoint-wall-period=0.1",
         f"--checkpoint-dir={folder}",
         *args,
     )

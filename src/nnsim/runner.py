@@ -346,6 +346,7 @@ def run_parallel_simulation(
     interactive_start: str | None = None,
     replay: str | None = None,
     trace_events: str | Path | None = None,
+    refused: dict[str, Any] | None = None,
 ) -> Simulation:
     """``nnsim run`` started by ``mpiexec -n R``: one simulation over R ranks (`nnsim.parallel`).
 
@@ -358,7 +359,9 @@ def run_parallel_simulation(
     ``asynchronous``) and the event trace (one file, a process per rank),
     and runs the console at sync points (``--interactive-start``,
     ``--replay``). Ranks other than 0 write nothing to stdout or stderr: an
-    error on any rank is reported once, by rank 0.
+    error on any rank is reported once, by rank 0. ``refused`` names options
+    the calling command does not support in parallel runs, with their values
+    (a value set is refused in one line).
     """
     import os
     import sys
@@ -370,6 +373,9 @@ def run_parallel_simulation(
         sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the process's life
 
     def build() -> Simulation:
+        for option, value in (refused or {}).items():
+            if value:
+                raise ParamError(f"{option} is not available in parallel runs yet; run serially")
         if load_checkpoint:
             sim = load_simulation(
                 load_checkpoint,
