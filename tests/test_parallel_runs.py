@@ -203,6 +203,36 @@ def test_a_rank_that_cannot_write_its_files_leaves_no_checkpoint_and_one_line(tm
     assert list(folder.iterdir()) == []  # nothing committed, no staging area left behind
 
 
+def test_a_storage_other_ranks_cannot_reach_gets_the_same_files_through_rank_0(tmp_path):
+    """memory:// and the like: rank 0 writes each rank's file from the bytes it sends."""
+    period = [*PHOLD_RUN, "--checkpoint-enable", "--checkpoint-period=5ns"]
+    shared, unshared = tmp_path / "shared", tmp_path / "unshared"
+    for folder, scheme in ((shared, ""), (unshared, "unshared://")):
+        result = mpirun(
+            3,
+            "run",
+            PHOLD,
+            *period,
+            f"--checkpoint-dir={scheme}{folder}",
+            "--",
+            "--unshared-storage",
+        )
+        assert result.returncode == 0, result.stderr
+    names = sorted(path.name for path in shared.glob("checkpoint_*"))
+    assert len(names) == 4 and names == sorted(p.name for p in unshared.glob("checkpoint_*"))
+    for name in names:
+        files = sorted(path.name for path in (shared / name).glob("tensors-*"))
+        assert len(files) == 3
+        assert files == sorted(path.name for path in (unshared / name).glob("tensors-*"))
+        for file in files:
+            assert (shared / name / file).read_bytes() == (unshared / name / file).read_bytes()
+        mine, theirs = (
+            json.loads((d / name / "manifest.json").read_text()) for d in (unshared, shared)
+        )
+        for key in ("files", "tensors", "components", "queue"):
+            assert mine[key] == theirs[key], (name, key)
+
+
 def test_a_serial_checkpoint_restarts_on_two_and_three_ranks_with_the_same_continuation(
     tmp_path, eval_folder
 ):

@@ -111,7 +111,23 @@ parser.add_argument(
     default=-1,
     help="register checkpoint storage failing:// whose tensor writes fail on this rank (disk full)",
 )
+parser.add_argument(
+    "--unshared-storage",
+    action="store_true",
+    help="register checkpoint storage unshared://, a folder other processes cannot join",
+)
 args = parser.parse_args()
+
+if args.unshared_storage:
+    from nnsim.checkpoint import DirStorage, register_backend
+
+    class UnsharedStorage(DirStorage):
+        """A folder as memory:// is to other processes: rank 0 writes every rank's files."""
+
+        def staging_token(self, staging):
+            return None
+
+    register_backend("unshared", UnsharedStorage)
 
 if args.failing_storage >= 0:
     import errno
