@@ -165,3 +165,138 @@ def test_memory_storage_is_not_shared_between_processes_so_rank_0_writes_its_fil
     with staged(storage, NAME) as staging:
         assert storage.staging_token(staging) is None
         storage.abort(staging)
+
+
+# Fuzzing a real checkpoint laid out in rank files, every reader in one line ----------------
+RANKS = 3
+
+
+def split_by_rank(folder: Path, name: str) -> None:
+    """Rewrite checkpoint ``name`` as a 3-rank run writes it: each component's tensors in
+    the file set of the rank `linear`-like placement gives it, one manifest for all."""
+    storage = open_storage(folder)
+    manifest, tensors = storage.load(name)
+    components = list(manifest["components"])
+    owner = {c: index * RANKS // len(components) for index, c in enumerate(components)}
+    shares: list[dict] = [{} for _ in range(RANKS)]
+    for key, array in tensors.items():
+        shares[owner.get(key.split("/", 1)[0], 0)][key] = np.array(array)
+    storage.delete(name)
+    files, entries = {}, {}
+    with staged(storage, name) as staging:
+        for rank, share in enumerate(shares):
+            got = write_files(storage, staging, plan_files(share, name, rank_prefix(rank)))
+            files.update(got[0])
+            entries.update(got[1])
+        commit(storage, staging, name, manifest, files, entries)
+    point_latest(storage, name)
+
+
+@pytest.fixture(scope="module")
+def ranked(tmp_path_factory) -> dict:
+    """The fuzz suite's real checkpoints (a short training run), in 3 rank file sets each."""
+    import resource
+
+    from conftest import EXAMPLE, REPO, example_args, make_idx_dataset, run_nnsim
+    from test_checkpoint_fuzz import MEMORY_BOUND, OUTSIDE_SECRET
+
+    root = tmp_path_factory.mktemp("ranked_fuzz")
+    dataset = make_idx_dataset(root / "toy", train_per_class=6, test_per_class=3)
+    folder = root / "checkpoints"
+    result = run_nnsim(
+        "run",
+        EXAMPLE,
+        "--checkpoint-enable",
+        "--checkpoint-every-steps=3",
+        f"--checkpoint-dir={folder}",
+        "--",
+        *example_args(dataset, None, "--epochs=1", "--batchSize=8", "--hiddenLayerSize=4"),
+    )
+    assert result.returncode == 0, result.stderr
+    names = sorted((p.name for p in folder.iterdir() if p.is_dir()), key=lambda n: n.split("_")[1])
+    for name in names:
+        split_by_rank(folder, name)
+    assert len(list((folder / names[0]).glob("tensors-rank*"))) == RANKS
+    secret = root / "outside-secret.bin"
+    secret.write_bytes(OUTSIDE_SECRET * 37)
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_BOUND, hard))
+    try:
+        yield {
+            "folder": folder,
+            "name": names[0],
+            "secret": secret,
+            "image": REPO / Path(EXAMPLE).parent / "eval",
+        }
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def rank_file_mutation(checkpoint: Path, data) -> str:
+    """What can go wrong with rank files: one missing, two swapped, one copied over another."""
+    from hypothesis import strategies as st
+
+    files = sorted(p.name for p in checkpoint.glob("tensors-rank*"))
+    first, second = data.draw(st.permutations(files), label="files")[:2]
+    op = data.draw(st.sampled_from(["missing", "swap", "copy"]), label="rank op")
+    if op == "missing":
+        (checkpoint / first).unlink()
+    elif op == "swap":
+        a, b = (checkpoint / first).read_bytes(), (checkpoint / second).read_bytes()
+        (checkpoint / first).write_bytes(b)
+        (checkpoint / second).write_bytes(a)
+    else:
+        (checkpoint / second).write_bytes((checkpoint / first).read_bytes())
+    return f"{op} {first} {second}"
+
+
+def test_every_reader_answers_a_mutated_rank_checkpoint_in_one_line(ranked, tmp_path_factory):
+    """The fuzz suite's mutations and the rank files' own, on a 3-rank layout."""
+    import shutil
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+    from test_checkpoint_fuzz import (
+        check_reader,
+        file_mutation,
+        mutate_tree,
+        readers,
+        text_mutation,
+    )
+    from test_checkpoint_fuzz import reseal as reseal_text
+
+    outcomes = []
+
+    @settings(
+        max_examples=int(os.environ.get("NNSIM_FUZZ_EXAMPLES", "20")),
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(data=st.data())
+    def case(data) -> None:
+        work = tmp_path_factory.mktemp("mutant")
+        folder = work / "checkpoints"
+        shutil.copytree(ranked["folder"], folder, symlinks=True)
+        checkpoint = folder / ranked["name"]
+        manifest_file = checkpoint / "manifest.json"
+        manifest = json.loads(manifest_file.read_bytes())
+        family = data.draw(st.sampled_from(["tree", "text", "file", "rank", "rank"]))
+        if family == "tree":
+            what = mutate_tree(manifest, data)
+            manifest_file.write_bytes(reseal_text(manifest))
+        elif family == "text":
+            text, what = text_mutation(manifest, data)
+            manifest_file.write_bytes(text)
+        elif family == "file":
+            what = file_mutation(folder, checkpoint, ranked["secret"], data)
+        else:
+            what = rank_file_mutation(checkpoint, data)
+        for args in readers(folder, checkpoint, ranked["image"]):
+            outcome = check_reader(args, what, ranked["secret"])
+            if family == "rank" and args[:2] == ["checkpoint", "verify"]:
+                assert outcome == "refused", what  # every rank-file damage is caught
+            outcomes.append(outcome)
+
+    case()
+    assert "refused" in outcomes
