@@ -298,9 +298,9 @@ class ParallelRun:
             self.world.raise_if_failed(self.error)
         requests = [int(t) for t in status[:, REQUEST] if t >= 0]
         self.requested_at = min(requests) if requests else None
-        if status[0, WALL] and not status[:, DONE].any():
+        if status[0][WALL] and not any(row[DONE] for row in status):
             # No rank has delivered anything after the latest time any has reached.
-            self.wall_at = int(status[:, NOW].max())
+            self.wall_at = max(int(row[NOW]) for row in status)
         try:
             for data in incoming:
                 if data:
