@@ -44,6 +44,7 @@ bench: install dataset
 	$(BIN)/python benchmarks/checkpoint_io.py
 	$(BIN)/python benchmarks/checkpoint_stall.py
 	$(BIN)/python benchmarks/dataflow.py
+	$(BIN)/python benchmarks/parallel.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

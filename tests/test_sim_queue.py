@@ -315,3 +315,32 @@ def test_both_queues_deliver_the_same_and_stop_at_the_same_duplicate(keys):
         outcomes.append((seen, error, queue.now, queue.delivered, left))
     assert outcomes[0] == outcomes[1]
     assert (outcomes[0][1] is None) == (len(set(keys)) == len(keys))
+
+
+@settings(max_examples=60, deadline=None)
+@given(keys=entries, end=st.tuples(st.integers(0, 55), st.sampled_from([0, 40, 50, 100, 101])))
+def test_both_queues_run_before_the_same_point_and_report_the_same_keys(keys, end):
+    """``run_before(time, priority)`` delivers exactly the entries below the pair; ``key``
+    is the delivered entry's, ``first_key`` the next one's (what a parallel window needs)."""
+    results = []
+    for queue_class, _ in (param.values[0] for param in IMPLEMENTATIONS):
+        queue, seen = queue_class(), []
+        for key in keys:
+            queue.push_at(*key, lambda _key, q=queue, s=seen: s.append(q.key), key)
+        assert queue.first_key() == (min(keys) if keys else None)
+        queue.run_before(*end)
+        assert seen == sorted(key for key in keys if key[:2] < end)
+        results.append((seen, queue.first_key(), [entry[:4] for entry in queue.entries()]))
+    assert all(result == results[0] for result in results)
+
+
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_run_before_refuses_what_push_at_refuses(implementation):
+    queue_class, _ = implementation
+    queue = queue_class()
+    with pytest.raises(TypeError):
+        queue.run_before(1.5, 0)
+    with pytest.raises(OverflowError):
+        queue.run_before(2**64, 0)
+    with pytest.raises(TypeError):
+        queue.run_before(1)

@@ -20,6 +20,7 @@ and the trace.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from nnsim.files import write_text
 from nnsim.script import build_from_script
 from nnsim.sim import Simulation
 from nnsim.sim.report import to_dot, write_statistics
-from nnsim.units import format_time
+from nnsim.units import format_time, parse_time
 
 
 @dataclass
@@ -172,12 +173,38 @@ def run_simulation(
     interactive_start: str | None = None,
     replay: str | None = None,
     progress: str = "auto",
+    partitioner: str | None = None,
+    output_partition: str | Path | None = None,
 ) -> Simulation:
     """Everything ``nnsim run`` does, as a function: build or restore, run, report.
 
     ``progress`` is a `nnsim.progress` mode (``auto``: bars on a terminal);
-    a component's ``progress = false`` parameter turns the bars off.
+    a component's ``progress = false`` parameter turns the bars off. Started
+    by ``mpiexec``, the run is parallel (`run_parallel_simulation`).
     """
+    if parallel_launched():
+        return run_parallel_simulation(
+            script,
+            args,
+            load_checkpoint=load_checkpoint,
+            overrides=overrides,
+            seed=seed,
+            stop_at=stop_at,
+            verbose=verbose,
+            output_dot=output_dot,
+            statistics=statistics,
+            partitioner=partitioner,
+            output_partition=output_partition,
+            checkpoint=checkpoint,
+            interactive_start=interactive_start,
+            replay=replay,
+            refused={"--trace-events": trace_events},
+        )
+    if output_partition or partitioner is not None:
+        raise ParamError(
+            "--partitioner and --output-partition are for parallel runs: "
+            "mpiexec -n R nnsim run SCRIPT --partitioner NAME ..."
+        )
     if load_checkpoint:
         sim = load_simulation(
             load_checkpoint,
@@ -188,15 +215,8 @@ def run_simulation(
         )
         sim.set_stop_at(stop_at)
     else:
-        if script is None:
-            raise ParamError("give a model script or --load-checkpoint PATH")
-        sim = Simulation(seed=seed, stop_at=stop_at, verbose=verbose)
-        build_from_script(sim, script, list(args))
-        if overrides:
-            from nnsim.state.paths import set_value
-
-            for path, text in overrides.items():
-                set_value(sim, path, text)
+        sim = build_simulation(script, args, seed=seed, stop_at=stop_at, verbose=verbose)
+        apply_overrides(sim, overrides)
     return run_prepared(
         sim,
         output_dot=output_dot,
@@ -269,15 +289,192 @@ def run_prepared(
             manager.close()
         if tracer is not None:
             tracer.close()
+    report_end(sim, statistics, manager)
+    if tracer is not None:
+        tracer.write(trace_events)
+    return sim
+
+
+def report_end(sim: Simulation, statistics: str | Path | None, manager: Any = None) -> None:
+    """The run's last line (complete, or why it stopped), then the statistics file."""
     if sim.stalled:
         sim.print(stalled_line(sim, manager))
     else:
         sim.print(f"Simulation is complete, simulated time: {format_time(sim.now)}")
     if statistics:
         write_statistics(sim, statistics)
-    if tracer is not None:
-        tracer.write(trace_events)
+
+
+def build_simulation(
+    script: str | Path | None,
+    args: list[str] | tuple[str, ...] = (),
+    *,
+    seed: int = 0,
+    stop_at: str | None = None,
+    verbose: int = 0,
+) -> Simulation:
+    """A new simulation built by the model script ``script`` with its arguments."""
+    if script is None:
+        raise ParamError("give a model script or --load-checkpoint PATH")
+    sim = Simulation(seed=seed, stop_at=stop_at, verbose=verbose)
+    build_from_script(sim, script, list(args))
     return sim
+
+
+def apply_overrides(sim: Simulation, overrides: dict[str, str] | None) -> None:
+    """``--set NAME=VALUE`` values, set as the console's ``set`` does."""
+    if overrides:
+        from nnsim.state.paths import set_value
+
+        for path, text in overrides.items():
+            set_value(sim, path, text)
+
+
+def run_parallel_simulation(
+    script: str | Path | None,
+    args: list[str] | tuple[str, ...] = (),
+    *,
+    load_checkpoint: str | None = None,
+    overrides: dict[str, str] | None = None,
+    seed: int = 0,
+    stop_at: str | None = None,
+    verbose: int = 0,
+    output_dot: str | Path | None = None,
+    statistics: str | Path | None = None,
+    partitioner: str | None = None,
+    output_partition: str | Path | None = None,
+    checkpoint: CheckpointOptions | None = None,
+    interactive_start: str | None = None,
+    replay: str | None = None,
+    refused: dict[str, Any] | None = None,
+) -> Simulation:
+    """``nnsim run`` started by ``mpiexec -n R``: one simulation over R ranks (`nnsim.parallel`).
+
+    Every rank builds the model (or restores ``load_checkpoint``, which may
+    have been written by a serial run); rank 0 alone prints (the run's lines
+    in serial order), writes the dot graph, the partition, the statistics and
+    the checkpoints (one of the whole model, restartable on any number of
+    ranks; by period, epochs or steps), and runs the console at sync
+    points (``--interactive-start``, ``--replay``). Ranks other than 0 write nothing to stdout or stderr: an error on any
+    rank is reported once, by rank 0. ``refused`` names the options that a
+    parallel run does not support yet, with their values (a value set is
+    refused in one line).
+    """
+    def build() -> Simulation:
+        if load_checkpoint:
+            sim = load_simulation(
+                load_checkpoint,
+                script=script and str(script),
+                script_args=args,
+                overrides=overrides,
+                verbose=verbose,
+            )
+            sim.set_stop_at(stop_at)
+        else:
+            sim = build_simulation(script, args, seed=seed, stop_at=stop_at, verbose=verbose)
+            apply_overrides(sim, overrides)
+        return sim
+
+    return run_parallel_prepared(
+        build,
+        output_dot=output_dot,
+        statistics=statistics,
+        partitioner=partitioner,
+        output_partition=output_partition,
+        checkpoint=checkpoint,
+        interactive_start=interactive_start,
+        replay=replay,
+        refused=refused,
+    )
+
+
+def run_parallel_prepared(
+    make: Callable[[], Simulation],
+    *,
+    output_dot: str | Path | None = None,
+    statistics: str | Path | None = None,
+    partitioner: str | None = None,
+    output_partition: str | Path | None = None,
+    checkpoint: CheckpointOptions | None = None,
+    interactive_start: str | None = None,
+    replay: str | None = None,
+    refused: dict[str, Any] | None = None,
+) -> Simulation:
+    """The parallel half of `run_parallel_simulation`: ``make()`` builds (or restores) the
+    simulation on every rank, then it runs over the ranks (``nnsim dataflow run`` under
+    ``mpiexec`` builds its model this way). On rank 0 the result is the serial run's."""
+    import os
+    import sys
+
+    from nnsim.parallel import run_parallel, world
+
+    mpi = world()
+    if not mpi.root:  # rank 0 speaks for every rank
+        sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the process's life
+
+    def build() -> Simulation:
+        for option, value in {**(refused or {}), **parallel_checkpoint_limits(checkpoint)}.items():
+            if value:
+                raise ParamError(f"{option} is not available in parallel runs yet; run serially")
+        sim = make()
+        if output_dot and mpi.root:
+            write_text(output_dot, to_dot(sim))
+        return sim
+
+    sim = mpi.together(build)
+
+    def checkpointer() -> Any:
+        """Rank 0's checkpoint manager, with no triggers of its own: the parallel run calls it."""
+        if checkpoint is None or not mpi.root:
+            return None
+        from nnsim.checkpoint.manager import Policy, enable
+
+        policy = Policy(
+            keep_last=checkpoint.keep_last,
+            keep_best=checkpoint.keep_best,
+            monitor=checkpoint.monitor,
+        )
+        return enable(sim, checkpoint.directory, prefix=checkpoint.prefix, policy=policy)
+
+    manager = mpi.together(checkpointer, name_rank=False)
+    try:
+        run_parallel(
+            sim,
+            mpi,
+            partitioner=partitioner or "linear",
+            output_partition=output_partition and str(output_partition),
+            checkpoint_period=parse_time(checkpoint.period)
+            if checkpoint and checkpoint.period
+            else None,
+            checkpointer=manager,
+            every_epochs=checkpoint.every_epochs if checkpoint else 0,
+            every_steps=checkpoint.every_steps if checkpoint else 0,
+            interactive_start=None if interactive_start is None else parse_time(interactive_start),
+            replay=replay,
+        )
+    finally:
+        if manager is not None:
+            manager.close()
+    if mpi.root:
+        report_end(sim, statistics, manager)
+    return sim
+
+
+def parallel_checkpoint_limits(checkpoint: CheckpointOptions | None) -> dict[str, Any]:
+    """The checkpoint options a parallel run refuses, with their values (set: refused)."""
+    if checkpoint is None:
+        return {}
+    return {
+        "--checkpoint-wall-period": checkpoint.wall_period,
+        "--checkpoint-async": checkpoint.asynchronous,
+    }
+
+
+def parallel_launched() -> bool:
+    """Started by ``mpiexec`` (`nnsim.parallel.launched`), without importing mpi4py."""
+    from nnsim.parallel.world import launched
+
+    return launched()
 
 
 def attach_progress(sim: Simulation, mode: str = "auto") -> Any:

@@ -90,4 +90,10 @@ cli.add_command(dataflow)
 
 
 def main() -> None:
+    from nnsim.parallel.world import launched_rank
+
+    if launched_rank() not in (None, 0):  # under mpiexec, rank 0 speaks for every rank
+        import os
+
+        sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the process's life
     cli(prog_name="nnsim")

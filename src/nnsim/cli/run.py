@@ -33,6 +33,10 @@ def run(ctx, script, script_args, **options) -> None:
     through its init, setup, run, complete and finish phases and prints the
     simulated time at the end. SCRIPT may also be a checkpoint (a folder with
     manifest.json, a folder of checkpoints, or a URL): the run continues from it.
+
+    Started by mpiexec (mpiexec -n R nnsim run SCRIPT -- ARGS), the run is
+    parallel: components are partitioned over R ranks and the results are
+    the serial run's, bit for bit.
     """
     settings = run_settings(ctx, options)
     script, settings["load_checkpoint"] = resolve_location(script, settings["load_checkpoint"])

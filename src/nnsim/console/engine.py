@@ -130,6 +130,11 @@ class Console:
         self._pending_lines: list[list[str]] = []
         self._output: list[str] = []
         self._break_requested_at: int | None = None  # one break per time, however many fire
+        # How run/continue/exit advance the simulation (None: ``sim.run`` here). A parallel
+        # run (nnsim.parallel.console) sets its own, and refuses what it cannot do yet:
+        # ``refused`` maps a command's long name to the one-line reason.
+        self.advance: Callable[[int | None, bool], str] | None = None
+        self.refused: dict[str, str] = {}
 
     # Output ---------------------------------------------------------------------------
     def emit(self, text: str) -> None:
@@ -179,6 +184,9 @@ class Console:
         name = ALIASES.get(word.lower())
         if name is None:
             self.emit(f"Error: unknown command {word!r}; type 'help' for the list")
+            return
+        if name in self.refused:
+            self.emit(f"Error: {self.refused[name]}")
             return
         try:
             args = shlex.split(rest, posix=True) if rest.strip() else []
@@ -258,7 +266,10 @@ class Console:
             raise ConsoleError("the simulation has finished")
         self.entry_reason = "run time elapsed" if until is not None else "end"
         self.sim.notify("console_prompt", active=False)  # progress bars may draw while it runs
-        reason = self.sim.run(until=until, end_when_stalled=to_the_end)
+        if self.advance is not None:
+            reason = self.advance(until, to_the_end)
+        else:
+            reason = self.sim.run(until=until, end_when_stalled=to_the_end)
         self.sim.notify("console_prompt", active=True)
         if reason == "stalled" and not self.sim.finished:
             self.entry_reason = stalled_reason(self.sim)

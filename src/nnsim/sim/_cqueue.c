@@ -32,6 +32,10 @@ typedef struct {
     Py_ssize_t capacity;
     long long now;
     long long delivered;
+    /* The key of the entry being delivered (now is its time): `key` for tools. */
+    long long cur_priority;
+    long long cur_source;
+    long long cur_seq;
 } EventQueue;
 
 static inline int
@@ -233,22 +237,32 @@ EventQueue_pop(EventQueue *self, PyObject *Py_UNUSED(ignored))
     }
     Entry first = queue_take(self);
     self->now = first.time;
+    self->cur_priority = first.priority;
+    self->cur_source = first.source;
+    self->cur_seq = first.seq;
     self->delivered++;
     PyObject *result = Py_BuildValue("(LLLLNN)", first.time, first.priority, first.source,
                                      first.seq, first.target, first.payload);
     return result;
 }
 
+/* Deliver entries while the first one's (time, priority) is below (end_time, end_priority). */
 static PyObject *
-EventQueue_run(EventQueue *self, PyObject *Py_UNUSED(ignored))
+run_below(EventQueue *self, long long end_time, long long end_priority)
 {
     while (self->size > 0) {
+        const Entry *top = &self->heap[0];
+        if (top->time > end_time || (top->time == end_time && top->priority >= end_priority))
+            break;
         if (top_is_duplicate(self)) {
             raise_duplicate(&self->heap[0]);
             return NULL;
         }
         Entry first = queue_take(self);
         self->now = first.time;
+        self->cur_priority = first.priority;
+        self->cur_source = first.source;
+        self->cur_seq = first.seq;
         self->delivered++;
         PyObject *result = PyObject_CallOneArg(first.target, first.payload);
         Py_DECREF(first.target);
@@ -257,6 +271,34 @@ EventQueue_run(EventQueue *self, PyObject *Py_UNUSED(ignored))
         Py_DECREF(result);
     }
     Py_RETURN_NONE;
+}
+
+static PyObject *
+EventQueue_run(EventQueue *self, PyObject *Py_UNUSED(ignored))
+{
+    return run_below(self, LLONG_MAX, LLONG_MAX);
+}
+
+static PyObject *
+EventQueue_run_before(EventQueue *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    long long end_time, end_priority;
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "run_before() takes 2 arguments (time, priority), %zd given",
+                     nargs);
+        return NULL;
+    }
+    if (as_int64(args[0], "time", &end_time) < 0 || as_int64(args[1], "priority", &end_priority) < 0)
+        return NULL;
+    return run_below(self, end_time, end_priority);
+}
+
+static PyObject *
+EventQueue_first_key(EventQueue *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->size == 0) Py_RETURN_NONE;
+    const Entry *e = &self->heap[0];
+    return Py_BuildValue("(LLLL)", e->time, e->priority, e->source, e->seq);
 }
 
 static int
@@ -392,6 +434,12 @@ EventQueue_set_delivered(EventQueue *self, PyObject *value, void *Py_UNUSED(clos
     return 0;
 }
 
+static PyObject *
+EventQueue_get_key(EventQueue *self, void *Py_UNUSED(closure))
+{
+    return Py_BuildValue("(LLLL)", self->now, self->cur_priority, self->cur_source, self->cur_seq);
+}
+
 static int
 EventQueue_traverse(EventQueue *self, visitproc visit, void *arg)
 {
@@ -434,6 +482,11 @@ static PyMethodDef EventQueue_methods[] = {
     {"run", (PyCFunction)EventQueue_run, METH_NOARGS,
      "Call target(payload) for each entry in order until the queue is empty or a call raises\n"
      "(or, as in pop, the next entry's key is not unique)."},
+    {"run_before", (PyCFunction)(void (*)(void))EventQueue_run_before, METH_FASTCALL,
+     "run_before(time, priority): as run, but only while the next entry's (time, priority)\n"
+     "is below the given pair; the rest stays queued."},
+    {"first_key", (PyCFunction)EventQueue_first_key, METH_NOARGS,
+     "The key (time, priority, source, seq) of the next entry, or None when empty."},
     {"entries", (PyCFunction)EventQueue_entries, METH_NOARGS,
      "The pending entries as 6-tuples, in delivery order."},
     {"remove_target", (PyCFunction)EventQueue_remove_target, METH_O,
@@ -449,6 +502,8 @@ static PyGetSetDef EventQueue_getset[] = {
      "time of the entry being delivered (ps)", NULL},
     {"delivered", (getter)EventQueue_get_delivered, (setter)EventQueue_set_delivered,
      "entries delivered so far", NULL},
+    {"key", (getter)EventQueue_get_key, NULL,
+     "key (time, priority, source, seq) of the entry being delivered (the last one taken)", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -9,6 +9,7 @@ never depends on object identity or on how the model is partitioned.
 
 from __future__ import annotations
 
+import operator
 from typing import TYPE_CHECKING, Any
 
 from nnsim.errors import LinkError
@@ -93,6 +94,19 @@ class LinkEnd:
         self.link = link
         self.send = Sender(self._sim._queue, self.id, EVENT_PRIORITY, self._latency, peer._handler)
 
+    def send_to_outbox(self, outbox: list) -> None:
+        """From now on, events sent on this end go to ``outbox`` instead of the queue.
+
+        For a peer that lives in another process (``nnsim.parallel``): each
+        send appends ``(time, priority, source, seq, event)``, the exact key
+        the event would have had in this queue, and the other process queues
+        it with ``Simulation.requeue``. Numbering and ``sent`` go on as before.
+        """
+        if self.peer is None:
+            raise LinkError(f"port {self.path} is not connected")
+        outbox_sender = OutboxSender(self._sim._queue, self.send, outbox)
+        self.send = outbox_sender
+
     def _send_unconnected(self, event: Any, delay: int = 0) -> None:
         raise LinkError(
             f"{self.owner.name} sent an event on port '{self.port}', which is not "
@@ -120,14 +134,48 @@ class LinkEnd:
         return self._untimed_in.pop(0) if self._untimed_in else None
 
 
-class Link:
-    """A connection between two ends; the name is what the console and dot output show."""
+class OutboxSender:
+    """A link end's ``send`` whose peer is in another process (`LinkEnd.send_to_outbox`).
 
-    __slots__ = ("name", "ends")
+    It has a ``Sender``'s attributes (``latency``, ``sent``, ``target``,
+    ``source``, ``priority``) and its checks, so tools and the state walk see
+    no difference; the event goes to a list instead of the queue.
+    """
+
+    __slots__ = ("_queue", "source", "priority", "latency", "sent", "target", "outbox")
+
+    def __init__(self, queue: Any, sender: Any, outbox: list):
+        self._queue = queue
+        self.source = sender.source
+        self.priority = sender.priority
+        self.latency = sender.latency
+        self.sent = sender.sent
+        self.target = sender.target
+        self.outbox = outbox
+
+    def __call__(self, event: Any, /, delay: int = 0) -> None:
+        delay = operator.index(delay)  # as the Sender: a numpy integer is fine, a float is not
+        if delay < 0:
+            raise ValueError(f"cannot send an event with a negative delay ({delay} ps)")
+        self.sent += 1
+        time = self._queue.now + self.latency + delay
+        self.outbox.append((time, self.priority, self.source, self.sent, event))
+
+
+class Link:
+    """A connection between two ends; the name is what the console and dot output show.
+
+    ``traffic`` is the expected relative number of events on the link, a hint
+    for the ``graph`` partitioner of parallel runs (default 1); a model
+    script may set it on the link ``connect`` returns.
+    """
+
+    __slots__ = ("name", "ends", "traffic")
 
     def __init__(self, name: str, left: LinkEnd, right: LinkEnd):
         self.name = name
         self.ends = (left, right)
+        self.traffic = 1
 
     def __repr__(self) -> str:
         left, right = self.ends

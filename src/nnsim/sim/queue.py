@@ -20,6 +20,10 @@ Both implementations behave the same on every path, which
   key and deliver neither (a tie would be broken differently by the two heaps,
   and by a restarted run);
 * ``entries()`` lists the pending entries in delivery order;
+* ``run_before(time, priority)`` delivers only the entries whose (time,
+  priority) is below the pair (a parallel run's window), ``first_key()`` is
+  the next entry's key (or None) and ``key`` the key of the entry being
+  delivered;
 * calls with the wrong number of arguments, or keywords where the C
   functions take none, raise ``TypeError`` (the message names the class).
 """
@@ -66,13 +70,14 @@ class PyEventQueue:
     when two entries share a key; such a pair is refused when it comes due.
     """
 
-    __slots__ = ("_heap", "_now", "_delivered", "_order")
+    __slots__ = ("_heap", "_now", "_delivered", "_order", "_current")
 
     def __init__(self) -> None:
         self._heap: list[tuple] = []
         self._now = 0
         self._delivered = 0
         self._order = itertools.count()
+        self._current: tuple = (0, 0, 0, 0)  # the heap item being delivered
 
     @property
     def now(self) -> int:
@@ -94,6 +99,11 @@ class PyEventQueue:
     def delivered(self) -> int:
         """Entries delivered so far."""
         return self._delivered
+
+    @property
+    def key(self) -> tuple[int, int, int, int]:
+        """Key (time, priority, source, seq) of the entry being delivered (the last one taken)."""
+        return (self._now, *self._current[1:4])
 
     @delivered.setter
     def delivered(self, value: Any) -> None:
@@ -148,7 +158,8 @@ class PyEventQueue:
             raise IndexError("pop from an empty event queue")
         if len(heap) > 1 and _top_is_duplicate(heap):
             raise _duplicate_error(heap[0])
-        time, priority, source, seq, _, target, payload = heapq.heappop(heap)
+        self._current = heapq.heappop(heap)
+        time, priority, source, seq, _, target, payload = self._current
         self._now = time
         self._delivered += 1
         return (time, priority, source, seq, target, payload)
@@ -159,10 +170,26 @@ class PyEventQueue:
         while heap:
             if len(heap) > 1 and _top_is_duplicate(heap):
                 raise _duplicate_error(heap[0])
-            entry = pop(heap)
+            self._current = entry = pop(heap)
             self._now = entry[0]
             self._delivered += 1
             entry[5](entry[6])
+
+    def run_before(self, time: Any, priority: Any, /) -> None:
+        """As ``run``, but only while the next entry's (time, priority) is below the given pair."""
+        end = (_int64(time, "time"), _int64(priority, "priority"))
+        heap, pop = self._heap, heapq.heappop
+        while heap and heap[0][:2] < end:
+            if len(heap) > 1 and _top_is_duplicate(heap):
+                raise _duplicate_error(heap[0])
+            self._current = entry = pop(heap)
+            self._now = entry[0]
+            self._delivered += 1
+            entry[5](entry[6])
+
+    def first_key(self) -> tuple[int, int, int, int] | None:
+        """The key (time, priority, source, seq) of the next entry, or None when empty."""
+        return self._heap[0][:4] if self._heap else None
 
     def entries(self) -> list[tuple]:
         """The pending entries as 6-tuples, in delivery order."""

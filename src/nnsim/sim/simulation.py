@@ -25,6 +25,14 @@ probe) — no tool needs a ``_``-prefixed name of ``sim/``:
 * kernel state: ``kernel_state()`` / ``restore_kernel_state(state)`` (time,
   counters, primaries), ``pending()`` (the queued entries, classified) and
   ``requeue(entry, payload)`` — what the state walk saves and restores.
+* parallel runs (``nnsim.parallel``): ``place(name, rank=, group=, weight=)``
+  (hints for partitioners, ignored serially), ``localize(owned)`` (run only
+  these components here), ``LinkEnd.send_to_outbox`` (a peer in another
+  process), ``run_window(end)`` (deliver what comes before a time, never end
+  the run), ``next_key()``, ``current_key`` (the key of the event being
+  handled, which orders printed lines across processes) and
+  ``adopt_run_state(now, blockers)`` (the whole run's end, on the process
+  that finishes it).
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -120,6 +128,21 @@ def _describe(target: Any, payload: Any) -> str | None:
     return f"{owner.name}.{getattr(target, '__name__', '')}({type(payload).__name__})"
 
 
+@dataclass
+class Placement:
+    """Hints for partitioning a parallel run (`Simulation.place`); a serial run ignores them.
+
+    ``rank`` pins the component (the ``self`` partitioner); ``group`` keeps
+    components together on one rank (a hardware node of a dataflow mapping:
+    every partitioner honours it); ``weight`` is its relative cost, which the
+    ``linear`` and ``graph`` partitioners balance.
+    """
+
+    rank: int | None = None
+    group: str | None = None
+    weight: float = 1.0
+
+
 # Why `run` returned. "paused" (a time limit) and "break" (a request to stop
 # between events, e.g. for the console) leave the simulation resumable.
 # "stalled" (nothing scheduled, but a primary component waits) ends the run
@@ -172,6 +195,7 @@ class Simulation:
         self._markers = 0  # the one sequence of kernel entries (source 0): keys never tie
         self._markers_lock = threading.Lock()  # tools schedule from timer threads too
         self.hooks = HandlerHooks(self)
+        self.placement: dict[str, Placement] = {}  # partitioning hints, see place()
 
     # Kernel entries: tools' actions and run control ---------------------------
     def _kernel_entry(self, target: Any, time: int | None, delay: int, priority: int) -> None:
@@ -247,6 +271,38 @@ class Simulation:
         component = cls(self, name, **params)
         self.components[name] = component
         return component
+
+    def place(
+        self,
+        name: str,
+        *,
+        rank: int | None = None,
+        group: str | None = None,
+        weight: float | None = None,
+    ) -> Placement:
+        """Hint how a parallel run places component ``name`` (see `Placement`).
+
+        ``sim.place("dense1", rank=1)`` is what ``--partitioner self`` reads;
+        ``group`` and ``weight`` guide the other partitioners. A serial run
+        ignores placements, so a model script may always give them.
+        """
+        self.component(name)  # LinkError naming it when there is none
+        hint = self.placement.setdefault(name, Placement())
+        if rank is not None:
+            if type(rank) is not int or rank < 0:
+                raise ParamError(f"the rank of '{name}' must be a whole number >= 0, not {rank!r}")
+            hint.rank = rank
+        if group is not None:
+            if not isinstance(group, str) or not group:
+                raise ParamError(f"the group of '{name}' must be a non-empty name, not {group!r}")
+            hint.group = group
+        if weight is not None:
+            if isinstance(weight, bool) or not isinstance(weight, int | float) or not weight > 0:
+                raise ParamError(f"the weight of '{name}' must be a number > 0, not {weight!r}")
+            if weight == float("inf"):
+                raise ParamError(f"the weight of '{name}' must be finite")
+            hint.weight = float(weight)
+        return hint
 
     def component(self, name: str) -> Component:
         try:
@@ -466,11 +522,16 @@ class Simulation:
             return stop.reason
         return "queue empty"
 
-    def _traced_loop(self) -> str:
-        """The loop of ``--verbose --verbose``: one ``#`` line per event (slow, for debugging)."""
+    def _traced_loop(self, end: int | None = None, priority: int = 0) -> str:
+        """The loop of ``--verbose --verbose``: one ``#`` line per event (slow, for debugging).
+
+        With ``end``, only the entries below (end, priority), as `run_window`.
+        """
         queue = self._queue
         try:
             while len(queue):
+                if end is not None and queue.first_key()[:2] >= (end, priority):
+                    return "window"
                 time_ps, _, _, _, target, payload = queue.pop()
                 described = _describe(target, payload)
                 if described is not None:
@@ -479,6 +540,94 @@ class Simulation:
         except _Stop as stop:
             return stop.reason
         return "queue empty"
+
+    # Parallel runs: one process's share of the simulation ------------------------------
+    def run_window(self, end: int, priority: int = STOP_PRIORITY) -> str | None:
+        """Deliver the queued entries whose (time, priority) is below (``end``, ``priority``).
+
+        One synchronization window of a parallel run: the entries from that
+        point on stay queued. Returns None when the point is reached, or the
+        reason a stop entry gave on the way ("primaries done", "stop-at", ...).
+        Unlike `run` it never ends the run: the caller decides when the whole
+        run is over, sets ``stop_reason`` and calls `end`.
+        """
+        self.start()
+        if self.verbose >= 2:
+            reason = self._traced_loop(end, priority)
+            return None if reason in ("window", "queue empty") else reason
+        try:
+            self._queue.run_before(end, priority)
+        except _Stop as stop:
+            return stop.reason
+        return None
+
+    def next_key(self) -> tuple[int, int, int, int] | None:
+        """The key (time, priority, source, seq) of the next queued entry, or None."""
+        return self._queue.first_key()
+
+    @property
+    def current_key(self) -> tuple[int, int, int, int]:
+        """The key (time, priority, source, seq) of the entry being handled.
+
+        It is unique and the same however the model is partitioned, so a
+        parallel run orders the lines its processes print by it.
+        """
+        return self._queue.key
+
+    def localize(self, owned: Iterable[str]) -> None:
+        """Run only the ``owned`` components in this process; other processes run the rest.
+
+        Called by ``nnsim.parallel`` once the run phase has started (the init
+        and setup phases ran on the whole model in every process): queued
+        ticks and events of the other components are dropped, and their
+        primary status no longer holds this process's run open (the process
+        that runs them counts it; a queued end requested by the primaries
+        stays only with them). Links to them must send to an outbox
+        (`LinkEnd.send_to_outbox`). It may be called again, after the state
+        of the whole run was gathered here for a checkpoint.
+        """
+        if self.phase != "run":
+            raise ParamError("a simulation is localized once its run phase has started")
+        owned = set(owned)
+        unknown = owned - set(self.components)
+        if unknown:
+            raise ParamError(f"there is no component named '{sorted(unknown)[0]}'")
+        owner: dict[int, str] = {}
+        for component in self.components.values():
+            for end in component.links.values():
+                if end.peer is not None:
+                    owner[end.id] = end.peer.owner.name  # an event from end goes to its peer
+            for clock in component.clocks:
+                owner[clock.id] = component.name
+        leads = any(self.components[name].primary for name in owned)
+
+        def kept_here(entry: tuple) -> bool:
+            if entry[2] != 0:
+                return owner.get(entry[2]) in owned
+            # Kernel entries stay, but the end the primaries requested belongs to their process.
+            target = entry[4]
+            return leads or not (
+                isinstance(target, _StopMarker) and target.reason == "primaries done"
+            )
+
+        kept = [entry for entry in self._queue.entries() if kept_here(entry)]
+        self._queue.clear()
+        for entry in kept:
+            self._queue.push_at(*entry)
+        self._blockers &= owned
+        self._blocking = len(self._blockers)
+
+    def adopt_run_state(self, now: int, blockers: Iterable[str]) -> None:
+        """Take the end of a whole parallel run into this process's simulation.
+
+        ``now`` is the run's final time and ``blockers`` the primary
+        components that still hold it open, over every process; with the
+        components' states gathered (`nnsim.state.restore_components`) this
+        simulation then reports as the serial run would.
+        """
+        self._queue.now = max(self._queue.now, int(now))
+        self._blockers = set(blockers)
+        self._blocking = len(self._blockers)
 
     def waiting(self) -> list[Wait]:
         """What each primary component that still keeps the run going waits for."""

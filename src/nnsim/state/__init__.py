@@ -7,16 +7,25 @@ restores a whole simulation; ``types`` says which classes may be loaded.
 
 from nnsim.state.encode import Decoder, Encoder
 from nnsim.state.items import state_items
-from nnsim.state.snapshot import capture, model_graph, model_signature, restore
+from nnsim.state.snapshot import (
+    capture,
+    capture_components,
+    model_graph,
+    model_signature,
+    restore,
+    restore_components,
+)
 from nnsim.state.types import serializable
 
 __all__ = [
     "Decoder",
     "Encoder",
     "capture",
+    "capture_components",
     "model_graph",
     "model_signature",
     "restore",
+    "restore_components",
     "serializable",
     "state_items",
 ]

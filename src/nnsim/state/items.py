@@ -42,6 +42,6 @@ def object_fields(value: Any) -> dict[str, Any]:
     for klass in reversed(type(value).__mro__):
         declared = vars(klass).get("__slots__", ())
         slots.extend([declared] if isinstance(declared, str) else declared)
-    if slots:
+    if slots or not hasattr(value, "__dict__"):  # a slotted record, perhaps with no fields
         return {name: getattr(value, name) for name in slots if hasattr(value, name)}
     return {name: item for name, item in vars(value).items() if not name.startswith("_")}

@@ -176,34 +176,9 @@ def capture(sim: Simulation, *, copy_tensors: bool = False) -> tuple[dict, dict[
             f"a simulation can be checkpointed while it runs, not in phase '{sim.phase}'"
         )
     encoder = Encoder(copy_tensors=copy_tensors)
-    components = {}
-    for name, component in sim.components.items():
-        components[name] = {
-            "state": _element_state(component, encoder),
-            "subcomponents": {
-                slot: _element_state(sub, encoder) for slot, sub in component.subcomponents.items()
-            },
-            "links": {
-                port: {"latency": end.latency, "sent": end.sent}
-                for port, end in component.links.items()
-            },
-            "clocks": [
-                {
-                    "frequency": clock.frequency,
-                    "active": clock.active,
-                    "scheduled": clock.scheduled,
-                    "ticks": clock.ticks,
-                    "seq": clock.seq,
-                }
-                for clock in component.clocks
-            ],
-            "primary": component.primary,
-        }
-    queue = []
-    for index, (entry, payload) in enumerate(_queue_entries(sim)):
-        if entry["kind"] == "link":
-            entry["payload"] = encoder.encode(payload, f"<queue>/{index}")
-        queue.append(entry)
+    components = {
+        name: _component_state(component, encoder) for name, component in sim.components.items()
+    }
     body = {
         "kind": SNAPSHOT_KIND,
         "simulated_time_ps": sim.now,
@@ -211,9 +186,74 @@ def capture(sim: Simulation, *, copy_tensors: bool = False) -> tuple[dict, dict[
         "model_signature": model_signature(sim),
         "simulation": {"seed": sim.seed, **sim.kernel_state()},
         "components": components,
-        "queue": queue,
+        "queue": _encoded_queue(sim, encoder),
     }
     return body, encoder.tensors
+
+
+def _component_state(component: Component, encoder: Encoder) -> dict:
+    """One component's saved state: its and its subcomponents' attributes, links, clocks."""
+    return {
+        "state": _element_state(component, encoder),
+        "subcomponents": {
+            slot: _element_state(sub, encoder) for slot, sub in component.subcomponents.items()
+        },
+        "links": {
+            port: {"latency": end.latency, "sent": end.sent}
+            for port, end in component.links.items()
+        },
+        "clocks": [
+            {
+                "frequency": clock.frequency,
+                "active": clock.active,
+                "scheduled": clock.scheduled,
+                "ticks": clock.ticks,
+                "seq": clock.seq,
+            }
+            for clock in component.clocks
+        ],
+        "primary": component.primary,
+    }
+
+
+def _encoded_queue(sim: Simulation, encoder: Encoder) -> list[dict]:
+    queue = []
+    for index, (entry, payload) in enumerate(_queue_entries(sim)):
+        if entry["kind"] == "link":
+            entry["payload"] = encoder.encode(payload, f"<queue>/{index}")
+        queue.append(entry)
+    return queue
+
+
+# Part of a running simulation: a parallel run's share ----------------------------------
+def capture_components(sim: Simulation, names: list[str]) -> tuple[dict, dict[str, np.ndarray]]:
+    """The state of components ``names`` and the whole queue, as the checkpoint walk saves them.
+
+    What one process of a parallel run (``nnsim.parallel``) holds of the
+    simulation: the components it runs and the entries queued for them.
+    `restore_components` puts it into another process's simulation of the
+    same model, while it runs.
+    """
+    encoder = Encoder()
+    components = {name: _component_state(sim.components[name], encoder) for name in names}
+    return {"components": components, "queue": _encoded_queue(sim, encoder)}, encoder.tensors
+
+
+def restore_components(sim: Simulation, part: dict, tensors: dict[str, np.ndarray]) -> None:
+    """Put a `capture_components` part into ``sim`` (running, of the same model), then
+    call each restored element's ``restore`` so it rebuilds what was not saved."""
+    elements = _elements(sim)
+    decoder = Decoder(tensors, elements)
+    body = {"components": part["components"]}
+    restored = []
+    for name, state in part["components"].items():
+        component = sim.components[name]
+        _check_fit(body, component, state)
+        _restore_component(component, state, decoder, body, live=True)
+        restored += [component, *component.subcomponents.values()]
+    _requeue(sim, part["queue"], decoder)
+    for element in restored:
+        element.restore()
 
 
 # Restore ------------------------------------------------------------------------
@@ -270,11 +310,7 @@ def restore(
                 f"{'; '.join(differences[:3])}{more}; restart without the script's arguments "
                 "(nnsim run --load-checkpoint PATH), or change values with --set NAME=VALUE"
             )
-    elements: dict[str, Element] = {}
-    for component in sim.components.values():
-        elements[component.name] = component
-        for sub in component.subcomponents.values():
-            elements[sub.name] = sub
+    elements = _elements(sim)
     decoder = Decoder(tensors, elements)
     saved = body["simulation"]
     if saved["last_id"] != sim.kernel_state()["last_id"]:
@@ -284,27 +320,7 @@ def restore(
         _check_fit(body, component, state)
 
     for name, component in sim.components.items():
-        state = body["components"][name]
-        _restore_element(component, state["state"], decoder, body, f"components/{name}/state")
-        for slot, sub_state in state["subcomponents"].items():
-            _restore_element(
-                component.subcomponents[slot],
-                sub_state,
-                decoder,
-                body,
-                f"components/{name}/subcomponents/{slot}",
-            )
-        for port, link_state in state["links"].items():
-            end = component.links[port]
-            end.latency = link_state["latency"]
-            if end.peer is not None:
-                end.send.sent = link_state["sent"]
-        for clock, clock_state in zip(component.clocks, state["clocks"], strict=True):
-            clock.active = clock_state["active"]
-            clock.scheduled = clock_state["scheduled"]
-            clock.ticks = clock_state["ticks"]
-            clock.seq = clock_state["seq"]
-        component.primary = state["primary"]
+        _restore_component(component, body["components"][name], decoder, body)
 
     sim.restore_kernel_state(saved)  # clocks come back from the queue, not their registration
     _requeue(sim, body["queue"], decoder)
@@ -316,6 +332,51 @@ def restore(
         except StateError as error:  # the element's own check of its restored state
             raise _misfit(body, f"components/{element.name}", str(error)) from None
     return sim
+
+
+def _elements(sim: Simulation) -> dict[str, Element]:
+    """Every component and subcomponent by its full name (what ``__ref__`` names)."""
+    elements: dict[str, Element] = {}
+    for component in sim.components.values():
+        elements[component.name] = component
+        for sub in component.subcomponents.values():
+            elements[sub.name] = sub
+    return elements
+
+
+def _restore_component(
+    component: Component, state: dict, decoder: Decoder, body: dict, *, live: bool = False
+) -> None:
+    """Put one component's saved state back: attributes, subcomponents, links, clocks.
+
+    ``live``: the state comes from the same model running in another process,
+    so an attribute may hold another kind of value than here (None, then an
+    array); a checkpoint's must match the freshly built model's.
+    """
+    name = component.name
+    _restore_element(
+        component, state["state"], decoder, body, f"components/{name}/state", live=live
+    )
+    for slot, sub_state in state["subcomponents"].items():
+        _restore_element(
+            component.subcomponents[slot],
+            sub_state,
+            decoder,
+            body,
+            f"components/{name}/subcomponents/{slot}",
+            live=live,
+        )
+    for port, link_state in state["links"].items():
+        end = component.links[port]
+        end.latency = link_state["latency"]
+        if end.peer is not None:
+            end.send.sent = link_state["sent"]
+    for clock, clock_state in zip(component.clocks, state["clocks"], strict=True):
+        clock.active = clock_state["active"]
+        clock.scheduled = clock_state["scheduled"]
+        clock.ticks = clock_state["ticks"]
+        clock.seq = clock_state["seq"]
+    component.primary = state["primary"]
 
 
 def _misfit(body: dict, path: str, why: str) -> CheckpointError:
@@ -342,9 +403,10 @@ def _check_fit(body: dict, component: Component, state: dict) -> None:
 
 
 def _restore_element(
-    element: Element, state: dict, decoder: Decoder, body: dict, path: str
+    element: Element, state: dict, decoder: Decoder, body: dict, path: str, *, live: bool = False
 ) -> None:
-    """Put the saved attributes back: the rebuilt element's attributes, each of the same kind."""
+    """Put the saved attributes back: the rebuilt element's attributes, each of the same kind
+    (any kind when ``live``: see `_restore_component`)."""
     built = state_items(element)
     for name in built:
         if name not in state:
@@ -363,7 +425,7 @@ def _restore_element(
             restored = decoder.decode(value, f"{element.name}/{name}")
         except StateError as error:
             raise _misfit(body, f"{path}/{name}", str(error)) from None
-        if name in built and not same_kind(built[name], restored):
+        if not live and name in built and not same_kind(built[name], restored):
             raise _misfit(
                 body,
                 f"{path}/{name}",

@@ -1,0 +1,542 @@
+"""One simulation over the ranks: conservative windows, events and lines exchanged at their ends.
+
+Every rank runs the model script and the init and setup phases on the whole
+model (as every SST rank reads the whole configuration), so all ranks start
+time with the same state. The partition then gives each component a rank;
+a rank delivers only the events of its own components (`Simulation.localize`),
+and a send to another rank's component goes to an outbox
+(`LinkEnd.send_to_outbox`) with the exact key it would have had serially.
+
+**Windows.** All ranks share the lower bound T of the times still to come
+(the smallest next entry, allgathered); nothing any rank sends from now on
+arrives before T + lookahead (the smallest latency of a cut link), so each
+rank delivers its entries below T + lookahead, then the outboxes are
+exchanged and queued with their keys: one ``Alltoall`` carries the sizes and
+every rank's status row, an ``Alltoallv`` the bytes when any cross. The
+order of events is the serial one: (time, priority, sending end, sequence)
+does not depend on the partition.
+
+**Sync points.** A checkpoint (``--checkpoint-period``) and the console
+(``--interactive-start``, ``run TIME``) are points every rank stops at
+before going on; the whole state is then gathered to rank 0, which writes
+one checkpoint of the whole model or runs the console on it, and (after the
+console) sends each rank its components back.
+
+**The end.** ``--stop-at`` is known to every rank, which stops at it by
+itself. An empty queue everywhere ends the run at the next exchange. The
+end requested by the primary components happens at one event on one rank
+— all primaries share a rank (the *leader*, checked by the partitioner) —
+and the other ranks must not deliver anything serial would not have: so
+they run one window behind the leader, never past the point the leader
+has reached without ending, and once it has ended, exactly up to its end
+(time t, the end check's priority). Without primaries there is no leader
+and no lag.
+
+**Output.** Lines a component prints are tagged with the key of the event
+that printed them and merged on rank 0 in key order, i.e. in serial order;
+other ranks print nothing themselves. At the end the components' states and
+the entries still queued are gathered to rank 0 through the checkpoint
+walk (`nnsim.state.capture_components`), so rank 0's simulation is the
+serial one: it runs the complete and finish phases, writes statistics and
+holds the predictions and weights.
+
+A rank that raises reports at the next exchange; every rank then ends with
+the same one-line error (`RankFailed`) instead of waiting for it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from nnsim.errors import ParamError
+from nnsim.parallel.partition import (
+    Partition,
+    check_partition,
+    make_partition,
+    write_partition,
+)
+from nnsim.parallel.wire import pack, unpack
+from nnsim.parallel.world import World, describe_failure
+from nnsim.sim import ACTION_PRIORITY, EXIT_PRIORITY, STOP_PRIORITY, Pending, Simulation
+from nnsim.state import Decoder, Encoder, capture_components, restore_components
+
+NEVER = 2**63 - 1  # no next entry; also "no bound"
+# Status fields each rank shares after every exchange.
+NEXT, BOUND_TIME, BOUND_PRIORITY, DONE, FAILED, NOW, BLOCKING, END = range(8)
+DONE_CODES = {None: 0, "stop-at": 1, "primaries done": 2}
+REASONS = {code: reason for reason, code in DONE_CODES.items()}
+
+
+@dataclass
+class RankReport:
+    """What one rank did (the ``-v`` lines): windows, events, time spent synchronizing."""
+
+    rank: int
+    size: int
+    components: int
+    windows: int = 0
+    events: int = 0
+    busiest: int = 0
+    sync_seconds: float = 0.0
+
+    def line(self) -> str:
+        per_window = self.events / self.windows if self.windows else 0.0
+        sync_us = 1e6 * self.sync_seconds / self.windows if self.windows else 0.0
+        return (
+            f"rank {self.rank} of {self.size}: {self.components} component"
+            f"{'' if self.components == 1 else 's'}, "
+            f"{self.windows} windows, {self.events} events ({per_window:.1f} per window, "
+            f"at most {self.busiest}), sync {self.sync_seconds:.3f} s ({sync_us:.0f} us per window)"
+        )
+
+    def to_json(self) -> dict:
+        return {
+            "rank": self.rank,
+            "size": self.size,
+            "components": self.components,
+            "windows": self.windows,
+            "events": self.events,
+            "busiest": self.busiest,
+            "sync_seconds": self.sync_seconds,
+        }
+
+
+class ParallelRun:
+    """This rank's share of one simulation; `run` drives it to the end with the other ranks."""
+
+    def __init__(
+        self,
+        sim: Simulation,
+        world: World,
+        partition: Partition,
+        *,
+        checkpoint_period: int | None = None,
+        checkpointer: Any = None,
+    ):
+        """``checkpoint_period`` (ps) takes a checkpoint at every multiple of it, written
+        by ``checkpointer`` (rank 0's `nnsim.checkpoint.CheckpointManager`)."""
+        self.sim = sim
+        self.world = world
+        self.partition = partition
+        self.checkpoint_period = checkpoint_period
+        self.checkpointer = checkpointer
+        self.next_checkpoint = (
+            None
+            if checkpoint_period is None
+            else (sim.now // checkpoint_period + 1) * checkpoint_period
+        )
+        self.next_break: int | None = None  # where every rank stops for the console
+        self.reports: list[RankReport] | None = None  # once the end is gathered
+        self.status = None  # every rank's row from the last exchange
+        self.done: str | None = None  # why this rank stopped ("stop-at", "primaries done")
+        self.owned = partition.owned(world.rank)
+        self.outboxes: list[list] = [[] for _ in range(world.size)]
+        self.lines: list[tuple] = []  # (time, priority, source, seq, n, text) printed here
+        self.ends = {end.id: end for c in sim.components.values() for end in c.links.values()}
+        self.peer_owner = {
+            end.path: end.peer.owner.name for end in self.ends.values() if end.peer is not None
+        }
+        self.elements = {}
+        for component in sim.components.values():
+            self.elements[component.name] = component
+            for sub in component.subcomponents.values():
+                self.elements[sub.name] = sub
+        primaries = {partition.assignment[c.name] for c in sim.components.values() if c.primary}
+        self.leader = primaries.pop() if primaries else None
+        self.report = RankReport(world.rank, world.size, len(self.owned))
+        self.error: str | None = None  # this rank's failure, reported at the next exchange
+        self._printed = 0
+        self._printer = sim.printer  # how lines are printed for real (rank 0)
+        self._pending_lines: list[tuple] = []  # rank 0: lines not yet safe to print
+
+    def localize(self) -> None:
+        """Route the cut links to outboxes and keep only this rank's components' entries."""
+        assignment, rank = self.partition.assignment, self.world.rank
+        for name in self.owned:
+            for end in self.sim.components[name].links.values():
+                if end.peer is not None and assignment[end.peer.owner.name] != rank:
+                    end.send_to_outbox(self.outboxes[assignment[end.peer.owner.name]])
+        self.sim.localize(self.owned)
+
+    def _capture_line(self, text: str) -> None:
+        self._printed += 1
+        self.lines.append((*self.sim.current_key, self._printed, text))
+
+    # The loop -----------------------------------------------------------------------
+    def run(self) -> str:
+        """Run windows until every rank is at the next console break ("break"; the whole
+        state is then on rank 0) or the whole run has ended (why, as `Simulation.run` says)."""
+        sim = self.sim
+        sim.printer = self._capture_line
+        try:
+            if self.status is None:
+                self.status = self._exchange(None, (0, STOP_PRIORITY))
+            while (reason := self._finished(self.status)) is None:
+                if self._at_break(self.status):
+                    self._pause()
+                    return "break"
+                if self._at_checkpoint(self.status):
+                    self._checkpoint()
+                bound = self._bound(self.status)
+                if not self.done and self.error is None:
+                    try:
+                        self.done = self._window(bound, self.status)
+                    except Exception as failure:  # every rank reports it at the exchange
+                        self.error = describe_failure(failure)
+                started = time.perf_counter()
+                self.status = self._exchange(self.done, (NEVER, 0) if self.done else bound)
+                self.report.sync_seconds += time.perf_counter() - started
+        finally:
+            sim.printer = self._printer
+        return reason
+
+    def _bound(self, status) -> tuple[int, int]:
+        """Where this rank's next window ends: (time, priority), exclusive.
+
+        Below the lowest next time plus the lookahead nothing can still
+        arrive; a follower also stays below what the leader has reached
+        without ending, or exactly at the leader's end.
+        """
+        lookahead = self.partition.lookahead
+        lowest = min((int(row[NEXT]) for row in status if not row[DONE]), default=NEVER)
+        bound = (NEVER if lookahead == NEVER else min(NEVER, lowest + lookahead), 0)
+        if self.next_checkpoint is not None:  # every rank stops where the checkpoint is taken
+            bound = min(bound, (self.next_checkpoint, ACTION_PRIORITY))
+        if self.next_break is not None:  # ... and where the console is entered
+            bound = min(bound, (self.next_break, STOP_PRIORITY))
+        if self.leader is None or self.world.rank == self.leader:
+            return bound
+        leader = status[self.leader]
+        if leader[DONE] == DONE_CODES["primaries done"]:
+            reached = (int(leader[END]), EXIT_PRIORITY)
+        else:  # the bound it ran to, or (NEVER, 0) once it has stopped at --stop-at
+            reached = (int(leader[BOUND_TIME]), int(leader[BOUND_PRIORITY]))
+        return min(bound, reached)
+
+    def _window(self, bound: tuple[int, int], status) -> str | None:
+        """Deliver this rank's entries below ``bound``; return "stop-at"/"primaries done" or None."""
+        sim = self.sim
+        before = sim.delivered
+        reason = sim.run_window(*bound)
+        events = sim.delivered - before
+        self.report.windows += 1
+        self.report.events += events
+        self.report.busiest = max(self.report.busiest, events)
+        if reason is None:
+            leader = status[self.leader] if self.leader is not None else None
+            if (
+                leader is not None
+                and leader[DONE] == DONE_CODES["primaries done"]
+                and bound == (int(leader[END]), EXIT_PRIORITY)
+            ):
+                return "primaries done"  # this follower reached the leader's end
+            return None
+        if reason not in DONE_CODES:
+            raise ParamError(f"the run stopped for '{reason}', which parallel runs do not support")
+        return reason
+
+    def _exchange(self, done: str | None, bound: tuple[int, int]):
+        """Send the outboxes (and to rank 0 the lines printed here) with this rank's status;
+        queue what came; return every rank's status row.
+
+        Every rank takes part in the collectives whatever happened. A rank's
+        failure (``self.error``) travels in its status, and every rank then
+        raises the same one-line error here; one found while queueing what
+        came is reported at the next exchange. Rank 0 prints the lines that
+        no rank can precede any more.
+        """
+        earliest = min((event[0] for outbox in self.outboxes for event in outbox), default=NEVER)
+        try:
+            outgoing = [self._packet(rank) for rank in range(self.world.size)]
+        except Exception as failure:
+            self.error = self.error or describe_failure(failure)
+            outgoing = [b""] * self.world.size
+        key = self.sim.next_key()
+        row = [0] * 8
+        row[NEXT] = NEVER if done else min(NEVER if key is None else key[0], earliest)
+        row[BOUND_TIME], row[BOUND_PRIORITY] = bound
+        row[DONE] = DONE_CODES[done]
+        row[FAILED] = self.error is not None
+        row[NOW] = self.sim.now
+        row[BLOCKING] = len(self.sim.kernel_state()["blockers"])
+        row[END] = self.sim.now if done == "primaries done" else -1
+        incoming, status = self.world.exchange(outgoing, row)
+        if status[:, FAILED].any():
+            self.world.raise_if_failed(self.error)
+        try:
+            for data in incoming:
+                if data:
+                    self._receive(*unpack(data))
+        except Exception as failure:
+            self.error = describe_failure(failure)
+        if self.world.root:
+            self._flush_lines(
+                below=min((int(r[BOUND_TIME]), int(r[BOUND_PRIORITY])) for r in status)
+            )
+        return status
+
+    def _packet(self, rank: int) -> bytes:
+        outbox, encoder = self.outboxes[rank], Encoder()
+        events = [
+            [t, p, source, seq, encoder.encode(event, f"<event {source}/{seq}>")]
+            for t, p, source, seq, event in outbox
+        ]
+        outbox.clear()
+        tree: dict = {"events": events}
+        if rank == 0 and self.lines and not self.world.root:
+            tree["lines"] = [list(line) for line in self.lines]
+            self.lines.clear()
+        return pack(tree, encoder.tensors) if events or "lines" in tree else b""
+
+    def _receive(self, tree: dict, tensors: dict) -> None:
+        decoder = Decoder(tensors, self.elements)
+        for t, p, source, seq, payload in tree["events"]:
+            event = decoder.decode(payload, f"<event {source}/{seq}>")
+            self.sim.requeue(Pending(t, p, seq, "link", end=self.ends[source], payload=event))
+        for line in tree.get("lines", ()):
+            heapq.heappush(self._pending_lines, tuple(line))
+
+    # Checkpoints at sync points -------------------------------------------------------
+    def _at_checkpoint(self, status) -> bool:
+        """Every rank has delivered everything before the next checkpoint, and none has ended."""
+        if self.next_checkpoint is None:
+            return False
+        point = (self.next_checkpoint, ACTION_PRIORITY)
+        return all(
+            not row[DONE] and (int(row[BOUND_TIME]), int(row[BOUND_PRIORITY])) == point
+            for row in status
+        )
+
+    def _checkpoint(self) -> None:
+        """Gather the whole state to rank 0, which writes one checkpoint of the whole model.
+
+        It is the serial run's checkpoint at the same point (a period marker
+        runs after every event of its time): restarted on any number of
+        ranks, serially included, it continues as the serial run does. Rank
+        0 then goes back to its own share (`Simulation.localize`).
+        """
+        sim, world, at = self.sim, self.world, self.next_checkpoint
+        parts = world.gather_bytes(world.together(self._share))
+
+        def write() -> bytes:
+            if not world.root:
+                return b""
+            self._merge(parts, at)
+            capture, sim.printer = sim.printer, self._printer  # its line prints now, in order
+            try:
+                self.checkpointer.checkpoint_now("period")
+            finally:
+                sim.printer = capture
+            go_on = sim.model_events_pending()  # as the serial period: none while all is quiet
+            sim.localize(self.owned)
+            return b"1" if go_on else b""
+
+        go_on = world.broadcast_bytes(world.together(write, name_rank=False))
+        self.next_checkpoint = at + self.checkpoint_period if go_on else None
+
+    def _merge(self, parts: list[bytes], now: int) -> list[dict]:
+        """Rank 0: put the other ranks' shares into this simulation, at time ``now``;
+        return their reports."""
+        sim = self.sim
+        blockers, reports = set(sim.kernel_state()["blockers"]), []
+        for data in parts[1:]:
+            tree, tensors = unpack(data)
+            restore_components(sim, tree, tensors)
+            blockers.update(tree["blockers"])
+            reports.append(tree["report"])
+        sim.adopt_run_state(now, blockers)
+        return reports
+
+    # The console at sync points ------------------------------------------------------
+    def _at_break(self, status) -> bool:
+        """Every rank has delivered everything before the console's break, and none has ended."""
+        if self.next_break is None:
+            return False
+        point = (self.next_break, STOP_PRIORITY)
+        return all(
+            not row[DONE] and (int(row[BOUND_TIME]), int(row[BOUND_PRIORITY])) == point
+            for row in status
+        )
+
+    def _pause(self) -> None:
+        """Gather the whole state to rank 0 for the console (at the break's time)."""
+        world, at = self.world, self.next_break
+        parts = world.gather_bytes(world.together(self._share))
+        world.together(lambda: self._merge(parts, at) if world.root else None, name_rank=False)
+        self.next_break = None
+
+    def resume(self, until: int | None = None) -> str:
+        """Go on after the console: to ``until`` (rank 0's word counts), or to the end.
+
+        Rank 0 sends every rank its components as the console left them (a
+        ``set`` included) and keeps its own share; then the windows go on
+        (`run`), and the result is "break" again or why the run ended.
+        """
+        word = self.world.broadcast_bytes(str(NEVER if until is None else until).encode())
+        until = int(word)
+        self._scatter()
+        self.next_break = None if until == NEVER else until
+        return self.run()
+
+    def _scatter(self) -> None:
+        sim, world = self.sim, self.world
+
+        def shares() -> list[bytes]:
+            if not world.root:
+                return [b""] * world.size
+            blockers, outgoing = sim.kernel_state()["blockers"], [b""]
+            for rank in range(1, world.size):
+                owned = set(self.partition.owned(rank))
+                part, tensors = capture_components(sim, sorted(owned))
+                part["queue"] = [
+                    entry for entry in part["queue"] if self._queued_for(entry, owned, rank)
+                ]
+                part["blockers"] = blockers
+                outgoing.append(pack(part, tensors))
+            return outgoing
+
+        incoming, _ = world.exchange(world.together(shares, name_rank=False), ())
+
+        def take() -> None:
+            if not world.root:
+                tree, tensors = unpack(incoming[0])
+                sim.localize([])  # its entries come back from rank 0, with what the console added
+                restore_components(sim, tree, tensors)
+                sim.adopt_run_state(sim.now, tree["blockers"])
+            sim.localize(self.owned)
+
+        world.together(take)
+
+    def _queued_for(self, entry: dict, owned: set[str], rank: int) -> bool:
+        """Whether a captured queue entry is delivered by ``rank`` (which owns ``owned``)."""
+        if entry["kind"] == "link":
+            return self.peer_owner[entry["source"]] in owned
+        if entry["kind"] == "clock":
+            return entry["component"] in owned
+        return rank == self.leader  # the end the primaries requested
+
+    def _share(self) -> bytes:
+        """This rank's components, its queued entries and its report, as bytes for rank 0."""
+        if self.error is not None:
+            raise ParamError(self.error)
+        sim = self.sim
+        part, tensors = capture_components(sim, [] if self.world.root else self.owned)
+        part["report"] = self.report.to_json()
+        part["now"] = sim.now
+        part["blockers"] = sim.kernel_state()["blockers"]
+        return pack(part, tensors)
+
+    def _finished(self, status) -> str | None:
+        """Why the whole run ended (None: it goes on)."""
+        codes = [int(row[DONE]) for row in status]
+        if all(codes):
+            return "primaries done" if DONE_CODES["primaries done"] in codes else "stop-at"
+        if not any(codes) and all(int(row[NEXT]) == NEVER for row in status):
+            return "stalled" if status[:, BLOCKING].sum() else "queue empty"
+        return None
+
+    # Printed lines (rank 0) ---------------------------------------------------------
+    def _flush_lines(self, below: tuple[int, int] = (NEVER, 0), everything: bool = False) -> None:
+        if not self.world.root:
+            return
+        for line in self.lines:
+            heapq.heappush(self._pending_lines, line)
+        self.lines.clear()
+        pending, sim = self._pending_lines, self.sim
+        capture, sim.printer = sim.printer, self._printer  # print for real, not capture again
+        try:
+            while pending and (everything or tuple(pending[0][:2]) < below):
+                sim.print(heapq.heappop(pending)[5])
+        finally:
+            sim.printer = capture
+
+    # The end ------------------------------------------------------------------------
+    def gather(self, reason: str) -> list[RankReport]:
+        """Bring every rank's components and queued entries to rank 0 and end the run there.
+
+        Rank 0's simulation then is the serial one at its end, and runs the
+        complete and finish phases. Returns every rank's report (on rank 0).
+        """
+        if self.reports is not None:
+            return self.reports  # already gathered (the console's last run did)
+        sim, world = self.sim, self.world
+        self._flush_lines(everything=True)
+        parts = world.gather_bytes(world.together(self._share))
+        self.reports = []
+        if world.root:
+            now = max([sim.now] + [unpack(data)[0]["now"] for data in parts[1:]])
+            self.reports = [self.report] + [RankReport(**r) for r in self._merge(parts, now)]
+            sim.stop_reason = reason
+            sim.end()
+        return self.reports
+
+
+def note(sim: Simulation, text: str) -> None:
+    """A ``# ...`` line of ``-v`` output."""
+    if sim.verbose:
+        sim.print(f"# {text}")
+
+
+def run_parallel(
+    sim: Simulation,
+    world: World,
+    *,
+    partitioner: str = "linear",
+    output_partition: str | None = None,
+    checkpoint_period: int | None = None,
+    checkpointer: Any = None,
+    interactive_start: int | None = None,
+    replay: str | None = None,
+) -> list[RankReport]:
+    """Run ``sim`` (built the same way on every rank) to its end over ``world``'s ranks.
+
+    On rank 0 the simulation is afterwards the serial run's at its end
+    (states, statistics, predictions; complete and finish have run) and the
+    result is every rank's `RankReport`; the other ranks' simulations are
+    their shares, left in the run phase, and the result is empty. With
+    ``checkpoint_period`` (ps), rank 0's ``checkpointer`` (a
+    `nnsim.checkpoint.CheckpointManager` without triggers of its own) writes
+    a checkpoint of the whole model at every multiple of it. With
+    ``interactive_start`` (ps) or ``replay`` the console is entered at that
+    sync point, driven from rank 0 (`nnsim.parallel.console`).
+    """
+    world.together(sim.start)  # init and setup, on the whole model in every rank
+    # Rank 0 partitions (a partitioner need not be deterministic), every rank checks.
+    chosen = world.together(
+        lambda: (
+            json.dumps(make_partition(sim, world.size, partitioner).assignment).encode()
+            if world.root
+            else None
+        ),
+        name_rank=False,
+    )
+    assignment = json.loads(world.broadcast_bytes(chosen))
+    partition = world.together(lambda: check_partition(sim, world.size, partitioner, assignment))
+    if output_partition:  # rank 0 writes; a failure ends every rank
+        world.together(
+            lambda: write_partition(partition, output_partition) if world.root else None,
+            name_rank=False,
+        )
+    note(sim, f"parallel run on {world.size} ranks: {partition.describe()}")
+    parallel = ParallelRun(
+        sim, world, partition, checkpoint_period=checkpoint_period, checkpointer=checkpointer
+    )
+    world.together(parallel.localize)
+    if replay is not None and interactive_start is None:
+        interactive_start = 0  # the replay's commands run at the start, as serially
+    parallel.next_break = interactive_start
+    reason = parallel.run()
+    if reason == "break" and world.root:
+        from nnsim.parallel.console import drive
+
+        reason = drive(parallel, interactive_start, replay)
+    while reason == "break":  # the other ranks follow rank 0's console
+        reason = parallel.resume()
+    reports = parallel.gather(reason)
+    for report in reports:
+        note(sim, report.line())
+    return reports

@@ -1,0 +1,67 @@
+"""Bytes between ranks: a JSON tree plus raw tensors, never pickle.
+
+Everything that crosses ranks — events in flight, printed lines, the
+components' final state — is first encoded by the checkpoint walk's
+`nnsim.state.Encoder` (plain JSON values, tagged objects, arrays in a tensor
+table), then framed here:
+
+    8 bytes: length N of the header (little-endian)
+    N bytes: JSON {"tree": ..., "tensors": {name: [dtype, shape, offset]}}
+    the tensors' bytes, one after another
+
+The receiving side decodes with `nnsim.state.Decoder`, which instantiates
+only registered classes, exactly as a checkpoint is loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+
+from nnsim.errors import StateError
+from nnsim.state.encode import NP_SCALARS
+
+_LENGTH = 8
+
+
+def pack(tree: Any, tensors: dict[str, np.ndarray] | None = None) -> bytes:
+    """``tree`` (JSON-able) and its tensor table as one bytes object."""
+    table, chunks, offset = {}, [], 0
+    for name, array in (tensors or {}).items():
+        data = np.ascontiguousarray(array).tobytes()
+        table[name] = [array.dtype.str, list(array.shape), offset]
+        chunks.append(data)
+        offset += len(data)
+    header = json.dumps({"tree": tree, "tensors": table}, separators=(",", ":")).encode()
+    return b"".join([len(header).to_bytes(_LENGTH, "little"), header, *chunks])
+
+
+def unpack(data: bytes | memoryview) -> tuple[Any, dict[str, np.ndarray]]:
+    """The (tree, tensors) that `pack` framed; StateError for anything else."""
+    data = memoryview(data)
+    if len(data) < _LENGTH:
+        raise StateError("a message between ranks is truncated")
+    size = int.from_bytes(data[:_LENGTH], "little")
+    if size > len(data) - _LENGTH:
+        raise StateError("a message between ranks is truncated")
+    try:
+        header = json.loads(bytes(data[_LENGTH : _LENGTH + size]))
+        tree, table = header["tree"], header["tensors"]
+    except (ValueError, KeyError, TypeError):
+        raise StateError("a message between ranks is not readable") from None
+    body = data[_LENGTH + size :]
+    tensors = {}
+    for name, (code, shape, offset) in table.items():
+        dtype = NP_SCALARS.get(code)
+        if dtype is None or not all(type(n) is int and n >= 0 for n in shape):
+            raise StateError(f"a message between ranks holds a malformed tensor '{name}'")
+        nbytes = math.prod(shape) * dtype.itemsize
+        if not 0 <= offset <= len(body) - nbytes:
+            raise StateError(f"a message between ranks holds a truncated tensor '{name}'")
+        tensors[name] = (
+            np.frombuffer(body[offset : offset + nbytes], dtype=dtype).reshape(shape).copy()
+        )
+    return tree, tensors
