@@ -181,8 +181,8 @@ def test_a_rank_that_raises_ends_every_rank_with_one_line():
 
 def test_options_a_parallel_run_does_not_support_are_refused_in_one_line(tmp_path):
     for options, message in (
-        (["--checkpoint-enable", "--checkpoint-every-epochs=1"], "--checkpoint-every-epochs is"),
-        (["--checkpoint-enable"], "parallel runs take checkpoints by --checkpoint-period"),
+        (["--checkpoint-enable", "--checkpoint-wall-period=5"], "--checkpoint-wall-period is"),
+        (["--checkpoint-enable", "--checkpoint-async"], "--checkpoint-async is not available"),
         (["--trace-events=trace.json"], "--trace-events is not available in parallel runs"),
     ):
         result = mpirun(2, "run", PHOLD, *options, f"--checkpoint-dir={tmp_path}")
@@ -212,7 +212,7 @@ def test_checkpoints_taken_on_three_ranks_are_the_serial_ones_and_restart_on_any
     """SST 16's N -> M matrix in small: 3 -> 1, 3 -> 2, 3 -> 3 all continue as serial does."""
     dataset = make_idx_dataset(tmp_path / "toy", train_per_class=6, test_per_class=3)
     args = ["--", *example_args(dataset, eval_folder, "--epochs=2", "--batchSize=16")]
-    period = ["--checkpoint-enable", "--checkpoint-period=50us"]
+    period = ["--checkpoint-enable", "--checkpoint-period=50us", "--checkpoint-every-epochs=1"]
     serial_dir, parallel_dir = tmp_path / "serial", tmp_path / "parallel"
     serial = run_nnsim("run", EXAMPLE, *period, f"--checkpoint-dir={serial_dir}", *args)
     parallel = mpirun(3, "run", EXAMPLE, *period, f"--checkpoint-dir={parallel_dir}", *args)
@@ -225,12 +225,13 @@ def test_checkpoints_taken_on_three_ranks_are_the_serial_ones_and_restart_on_any
     assert without_cpu_time(parallel.stdout) == without_cpu_time(serial.stdout)
     names = sorted(path.name for path in serial_dir.glob("checkpoint_*"))
     assert names == sorted(path.name for path in parallel_dir.glob("checkpoint_*"))
-    assert len(names) == 3
+    assert len(names) == 5  # 3 by the period, 2 after the epochs
     for name in names:
         mine, theirs = (
             json.loads((d / name / "manifest.json").read_text()) for d in (parallel_dir, serial_dir)
         )
-        assert mine["components"] == theirs["components"] and mine["queue"] == theirs["queue"]
+        for key in ("components", "queue", "reason", "metrics"):
+            assert mine[key] == theirs[key], (name, key)
         tensors = [
             next((d / name).glob("tensors-*")).read_bytes() for d in (parallel_dir, serial_dir)
         ]

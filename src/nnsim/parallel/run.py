@@ -52,6 +52,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from nnsim.errors import ParamError
 from nnsim.parallel.partition import (
     Partition,
@@ -66,7 +68,7 @@ from nnsim.state import Decoder, Encoder, capture_components, restore_components
 
 NEVER = 2**63 - 1  # no next entry; also "no bound"
 # Status fields each rank shares after every exchange.
-NEXT, BOUND_TIME, BOUND_PRIORITY, DONE, FAILED, NOW, BLOCKING, END = range(8)
+NEXT, BOUND_TIME, BOUND_PRIORITY, DONE, FAILED, NOW, BLOCKING, END, REQUEST = range(9)
 DONE_CODES = {None: 0, "stop-at": 1, "primaries done": 2}
 REASONS = {code: reason for reason, code in DONE_CODES.items()}
 
@@ -116,9 +118,13 @@ class ParallelRun:
         *,
         checkpoint_period: int | None = None,
         checkpointer: Any = None,
+        every_epochs: int = 0,
+        every_steps: int = 0,
     ):
-        """``checkpoint_period`` (ps) takes a checkpoint at every multiple of it, written
-        by ``checkpointer`` (rank 0's `nnsim.checkpoint.CheckpointManager`)."""
+        """``checkpoint_period`` (ps) takes a checkpoint at every multiple of it, and
+        ``every_epochs``/``every_steps`` after every N epochs/steps the element library
+        reports (as the serial triggers); rank 0's ``checkpointer`` (a
+        `nnsim.checkpoint.CheckpointManager` without triggers of its own) writes them."""
         self.sim = sim
         self.world = world
         self.partition = partition
@@ -129,6 +135,11 @@ class ParallelRun:
             if checkpoint_period is None
             else (sim.now // checkpoint_period + 1) * checkpoint_period
         )
+        self.every_epochs, self.every_steps = every_epochs, every_steps
+        self.checkpoints = checkpoint_period is not None or bool(every_epochs or every_steps)
+        self.request: tuple[int, str, dict | None] | None = None  # this rank's trigger
+        self.requested_at: int | None = None  # a trigger's time, known to every rank
+        self.latest_metrics: dict = {}  # the last epoch's, what checkpoints are ranked by
         self.next_break: int | None = None  # where every rank stops for the console
         self.reports: list[RankReport] | None = None  # once the end is gathered
         self.status = None  # every rank's row from the last exchange
@@ -161,6 +172,9 @@ class ParallelRun:
                 if end.peer is not None and assignment[end.peer.owner.name] != rank:
                     end.send_to_outbox(self.outboxes[assignment[end.peer.owner.name]])
         self.sim.localize(self.owned)
+        if self.checkpoints:
+            self.sim.observe("epoch_end", self._on_epoch_end)
+            self.sim.observe("step_end", self._on_step_end)
 
     def _capture_line(self, text: str) -> None:
         self._printed += 1
@@ -182,13 +196,14 @@ class ParallelRun:
                 if self._at_checkpoint(self.status):
                     self._checkpoint()
                 bound = self._bound(self.status)
+                reached = bound
                 if not self.done and self.error is None:
                     try:
-                        self.done = self._window(bound, self.status)
+                        self.done, reached = self._window(bound, self.status)
                     except Exception as failure:  # every rank reports it at the exchange
                         self.error = describe_failure(failure)
                 started = time.perf_counter()
-                self.status = self._exchange(self.done, (NEVER, 0) if self.done else bound)
+                self.status = self._exchange(self.done, (NEVER, 0) if self.done else reached)
                 self.report.sync_seconds += time.perf_counter() - started
         finally:
             sim.printer = self._printer
@@ -204,8 +219,9 @@ class ParallelRun:
         lookahead = self.partition.lookahead
         lowest = min((int(row[NEXT]) for row in status if not row[DONE]), default=NEVER)
         bound = (NEVER if lookahead == NEVER else min(NEVER, lowest + lookahead), 0)
-        if self.next_checkpoint is not None:  # every rank stops where the checkpoint is taken
-            bound = min(bound, (self.next_checkpoint, ACTION_PRIORITY))
+        point = self._next_point()
+        if point is not None:  # every rank stops where the checkpoint is taken
+            bound = min(bound, (point, ACTION_PRIORITY))
         if self.next_break is not None:  # ... and where the console is entered
             bound = min(bound, (self.next_break, STOP_PRIORITY))
         if self.leader is None or self.world.rank == self.leader:
@@ -217,8 +233,9 @@ class ParallelRun:
             reached = (int(leader[BOUND_TIME]), int(leader[BOUND_PRIORITY]))
         return min(bound, reached)
 
-    def _window(self, bound: tuple[int, int], status) -> str | None:
-        """Deliver this rank's entries below ``bound``; return "stop-at"/"primaries done" or None."""
+    def _window(self, bound: tuple[int, int], status) -> tuple[str | None, tuple[int, int]]:
+        """Deliver this rank's entries below ``bound``; return "stop-at"/"primaries done"
+        (or None) and the point reached: ``bound``, or where a checkpoint trigger fired."""
         sim = self.sim
         before = sim.delivered
         reason = sim.run_window(*bound)
@@ -233,11 +250,13 @@ class ParallelRun:
                 and leader[DONE] == DONE_CODES["primaries done"]
                 and bound == (int(leader[END]), EXIT_PRIORITY)
             ):
-                return "primaries done"  # this follower reached the leader's end
-            return None
+                return "primaries done", bound  # this follower reached the leader's end
+            return None, bound
+        if reason == "break" and self.request is not None:
+            return None, (self.request[0], ACTION_PRIORITY)
         if reason not in DONE_CODES:
             raise ParamError(f"the run stopped for '{reason}', which parallel runs do not support")
-        return reason
+        return reason, bound
 
     def _exchange(self, done: str | None, bound: tuple[int, int]):
         """Send the outboxes (and to rank 0 the lines printed here) with this rank's status;
@@ -256,7 +275,7 @@ class ParallelRun:
             self.error = self.error or describe_failure(failure)
             outgoing = [b""] * self.world.size
         key = self.sim.next_key()
-        row = [0] * 8
+        row = [0] * 9
         row[NEXT] = NEVER if done else min(NEVER if key is None else key[0], earliest)
         row[BOUND_TIME], row[BOUND_PRIORITY] = bound
         row[DONE] = DONE_CODES[done]
@@ -264,9 +283,12 @@ class ParallelRun:
         row[NOW] = self.sim.now
         row[BLOCKING] = len(self.sim.kernel_state()["blockers"])
         row[END] = self.sim.now if done == "primaries done" else -1
+        row[REQUEST] = self.request[0] if self.request is not None else -1
         incoming, status = self.world.exchange(outgoing, row)
         if status[:, FAILED].any():
             self.world.raise_if_failed(self.error)
+        requests = [int(t) for t in status[:, REQUEST] if t >= 0]
+        self.requested_at = min(requests) if requests else None
         try:
             for data in incoming:
                 if data:
@@ -301,11 +323,42 @@ class ParallelRun:
             heapq.heappush(self._pending_lines, tuple(line))
 
     # Checkpoints at sync points -------------------------------------------------------
+    def _next_point(self) -> int | None:
+        """The time of the next checkpoint: the period's, or a trigger's that a rank reported."""
+        points = [t for t in (self.next_checkpoint, self.requested_at) if t is not None]
+        return min(points) if points else None
+
+    def _on_epoch_end(self, **metrics: Any) -> None:
+        self.latest_metrics = metrics
+        if self.every_epochs and (metrics["epoch"] + 1) % self.every_epochs == 0:
+            self._trigger(f"epoch {metrics['epoch']}", metrics)
+
+    def _on_step_end(self, **data: Any) -> None:
+        if self.every_steps and data["step"] % self.every_steps == 0:
+            self._trigger(f"step {data['step']}", None)
+
+    def _trigger(self, reason: str, metrics: dict | None) -> None:
+        """A checkpoint after the events of this time, as the serial trigger's marker: this
+        rank's window stops there and tells the others, who stop there too."""
+        sim = self.sim
+        if self.leader is None or self.world.rank != self.leader:
+            raise ParamError(
+                f"checkpoint trigger '{reason}' came from a rank that does not run the primary "
+                "components; parallel runs take these triggers only from their rank"
+            )
+
+        def fire() -> None:
+            if self.request is None:
+                self.request = (sim.now, reason, metrics)
+                sim.request_break()  # the window ends here: (now, after the actions before)
+
+        sim.schedule(fire, priority=ACTION_PRIORITY)
+
     def _at_checkpoint(self, status) -> bool:
         """Every rank has delivered everything before the next checkpoint, and none has ended."""
-        if self.next_checkpoint is None:
+        if self._next_point() is None:
             return False
-        point = (self.next_checkpoint, ACTION_PRIORITY)
+        point = (self._next_point(), ACTION_PRIORITY)
         return all(
             not row[DONE] and (int(row[BOUND_TIME]), int(row[BOUND_PRIORITY])) == point
             for row in status
@@ -319,16 +372,23 @@ class ParallelRun:
         ranks, serially included, it continues as the serial run does. Rank
         0 then goes back to its own share (`Simulation.localize`).
         """
-        sim, world, at = self.sim, self.world, self.next_checkpoint
+        sim, world, at = self.sim, self.world, self._next_point()
+        period, requested = self.next_checkpoint == at, self.requested_at == at
         parts = world.gather_bytes(world.together(self._share))
 
         def write() -> bytes:
             if not world.root:
                 return b""
-            self._merge(parts, at)
+            trees = self._merge(parts, at)
+            shares = [self._own_share(), *trees]
+            latest = next((t["metrics"] for t in shares if t["metrics"]), {})
             capture, sim.printer = sim.printer, self._printer  # its line prints now, in order
             try:
-                self.checkpointer.checkpoint_now("period")
+                if period:  # scheduled before any trigger of its time, so written first
+                    self.checkpointer.checkpoint_now("period", metrics=latest)
+                if requested:
+                    reason, metrics = next(t["request"] for t in shares if t["request"])
+                    self.checkpointer.checkpoint_now(reason, metrics=metrics or latest)
             finally:
                 sim.printer = capture
             go_on = sim.model_events_pending()  # as the serial period: none while all is quiet
@@ -336,20 +396,23 @@ class ParallelRun:
             return b"1" if go_on else b""
 
         go_on = world.broadcast_bytes(world.together(write, name_rank=False))
-        self.next_checkpoint = at + self.checkpoint_period if go_on else None
+        if period:
+            self.next_checkpoint = at + self.checkpoint_period if go_on else None
+        if requested:
+            self.request = self.requested_at = None
 
     def _merge(self, parts: list[bytes], now: int) -> list[dict]:
         """Rank 0: put the other ranks' shares into this simulation, at time ``now``;
-        return their reports."""
+        return what else they said (reports, metrics, triggers), one dict per rank."""
         sim = self.sim
-        blockers, reports = set(sim.kernel_state()["blockers"]), []
+        blockers, trees = set(sim.kernel_state()["blockers"]), []
         for data in parts[1:]:
             tree, tensors = unpack(data)
             restore_components(sim, tree, tensors)
             blockers.update(tree["blockers"])
-            reports.append(tree["report"])
+            trees.append({key: tree[key] for key in ("report", "metrics", "request")})
         sim.adopt_run_state(now, blockers)
-        return reports
+        return trees
 
     # The console at sync points ------------------------------------------------------
     def _at_break(self, status) -> bool:
@@ -425,10 +488,20 @@ class ParallelRun:
             raise ParamError(self.error)
         sim = self.sim
         part, tensors = capture_components(sim, [] if self.world.root else self.owned)
-        part["report"] = self.report.to_json()
-        part["now"] = sim.now
-        part["blockers"] = sim.kernel_state()["blockers"]
+        part.update(self._own_share(), now=sim.now, blockers=sim.kernel_state()["blockers"])
         return pack(part, tensors)
+
+    def _own_share(self) -> dict:
+        """What this rank says besides its state: its report, metrics and trigger.
+
+        Metrics are the element library's epoch numbers (`plain_metrics`).
+        """
+        metrics = plain_metrics(self.latest_metrics)
+        request = None
+        if self.request is not None:
+            _, reason, trigger_metrics = self.request
+            request = [reason, plain_metrics(trigger_metrics or {}) or None]
+        return {"report": self.report.to_json(), "metrics": metrics, "request": request}
 
     def _finished(self, status) -> str | None:
         """Why the whole run ended (None: it goes on)."""
@@ -469,10 +542,22 @@ class ParallelRun:
         self.reports = []
         if world.root:
             now = max([sim.now] + [unpack(data)[0]["now"] for data in parts[1:]])
-            self.reports = [self.report] + [RankReport(**r) for r in self._merge(parts, now)]
+            trees = self._merge(parts, now)
+            self.reports = [self.report] + [RankReport(**tree["report"]) for tree in trees]
             sim.stop_reason = reason
             sim.end()
         return self.reports
+
+
+def plain_metrics(metrics: dict) -> dict:
+    """Epoch metrics as plain JSON numbers (numpy scalars as their values; others left out)."""
+    plain = {}
+    for key, value in metrics.items():
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, int | float | str | bool):
+            plain[key] = value
+    return plain
 
 
 def note(sim: Simulation, text: str) -> None:
@@ -489,6 +574,8 @@ def run_parallel(
     output_partition: str | None = None,
     checkpoint_period: int | None = None,
     checkpointer: Any = None,
+    every_epochs: int = 0,
+    every_steps: int = 0,
     interactive_start: int | None = None,
     replay: str | None = None,
 ) -> list[RankReport]:
@@ -498,9 +585,9 @@ def run_parallel(
     (states, statistics, predictions; complete and finish have run) and the
     result is every rank's `RankReport`; the other ranks' simulations are
     their shares, left in the run phase, and the result is empty. With
-    ``checkpoint_period`` (ps), rank 0's ``checkpointer`` (a
-    `nnsim.checkpoint.CheckpointManager` without triggers of its own) writes
-    a checkpoint of the whole model at every multiple of it. With
+    ``checkpoint_period`` (ps), ``every_epochs`` or ``every_steps``, rank 0's
+    ``checkpointer`` (a `nnsim.checkpoint.CheckpointManager` without triggers
+    of its own) writes a checkpoint of the whole model at those points. With
     ``interactive_start`` (ps) or ``replay`` the console is entered at that
     sync point, driven from rank 0 (`nnsim.parallel.console`).
     """
@@ -523,7 +610,13 @@ def run_parallel(
         )
     note(sim, f"parallel run on {world.size} ranks: {partition.describe()}")
     parallel = ParallelRun(
-        sim, world, partition, checkpoint_period=checkpoint_period, checkpointer=checkpointer
+        sim,
+        world,
+        partition,
+        checkpoint_period=checkpoint_period,
+        checkpointer=checkpointer,
+        every_epochs=every_epochs,
+        every_steps=every_steps,
     )
     world.together(parallel.localize)
     if replay is not None and interactive_start is None:
