@@ -360,6 +360,7 @@ def run_parallel_simulation(
     parallel run does not support yet, with their values (a value set is
     refused in one line).
     """
+
     def build() -> Simulation:
         if load_checkpoint:
             sim = load_simulation(

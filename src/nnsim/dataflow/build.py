@@ -13,6 +13,15 @@
   hop latency of the sending node's clock, and each node's loop-back link
   for its own reminders.
 
+The nodes interact through their links alone, so a parallel run
+(``mpiexec -n R``, `nnsim.parallel`) can give each node its own rank: every
+component is placed in its hardware node's group (the holders with the node
+of their first vertex), weighted by the events a node handles per image
+(`place_by_node`), and each link's ``traffic`` is the frames per image it
+carries; every partitioner then keeps a node whole, ``linear`` (the default)
+gives each rank a run of consecutive nodes of about equal load, and
+``graph`` also cuts the fewest frames.
+
 Everything a restart needs is in the parameters and the saved state, so a
 checkpoint rebuilds the model from registered types alone (images given by
 path are read again). The timing model is `nnsim.dataflow.node`'s.
@@ -168,6 +177,7 @@ def build_dataflow(
     source.load()
     for node in nodes:
         node.configure()
+    place_by_node(sim, graph, hardware, node_of, nodes, [source, holder, *layers, sink])
 
 
 # Inputs ---------------------------------------------------------------------------
@@ -237,6 +247,53 @@ def _links(graph: DataflowGraph, hardware: Hardware, node_of: np.ndarray) -> set
         for hop in hardware.route(a, b):
             pairs.add((min(hop), max(hop)))
     return pairs
+
+
+# Placement for parallel runs ----------------------------------------------------------
+TASK_EVENTS = 4
+"""What a task weighs against one frame event (a numpy call against a few list look-ups)."""
+
+
+def place_by_node(
+    sim: Simulation,
+    graph: DataflowGraph,
+    hardware: Hardware,
+    node_of: np.ndarray,
+    nodes: list[Node],
+    holders: list,
+) -> None:
+    """Partitioning hints: one group per hardware node, weighted by its events per image.
+
+    A node's weight is the frames that arrive at it per image (relays
+    included) plus `TASK_EVENTS` per task; a link's ``traffic`` is the frames
+    per image it carries both ways. A holder joins the group of the node of
+    its first vertex (it has no links and is never changed while the model runs).
+    """
+    origin = node_of[graph.value_producer]
+    arrivals = np.zeros(hardware.count, dtype=np.int64)
+    crossing: dict[tuple[int, int], int] = {}
+    routes: dict[tuple[int, int], list] = {}
+    for value, dests in enumerate(_value_dests(graph, node_of)):
+        start = int(origin[value])
+        for dest in dests.tolist():
+            if dest == start:
+                continue
+            if (start, dest) not in routes:
+                routes[start, dest] = hardware.route(start, dest)
+            for a, b in routes[start, dest]:
+                arrivals[b] += 1
+                pair = (min(a, b), max(a, b))
+                crossing[pair] = crossing.get(pair, 0) + 1
+    for node in nodes:
+        node.load = int(arrivals[node.index]) + TASK_EVENTS * len(node.group_layer) + 1
+        node.place()
+    for link in sim.link_list:
+        a, b = (end.owner for end in link.ends)
+        if a is not b:
+            link.traffic = crossing.get((min(a.index, b.index), max(a.index, b.index)), 1)
+    for holder in holders:
+        if holder is not None:
+            holder.place()
 
 
 # Tables -----------------------------------------------------------------------------

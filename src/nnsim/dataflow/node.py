@@ -124,6 +124,7 @@ class Node(Component):
         self.hosted = np.zeros(0, dtype=i32)  # vertex ids, in vertex order
         self.vertices: list[str] = []  # their names
         self.memory_used = 0  # words held for one image (`nnsim.dataflow.capacity.usage`)
+        self.load = 1  # events per image (`nnsim.dataflow.build.place_by_node`)
         self.peer = np.zeros(self.link_ports, dtype=i32)  # the neighbour on each link port
         self.next_port = np.zeros(0, dtype=i32)  # [nodes]: the port towards each node (-1: self)
         self.value_words = np.zeros(0, dtype=i64)  # [values]: words per value
@@ -140,9 +141,9 @@ class Node(Component):
         self.group_cycles = np.zeros(0, dtype=i64)  # [groups]: cycles per task
         self.group_macs = np.zeros(0, dtype=i64)  # [groups]: MACs per task
         self.source_values = np.zeros(0, dtype=i32)  # values the source emits (if hosted here)
-        self.layers: list = []  # the Layer components, by layer index
-        self.source: Any = None  # the Source component, if hosted here
-        self.sink: Any = None  # the Sink component, if hosted here
+        self.layers: list = []  # the Layer components, by layer index (weights: read only)
+        self.source: Any = None  # the Source component, if hosted here (images: read only)
+        self.sink: Any = None  # the Sink component, if hosted here (labels: read only)
         self.crash_times: list[int] = []  # every node's crash_at (a link down at either end)
         # Run state.
         self.waiting: list[dict] = []  # per group: {image: [inputs missing, inputs, result]}
@@ -161,6 +162,19 @@ class Node(Component):
         self.outputs: list[np.ndarray] = []  # and outputs
         self.last_image: list[int] = []  # per group: the image of those (-1: none yet)
         self.computed: list[int] = []  # per group: tasks done
+        # The state of the vertices hosted here, which the holders show as views
+        # (`nnsim.dataflow.vertices`): a node changes only its own state, so the
+        # nodes interact through their links alone and can run on separate ranks.
+        self.done_ps: list[np.ndarray] = []  # per group: when each image's task ended (-1)
+        self.inject_ps = np.zeros(0, dtype=i64)  # the source, if here: each image's injection
+        self.injected = 0  # ... and the images injected
+        self.sink_logits = np.zeros((0, 0), dtype=np.float32)  # the sink, if here: per image
+        self.sink_predictions = np.zeros(0, dtype=i64)  # (-1: not classified)
+        self.sink_done_ps = np.zeros(0, dtype=i64)  # when it classified the image (-1)
+        self.sink_classified = 0
+        self.sink_correct = 0
+        self.sink_last_image = -1
+        self.sink_last_prediction = -1
         self.await_take = -1  # the image whose first-layer start lets the source go on
         self.take_at = 0  # when the source's links are free for the next image
         self.trace: list = []  # image 0's steps, for its critical path
@@ -176,17 +190,30 @@ class Node(Component):
             self.outputs.append(np.zeros(width, dtype=np.float32))
         self.last_image = [-1] * groups
         self.computed = [0] * groups
+        images = int(self.layers[0].images) if self.layers else 0
+        self.done_ps = [np.full(images, -1, dtype=np.int64) for _ in range(groups)]
+        if self.source is not None:
+            self.inject_ps = np.full(images, -1, dtype=np.int64)
+        if self.sink is not None:
+            self.sink_logits = np.full((images, int(self.sink.classes)), np.nan, dtype=np.float32)
+            self.sink_predictions = np.full(images, -1, dtype=np.int64)
+            self.sink_done_ps = np.full(images, -1, dtype=np.int64)
         self.prepare()
 
     def restore(self) -> None:
         """Rebuild the look-up lists; saved tables that do not fit each other are refused."""
         try:
             self.prepare()
+            self.place()
         except (IndexError, KeyError, TypeError, ValueError) as error:
             raise StateError(
                 f"{self.name}: its saved tables do not fit together ({error}); "
                 "restart from another checkpoint"
             ) from None
+
+    def place(self) -> None:
+        """A parallel run keeps this node whole on one rank, weighted by its load."""
+        self.sim.place(self.name, group=self.name, weight=float(max(1, int(self.load))))
 
     def on_set(self, name: str) -> None:
         """A crash time or corrupt rate set from the console takes effect at once.
@@ -224,12 +251,14 @@ class Node(Component):
             (group, None if group < 0 else self.waiting[group], position)
             for group, position in zip(self._cg, self._cp, strict=True)
         ]
-        self._hops = [(port, self._ends[port].send if port >= 0 else None) for port in self._next]
-        # Per value: (destination node, link port, the port's sender, one hop?) of each frame.
+        # The link ends, not their bound ``send``: a parallel run re-points the ends of
+        # links to other ranks at an outbox after this (`LinkEnd.send_to_outbox`).
+        self._hops = [(port, self._ends[port] if port >= 0 else None) for port in self._next]
+        # Per value: (destination node, link port, the port's end, one hop?) of each frame.
         peers = self.peer.tolist()
         self._routes = [
             [
-                (dest, port, self._ends[port].send, peers[port] == dest)
+                (dest, port, self._ends[port], peers[port] == dest)
                 for dest, port in ((dest, self._next[dest]) for dest in dests)
             ]
             for dests in self._dests
@@ -316,7 +345,7 @@ class Node(Component):
             if self._corrupt or frame.image == 0:
                 self._send(frame, dest, self._words[frame.value], now)
                 return
-            port, send = self._hops[dest]
+            port, link = self._hops[dest]
             start = self.free_at[port]
             if start < now:
                 start = now
@@ -324,7 +353,7 @@ class Node(Component):
             self.free_at[port] = end = start + cost
             if cost != self._cost1:
                 self._count_extra(port, self._words[frame.value], cost)
-            send(frame, end - now - self._latency)
+            link.send(frame, end - now - self._latency)
             return
         image, value = frame.image, frame.value
         group, waiting, position = self._cons[value]
@@ -451,22 +480,29 @@ class Node(Component):
         self.macs += self._gmacs[group]
         if image == 0:
             self.trace.append(("done", group, now))
-        layer = self._glayer[group]
-        if layer is None:
-            self.sink.record(image, entry[2][0], entry[2][1], now)
-            self.last_image[group] = image
-            self.computed[group] += 1
+        self.last_image[group] = image
+        self.computed[group] += 1
+        self.done_ps[group][image] = now
+        if self._glayer[group] is None:
+            self._classify(image, *entry[2], now)
         else:
             sums, outputs = entry[2]
             self.sums[group], self.outputs[group] = sums, outputs
-            self.last_image[group] = image
-            self.computed[group] += 1
-            if layer.done_ps[image] < now:
-                layer.done_ps[image] = now
             for value, data in zip(self._gvalues[group], outputs.tolist(), strict=True):
                 self._emit(image, value, data, now)
         if self.ready and not self.running:
             self._start(now)
+
+    def _classify(self, image: int, logits: np.ndarray, prediction: int, now: int) -> None:
+        """The sink (hosted here) has compared the logits of ``image``."""
+        self.sink_logits[image] = logits
+        self.sink_predictions[image] = prediction
+        self.sink_done_ps[image] = now
+        self.sink_classified += 1
+        if prediction == self.sink.labels[image]:
+            self.sink_correct += 1
+        self.sink_last_image = image
+        self.sink_last_prediction = prediction
 
     def _inject(self, image: int) -> None:
         now = self.sim.now
@@ -474,8 +510,8 @@ class Node(Component):
             return
         source = self.source
         row = source.image(image)
-        source.inject_ps[image] = now
-        source.injected = image + 1
+        self.inject_ps[image] = now
+        self.injected = image + 1
         if image == 0:
             self.trace.append(("inject", now))
         values = self.source_values.tolist()
@@ -520,12 +556,12 @@ class Node(Component):
         cost, free = self._vcost[value], self.free_at
         index, wait = self._index, now + self._latency
         shared = Frame(image, value, -1, index, data)  # one object for every one-hop frame
-        for dest, port, send, direct in routes:
+        for dest, port, link, direct in routes:
             start = free[port]
             if start < now:
                 start = now
             free[port] = end = start + cost
-            send(shared if direct else Frame(image, value, dest, index, data), end - wait)
+            link.send(shared if direct else Frame(image, value, dest, index, data), end - wait)
         if cost != self._cost1:
             for _, port, _, _ in routes:
                 self._count_extra(port, self._words[value], cost)
