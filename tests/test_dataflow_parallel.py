@@ -9,6 +9,7 @@ different seed with bit flips must change them (so the identity can fail).
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from conftest import REPO, run_nnsim
@@ -104,7 +105,9 @@ def test_each_hardware_node_is_whole_on_one_rank_and_the_partition_says_so(case)
     ranks = partition["components"]
     assert {ranks[f"node{n}"] for n in range(4)} == {0, 1}  # the nodes are spread
     cut = [link["name"] for link in partition["cut_links"]]
-    assert cut and all(name.startswith("node") and "--node" in name for name in cut)
+    # frame links (node0--node1) and credit links (node0~~node1) between nodes, nothing else
+    assert any("--" in name for name in cut)
+    assert all(re.fullmatch(r"node\d+(--|~~)node\d+", name) for name in cut)
     assert partition["lookahead_ps"] == 2000  # the hop latency: 2 cycles at 1 GHz
 
 
