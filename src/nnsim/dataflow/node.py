@@ -378,6 +378,8 @@ class Node(Component):
             bits_flipped=self.bits_flipped,
         )
 
+    graph_state = ("vertices",)
+
     def graph_members(self) -> list[str]:
         return list(self.vertices)
 
