@@ -315,7 +315,12 @@ class Node(Component):
         ]
         # The link ends, not their bound ``send``: a parallel run re-points the ends of
         # links to other ranks at an outbox after this (`LinkEnd.send_to_outbox`).
-        self._hops = [(port, self._ends[port] if port >= 0 else None) for port in self._next]
+        # Per destination node, for a frame to relay: (port, end); None for this node itself
+        # and, last (``dest`` -1 indexes it), for a one-hop frame, which is always for here.
+        self._hops = [
+            (port, self._ends[port]) if port >= 0 and dest != self._index else None
+            for dest, port in enumerate(self._next)
+        ] + [None]
         # Per value: (destination node, link port, the port's end, one hop?) of each frame.
         peers = self.peer.tolist()
         self._routes = [
@@ -402,19 +407,20 @@ class Node(Component):
         # The hot path: a handful of list look-ups per frame (see `prepare`).
         if self._faulty and self._lost(frame):
             return
-        dest = frame.dest
-        if dest >= 0 and dest != self._index:  # store and forward (`_send`, written out)
+        hop = self._hops[frame.dest]
+        if hop is not None:  # store and forward (`_send`, written out): most events
             frame.sender = self._index
             now = self.sim.now
-            if self._corrupt or frame.image == 0:
-                self._send(frame, dest, self._words[frame.value], now)
+            if frame.image == 0 or self._corrupt:
+                self._send(frame, frame.dest, self._words[frame.value], now)
                 return
-            port, link = self._hops[dest]
-            start = self.free_at[port]
+            port, link = hop
+            free = self.free_at
+            start = free[port]
             if start < now:
                 start = now
             cost = self._vcost[frame.value]
-            self.free_at[port] = end = start + cost
+            free[port] = end = start + cost
             if cost != self._cost1:
                 self._count_extra(port, self._words[frame.value], cost)
             link.send(frame, end - now - self._latency)
