@@ -15,9 +15,8 @@
 
 The nodes interact through their links alone, so a parallel run
 (``mpiexec -n R``, `nnsim.parallel`) can give each node its own rank: every
-component is placed in its hardware node's group (the holders with the node
-of their first vertex), weighted by the events a node handles per image
-(`place_by_node`), and each link's ``traffic`` is the frames per image it
+component is placed in its hardware node's group (the holders with node0),
+weighted by the events a node handles per image (`place_by_node`), and each link's ``traffic`` is the frames per image it
 carries; every partitioner then keeps a node whole, ``linear`` (the default)
 gives each rank a run of consecutive nodes of about equal load, and
 ``graph`` also cuts the fewest frames.
@@ -280,8 +279,8 @@ def place_by_node(
 
     A node's weight is the frames that arrive at it per image (relays
     included) plus `TASK_EVENTS` per task; a link's ``traffic`` is the frames
-    per image it carries both ways. A holder joins the group of the node of
-    its first vertex (it has no links and is never changed while the model runs).
+    per image it carries both ways. A holder joins node0's group
+    (`VertexHolder.place`).
     """
     origin = node_of[graph.value_producer]
     arrivals = np.zeros(hardware.count, dtype=np.int64)

@@ -44,8 +44,10 @@ class VertexHolder(Component):
         self.place()
 
     def place(self) -> None:
-        """A parallel run puts this holder with the node of its first vertex (it has no links)."""
-        self.sim.place(self.name, group=f"node{int(self.host_node[0])}")
+        """A parallel run puts this holder with node0: it has no links and does not change
+        while the model runs, so any rank would do, and joining the first node keeps the
+        nodes contiguous in build order (the ``linear`` partitioner's runs)."""
+        self.sim.place(self.name, group="node0")
 
     def host(self, vertex: int) -> Any:
         """The node component hosting vertex ``vertex`` of this holder."""
