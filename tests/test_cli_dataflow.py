@@ -51,16 +51,23 @@ def write_model(path: Path, hidden: int = 6, seed: int = 0) -> Path:
     return path
 
 
+def make_case(folder: Path, test_per_class: int = 3) -> dict:
+    """A model, hardware and ``10 * test_per_class`` toy test images, all in ``folder``."""
+    (folder / "hw.toml").write_text(HARDWARE)
+    return {
+        "dir": folder,
+        "weights": write_model(folder / "model.npz"),
+        "hardware": folder / "hw.toml",
+        "images": make_idx_dataset(
+            folder / "toy", train_per_class=1, test_per_class=test_per_class
+        ),
+    }
+
+
 @pytest.fixture
 def case(tmp_path: Path) -> dict:
     """A model, hardware and 30 toy test images, all in tmp_path."""
-    (tmp_path / "hw.toml").write_text(HARDWARE)
-    return {
-        "dir": tmp_path,
-        "weights": write_model(tmp_path / "model.npz"),
-        "hardware": tmp_path / "hw.toml",
-        "images": make_idx_dataset(tmp_path / "toy", train_per_class=1, test_per_class=3),
-    }
+    return make_case(tmp_path)
 
 
 def dataflow_run(case: dict, *extra: str, fold: str | None = "balanced"):

@@ -163,3 +163,16 @@ def test_periodic_checkpoints_do_not_move_the_end_of_the_run(tmp_path):
     )
     assert sim.now > plain.end_ps  # the last checkpoint came after the last event
     assert_same_result(plain, DataflowResult.from_simulation(sim))
+
+
+def test_nnsim_graph_of_a_checkpoint_draws_the_clusters_of_the_live_model(tmp_path):
+    folder = tmp_path / "ckpt"
+    run_simulation(
+        SCRIPT, ARGS, progress="quiet", checkpoint=CheckpointOptions(str(folder), period="40ns")
+    )
+    name = open_storage(str(folder)).list()[0]
+    saved = nnsim("graph", str(folder / name))
+    live = nnsim("graph", str(SCRIPT), "--", *ARGS)
+    assert saved.returncode == 0, saved.stderr
+    assert 'subgraph "cluster_node0"' in saved.stdout and '"node2:sink"' in saved.stdout
+    assert saved.stdout == live.stdout

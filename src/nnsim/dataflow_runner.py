@@ -14,6 +14,12 @@ reports::
     outcome.result.predictions, outcome.agreements[0].percent
     print("\\n".join(outcome.summary_lines()))
 
+Started by ``mpiexec -n R``, the run is parallel (`nnsim.runner.run_parallel_prepared`):
+every rank builds the model, each hardware node runs on one rank (the
+nodes' placement hints, `nnsim.dataflow.build.place_by_node`), and rank 0
+ends with the serial run's state, so its result, reports and comparisons
+are the serial ones; the other ranks return no result.
+
 It sits beside `nnsim.runner`, not inside ``dataflow/``, because it drives
 the runner (which also knows training's run folders): ``dataflow/`` itself
 never reaches ``train/``.
@@ -63,15 +69,20 @@ def run_model(
     load_checkpoint: str | None = None,
     overrides: dict[str, str] | None = None,
     progress: str = "auto",
+    partitioner: str | None = None,
+    output_partition: str | Path | None = None,
     **run_options,
 ) -> DataflowRun:
     """Everything ``nnsim dataflow run`` does: prepare, simulate, compare, report.
 
     ``run_options`` are `nnsim.runner.run_prepared`'s (``statistics``,
     ``trace_events``, ``checkpoint``, ``interactive_start``, ``replay``,
-    ``output_dot``).
+    ``output_dot``); ``partitioner`` and ``output_partition`` are for
+    parallel runs. Under ``mpiexec``, ranks other than 0 return a run
+    whose ``result`` is None (rank 0 has the whole result).
     """
-    from nnsim.runner import run_prepared
+    from nnsim.errors import ParamError
+    from nnsim.runner import parallel_launched, run_parallel_prepared, run_prepared
     from nnsim.sim import Simulation
 
     wanted = list(dict.fromkeys(compare))
@@ -98,11 +109,12 @@ def run_model(
         limit=limit,
     )
     faults = parse_crashes(crashes, setup.hardware.count)
-    if load_checkpoint:
-        sim = restore_run(
-            load_checkpoint, setup, stop_at=stop_at, verbose=verbose, overrides=overrides
-        )
-    else:
+
+    def make() -> Simulation:
+        if load_checkpoint:
+            return restore_run(
+                load_checkpoint, setup, stop_at=stop_at, verbose=verbose, overrides=overrides
+            )
         sim = Simulation(seed=seed, stop_at=stop_at, verbose=verbose)
         build(sim, setup, interval=interval, corrupt_rate=corrupt_rate, crashes=faults)
         if overrides:
@@ -110,9 +122,33 @@ def run_model(
 
             for path, text in overrides.items():
                 set_value(sim, path, text)
-    if save_mapping is not None:
+        return sim
+
+    parallel = parallel_launched()
+    root = True
+    if parallel:
+        from nnsim.parallel import world
+
+        root = world().root
+        sim = run_parallel_prepared(
+            make,
+            partitioner=partitioner,
+            output_partition=output_partition,
+            **run_options,
+        )
+    else:
+        if partitioner is not None or output_partition:
+            raise ParamError(
+                "--partitioner and --output-partition are for parallel runs: "
+                "mpiexec -n R nnsim dataflow run ... --partitioner NAME"
+            )
+        sim = make()
+    if save_mapping is not None and root:
         setup.mapping.save(save_mapping, setup.graph, setup.hardware)
-    run_prepared(sim, progress=progress, **run_options)
+    if not parallel:
+        run_prepared(sim, progress=progress, **run_options)
+    if not root:
+        return DataflowRun(setup, None, wall_seconds=time.perf_counter() - start)
     result = collect(sim)
     outcome = DataflowRun(setup, result, wall_seconds=time.perf_counter() - start)
     answered = np.asarray(result.predictions) >= 0

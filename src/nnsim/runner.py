@@ -20,6 +20,7 @@ and the trace.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -172,7 +173,7 @@ def run_simulation(
     interactive_start: str | None = None,
     replay: str | None = None,
     progress: str = "auto",
-    partitioner: str = "linear",
+    partitioner: str | None = None,
     output_partition: str | Path | None = None,
 ) -> Simulation:
     """Everything ``nnsim run`` does, as a function: build or restore, run, report.
@@ -199,7 +200,7 @@ def run_simulation(
             replay=replay,
             trace_events=trace_events,
         )
-    if output_partition or partitioner != "linear":
+    if output_partition or partitioner is not None:
         raise ParamError(
             "--partitioner and --output-partition are for parallel runs: "
             "mpiexec -n R nnsim run SCRIPT --partitioner NAME ..."
@@ -340,7 +341,7 @@ def run_parallel_simulation(
     verbose: int = 0,
     output_dot: str | Path | None = None,
     statistics: str | Path | None = None,
-    partitioner: str = "linear",
+    partitioner: str | None = None,
     output_partition: str | Path | None = None,
     checkpoint: CheckpointOptions | None = None,
     interactive_start: str | None = None,
@@ -363,6 +364,52 @@ def run_parallel_simulation(
     the calling command does not support in parallel runs, with their values
     (a value set is refused in one line).
     """
+
+    def build() -> Simulation:
+        if load_checkpoint:
+            sim = load_simulation(
+                load_checkpoint,
+                script=script and str(script),
+                script_args=args,
+                overrides=overrides,
+                verbose=verbose,
+            )
+            sim.set_stop_at(stop_at)
+        else:
+            sim = build_simulation(script, args, seed=seed, stop_at=stop_at, verbose=verbose)
+            apply_overrides(sim, overrides)
+        return sim
+
+    return run_parallel_prepared(
+        build,
+        output_dot=output_dot,
+        statistics=statistics,
+        partitioner=partitioner,
+        output_partition=output_partition,
+        checkpoint=checkpoint,
+        interactive_start=interactive_start,
+        replay=replay,
+        trace_events=trace_events,
+        refused=refused,
+    )
+
+
+def run_parallel_prepared(
+    make: Callable[[], Simulation],
+    *,
+    output_dot: str | Path | None = None,
+    statistics: str | Path | None = None,
+    partitioner: str | None = None,
+    output_partition: str | Path | None = None,
+    checkpoint: CheckpointOptions | None = None,
+    interactive_start: str | None = None,
+    replay: str | None = None,
+    trace_events: str | Path | None = None,
+    refused: dict[str, Any] | None = None,
+) -> Simulation:
+    """The parallel half of `run_parallel_simulation`: ``make()`` builds (or restores) the
+    simulation on every rank, then it runs over the ranks (``nnsim dataflow run`` under
+    ``mpiexec`` builds its model this way). On rank 0 the result is the serial run's."""
     import os
     import sys
 
@@ -376,18 +423,7 @@ def run_parallel_simulation(
         for option, value in (refused or {}).items():
             if value:
                 raise ParamError(f"{option} is not available in parallel runs yet; run serially")
-        if load_checkpoint:
-            sim = load_simulation(
-                load_checkpoint,
-                script=script and str(script),
-                script_args=args,
-                overrides=overrides,
-                verbose=verbose,
-            )
-            sim.set_stop_at(stop_at)
-        else:
-            sim = build_simulation(script, args, seed=seed, stop_at=stop_at, verbose=verbose)
-            apply_overrides(sim, overrides)
+        sim = make()
         if output_dot and mpi.root:
             write_text(output_dot, to_dot(sim))
         return sim
@@ -429,7 +465,7 @@ def run_parallel_simulation(
         run_parallel(
             sim,
             mpi,
-            partitioner=partitioner,
+            partitioner=partitioner or "linear",
             output_partition=output_partition and str(output_partition),
             checkpoint_period=parse_time(checkpoint.period)
             if checkpoint and checkpoint.period

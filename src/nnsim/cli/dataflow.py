@@ -142,6 +142,8 @@ def run(ctx, **options) -> None:
         crashes=options.pop("crashes"),
         **settings,
     )
+    if outcome.result is None:  # a rank other than 0 of a parallel run: rank 0 reports
+        return
     for line in outcome.summary_lines():
         click.echo(line)
 

@@ -46,7 +46,31 @@ def load_graph(location: str | Path, script_args: list[str] | tuple[str, ...] = 
     from nnsim.state.snapshot import build_model
 
     storage, name = open_checkpoint(location)
-    return build_model(storage.load_manifest(name))
+    manifest = storage.load_manifest(name)
+    sim = build_model(manifest)
+    restore_graph_state(sim, manifest)
+    return sim
+
+
+def restore_graph_state(sim: Simulation, manifest: dict) -> None:
+    """Put back the saved attributes each component's drawing reads (`Component.graph_state`:
+    a dataflow node's vertices, drawn as its cluster), from the manifest alone."""
+    from nnsim.state import Decoder
+
+    decoder = Decoder({}, {})
+    saved = manifest.get("components") or {}
+    for name, component in sim.components.items():
+        state = (saved.get(name) or {}).get("state") or {}
+        for attribute in component.graph_state:
+            if attribute not in state:
+                continue
+            try:
+                value = decoder.decode(state[attribute], f"{name}/{attribute}")
+            except Exception as error:  # a tampered manifest: one line, no traceback
+                raise NnsimError(
+                    f"checkpoint: {name}/{attribute} cannot be read ({error})"
+                ) from None
+            setattr(component, attribute, value)
 
 
 def dot_program() -> str:

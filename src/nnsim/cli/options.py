@@ -136,6 +136,22 @@ SIMULATION_OPTIONS = [
     click.option(
         "--replay", metavar="FILE", help="At the first console entry, run the commands of FILE."
     ),
+    click.option(
+        "--partitioner",
+        default=None,
+        metavar="NAME",
+        help=(
+            "Parallel runs (mpiexec -n R nnsim ...): how components are spread over the ranks: "
+            "linear (contiguous in build order; the default), roundrobin, self "
+            "(sim.place(name, rank=R) in the script), graph (METIS: balanced, fewest links cut), "
+            "or a registered one; a dataflow model is placed by hardware node."
+        ),
+    ),
+    click.option(
+        "--output-partition",
+        metavar="FILE.json",
+        help="Parallel runs: write component -> rank, the links cut and the lookahead as JSON.",
+    ),
 ]
 """The options of every command that runs a simulation: seed, stop, verbosity, outputs, console."""
 
@@ -271,6 +287,8 @@ def run_settings(ctx: click.Context, values: dict[str, Any]) -> dict[str, Any]:
             "interactive_start",
             "replay",
             "load_checkpoint",
+            "partitioner",
+            "output_partition",
         )
     }
     for key in ("partitioner", "output_partition"):

@@ -13,6 +13,14 @@
   hop latency of the sending node's clock, and each node's loop-back link
   for its own reminders.
 
+The nodes interact through their links alone, so a parallel run
+(``mpiexec -n R``, `nnsim.parallel`) can give each node its own rank: every
+component is placed in its hardware node's group (the holders with node0),
+weighted by the events a node handles per image (`place_by_node`), and each link's ``traffic`` is the frames per image it
+carries; every partitioner then keeps a node whole, ``linear`` (the default)
+gives each rank a run of consecutive nodes of about equal load, and
+``graph`` also cuts the fewest frames.
+
 Everything a restart needs is in the parameters and the saved state, so a
 checkpoint rebuilds the model from registered types alone (images given by
 path are read again). The timing model is `nnsim.dataflow.node`'s.
@@ -132,6 +140,7 @@ def build_dataflow(
         neighbours[b].append(a)
     for row in neighbours:
         row.sort()
+    credit_peers = _credit_peers(graph, node_of, hardware.count)
     nodes: list[Node] = []
     for index in range(hardware.count):
         nodes.append(
@@ -146,6 +155,8 @@ def build_dataflow(
                 link_latency=hardware.link.latency,
                 link_width=hardware.link.width,
                 word_bits=hardware.word_bits,
+                image_buffers=hardware.node.image_buffers,
+                credit_ports=len(credit_peers[index]),
                 corrupt_rate=float(corrupt_rate),
                 crash_at=crash_at[index],
             )
@@ -160,14 +171,26 @@ def build_dataflow(
         )
     for node in nodes:
         sim.connect((node, "self_out"), (node, "self_in"), latency=0, name=f"{node.name}.self")
+    for a in range(hardware.count):
+        for b in credit_peers[a]:
+            if a < b:  # a credit crosses the route's hops, taking no link time from frames
+                hops = len(hardware.route(b, a))
+                sim.connect(
+                    (nodes[a], f"credit{credit_peers[a].index(b)}"),
+                    (nodes[b], f"credit{credit_peers[b].index(a)}"),
+                    latency=hops * hop_latency,
+                    name=f"node{a}~~node{b}",
+                )
 
     _fill_nodes(graph, hardware, node_of, nodes, neighbours, layers, source, sink, crash_at)
+    _fill_credits(graph, node_of, nodes, credit_peers)
     for node in nodes:
         node.memory_used = int(used.memory_words[node.index])
     _fill_holders(graph, node_of, nodes, layers, holder, source, sink)
     source.load()
     for node in nodes:
         node.configure()
+    place_by_node(sim, graph, hardware, node_of, nodes, [source, holder, *layers, sink])
 
 
 # Inputs ---------------------------------------------------------------------------
@@ -237,6 +260,108 @@ def _links(graph: DataflowGraph, hardware: Hardware, node_of: np.ndarray) -> set
         for hop in hardware.route(a, b):
             pairs.add((min(hop), max(hop)))
     return pairs
+
+
+# Placement for parallel runs ----------------------------------------------------------
+TASK_EVENTS = 4
+"""What a task weighs against one frame event (a numpy call against a few list look-ups)."""
+
+
+def place_by_node(
+    sim: Simulation,
+    graph: DataflowGraph,
+    hardware: Hardware,
+    node_of: np.ndarray,
+    nodes: list[Node],
+    holders: list,
+) -> None:
+    """Partitioning hints: one group per hardware node, weighted by its events per image.
+
+    A node's weight is the frames that arrive at it per image (relays
+    included) plus `TASK_EVENTS` per task; a link's ``traffic`` is the frames
+    per image it carries both ways. A holder joins node0's group
+    (`VertexHolder.place`).
+    """
+    origin = node_of[graph.value_producer]
+    arrivals = np.zeros(hardware.count, dtype=np.int64)
+    crossing: dict[tuple[int, int], int] = {}
+    routes: dict[tuple[int, int], list] = {}
+    for value, dests in enumerate(_value_dests(graph, node_of)):
+        start = int(origin[value])
+        for dest in dests.tolist():
+            if dest == start:
+                continue
+            if (start, dest) not in routes:
+                routes[start, dest] = hardware.route(start, dest)
+            for a, b in routes[start, dest]:
+                arrivals[b] += 1
+                pair = (min(a, b), max(a, b))
+                crossing[pair] = crossing.get(pair, 0) + 1
+    for node in nodes:
+        node.load = int(arrivals[node.index]) + TASK_EVENTS * len(node.group_layer) + 1
+        node.place()
+    for link in sim.link_list:
+        a, b = (end.owner for end in link.ends)
+        if a is not b:
+            link.traffic = crossing.get((min(a.index, b.index), max(a.index, b.index)), 1)
+    for holder in holders:
+        if holder is not None:
+            holder.place()
+
+
+# Flow control ------------------------------------------------------------------------
+def _upstream(graph: DataflowGraph, node_of: np.ndarray, count: int) -> list[set[int]]:
+    """Per node: the nodes that must know when it has room, i.e. that send it values its
+    groups consume (a pixel's forwarding node included), and the source's node for a
+    node of the first layer."""
+    vertices = graph.vertices
+    senders = node_of[graph.value_producer]  # who sends each value (a pixel: its forwarder)
+    source_node = int(node_of[0])
+    upstream: list[set[int]] = [set() for _ in range(count)]
+    consumers = node_of[graph.edge_dst]
+    for edge, value in enumerate(graph.edge_value.tolist()):
+        if vertices[graph.edge_dst[edge]].kind == PIXEL:
+            continue
+        d = int(consumers[edge])
+        upstream[d].add(int(senders[value]))
+        if vertices[graph.edge_dst[edge]].layer == 0:
+            upstream[d].add(source_node)
+    for d, nodes in enumerate(upstream):
+        nodes.discard(d)
+    return upstream
+
+
+def _credit_peers(graph: DataflowGraph, node_of: np.ndarray, count: int) -> list[list[int]]:
+    """Per node, sorted: the nodes it exchanges credits with (either way)."""
+    peers: list[set[int]] = [set() for _ in range(count)]
+    for d, senders in enumerate(_upstream(graph, node_of, count)):
+        for s in senders:
+            peers[d].add(s)
+            peers[s].add(d)
+    return [sorted(row) for row in peers]
+
+
+def _fill_credits(
+    graph: DataflowGraph, node_of: np.ndarray, nodes: list[Node], credit_peers: list[list[int]]
+) -> None:
+    """Each node's credit tables: whom it tells, which of its frames need room."""
+    upstream = _upstream(graph, node_of, len(nodes))
+    vertices = graph.vertices
+    first = sorted({int(node_of[v]) for v in graph.layer_vertices(0)})
+    for node in nodes:
+        n = node.index
+        node.credit_peer = np.array(credit_peers[n], dtype=np.int32)
+        node.credit_to = np.array(
+            [credit_peers[n].index(s) for s in sorted(upstream[n])], dtype=np.int32
+        )
+        ptr, dests = node.dest_ptr.tolist(), node.dest_nodes.tolist()
+        gated = np.zeros(len(dests), dtype=np.int8)
+        for value in range(len(ptr) - 1):
+            for k in range(ptr[value], ptr[value + 1]):
+                gated[k] = nodes[dests[k]].consume_group[value] >= 0
+        node.dest_gated = gated
+        if vertices[0].kind == SOURCE and int(node_of[0]) == n:
+            node.first_nodes = np.array(first, dtype=np.int32)
 
 
 # Tables -----------------------------------------------------------------------------

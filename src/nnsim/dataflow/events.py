@@ -47,3 +47,11 @@ class Inject(Event):
     """The node hosting the source injects ``image`` now."""
 
     image: int
+
+
+@dataclass(slots=True)
+class Credit(Event):
+    """Node ``node`` has room for every image below ``window`` (credit-based flow control)."""
+
+    node: int
+    window: int

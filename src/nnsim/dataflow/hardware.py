@@ -15,6 +15,7 @@ topology. ``--nodes H`` (or ``count``) says how many nodes there are::
     output_ports = 4        # links a node can send on
     count = 16              # default number of nodes
     max_macs_per_image = 20000  # optional: the MACs a node may spend on one image
+    image_buffers = 2       # images a node holds in flight (credit-based flow control)
 
     [link]
     latency = 2             # cycles per hop (of the sending node's clock)
@@ -69,6 +70,7 @@ class NodeType:
     input_ports: int = 4
     output_ports: int = 4
     max_macs_per_image: int | None = None  # None: no compute budget per image
+    image_buffers: int = 2  # images in flight per node (`nnsim.dataflow.node`: flow control)
 
     @property
     def period(self) -> int:
@@ -223,6 +225,7 @@ def _check_hardware(hw: Hardware) -> None:
     _positive_int(hw.node.memory_words, "node.memory_words")
     _positive_int(hw.node.input_ports, "node.input_ports", at_most=MAX_NODES)
     _positive_int(hw.node.output_ports, "node.output_ports", at_most=MAX_NODES)
+    _positive_int(hw.node.image_buffers, "node.image_buffers", at_most=1 << 16)
     if hw.node.max_macs_per_image is not None:
         _positive_int(hw.node.max_macs_per_image, "node.max_macs_per_image")
     _positive_int(hw.link.latency, "link.latency (cycles)", at_least=1, at_most=2**30)

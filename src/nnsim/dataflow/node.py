@@ -36,12 +36,41 @@ layer first. The task's outputs leave when the task ends, in
 vertex order. Pixel vertices and the source compute nothing: a pixel is
 forwarded the moment it arrives.
 
-*Images are pipelined.* The source injects image 0 at time 0 and image
-``i+1`` either at ``i+1`` times the fixed ``interval``, or (no interval) as
-soon as the first nodes have taken image ``i``: when every link its frames
-left by is free again (the last of them has crossed its first hop) and, if
-the source's node itself hosts first-layer neurons, when it has started
-computing them on image ``i``. Input buffers are not bounded.
+*Images are pipelined, in bounded buffers.* A node that computes has room
+for ``image_buffers`` images in flight (a hardware key, default 2) and
+admits them **in order**: it holds images ``released .. released + B - 1``,
+``released`` being the number of images it is done with (every hosted
+group computed it, and no frame of it waits here). Credit-based flow
+control: whenever ``released`` grows, the node sends a credit (its new
+window, ``released + B``) to every node that sends it values its groups
+consume and, for a first-layer node, to the source's node, over a credit
+link whose latency is that of the route's hops (a credit takes no link
+time from the frames). A frame for an image its destination has no room
+for yet (by the last credit the sender heard) waits at the sender, which
+keeps its links free for other frames; when the credit comes, the waiting
+frames leave in the order they were made. Frames relayed on the way and
+pixels forwarded to the first layer need no room (a pixel's forwarding
+node waits for the first layer's credit instead). Links stay FIFO.
+
+The source injects image 0 at time 0 and image ``i+1`` at ``i+1`` times
+the fixed ``interval``, or (no interval) as soon as the first nodes have
+taken image ``i``: when every link its frames left by is free again (the
+last of them has crossed its first hop) and, if the source's node itself
+hosts first-layer neurons, when it has started computing them on image
+``i``; either way only once every first-layer node has room for image
+``i+1``. So the number of images in flight is bounded, and latency does
+not grow with the number of images: it is the pipeline's, at the
+bottleneck's rate.
+
+*It cannot deadlock.* Let m be the oldest image some computing node is not
+done with (the least ``released``). Every node has released at least m
+images, so m is inside every node's window and no frame of m ever waits
+for credit; its tasks run as soon as their inputs are in (the MAC array
+takes the oldest image first), and the frames ahead of its own on a link
+are of images already admitted, which drain. So m finishes everywhere and
+m grows. Admitting images in arrival order would not do: a node of one
+buffer that took image 1's first-layer inputs could no longer take image
+0's second-layer inputs, and image 0 would never finish.
 
 *Math.* The result of a task does not depend on the folding or on the order
 in which inputs arrive: the inputs are gathered into a vector in the
@@ -64,7 +93,7 @@ from typing import Any
 
 import numpy as np
 
-from nnsim.dataflow.events import Done, Frame, Inject
+from nnsim.dataflow.events import Credit, Done, Frame, Inject
 from nnsim.errors import StateError
 from nnsim.sim import Component, Frequency, Param, Port, Statistic
 
@@ -89,6 +118,8 @@ class Node(Component):
         Param("link_latency", int, 1, "cycles per hop", min=1, fixed=True),
         Param("link_width", int, 32, "bits per cycle of a link", min=1, fixed=True),
         Param("word_bits", int, 32, "bits of one value on a link", min=1, fixed=True),
+        Param("image_buffers", int, 2, "images it holds in flight", min=1, max=1 << 16, fixed=True),
+        Param("credit_ports", int, 0, "credit ports, one per flow-control peer", min=0, fixed=True),
         Param("corrupt_rate", float, 0.0, "probability that a frame bit flips", min=0.0, max=1.0),
         Param(
             "crash_at",
@@ -113,6 +144,12 @@ class Node(Component):
             handler="on_frame",
             count="link_ports",
         ),
+        Port(
+            "credit",
+            "credits to and from one flow-control peer (ports credit0, credit1, ...)",
+            handler="on_credit",
+            count="credit_ports",
+        ),
         Port("self_out", "reminders to itself: a task done, the next image to inject"),
         Port("self_in", "the reminders", handler="on_self"),
     )
@@ -124,6 +161,7 @@ class Node(Component):
         self.hosted = np.zeros(0, dtype=i32)  # vertex ids, in vertex order
         self.vertices: list[str] = []  # their names
         self.memory_used = 0  # words held for one image (`nnsim.dataflow.capacity.usage`)
+        self.load = 1  # events per image (`nnsim.dataflow.build.place_by_node`)
         self.peer = np.zeros(self.link_ports, dtype=i32)  # the neighbour on each link port
         self.next_port = np.zeros(0, dtype=i32)  # [nodes]: the port towards each node (-1: self)
         self.value_words = np.zeros(0, dtype=i64)  # [values]: words per value
@@ -140,10 +178,15 @@ class Node(Component):
         self.group_cycles = np.zeros(0, dtype=i64)  # [groups]: cycles per task
         self.group_macs = np.zeros(0, dtype=i64)  # [groups]: MACs per task
         self.source_values = np.zeros(0, dtype=i32)  # values the source emits (if hosted here)
-        self.layers: list = []  # the Layer components, by layer index
-        self.source: Any = None  # the Source component, if hosted here
-        self.sink: Any = None  # the Sink component, if hosted here
+        self.layers: list = []  # the Layer components, by layer index (weights: read only)
+        self.source: Any = None  # the Source component, if hosted here (images: read only)
+        self.sink: Any = None  # the Sink component, if hosted here (labels: read only)
         self.crash_times: list[int] = []  # every node's crash_at (a link down at either end)
+        # Flow control (set by build_dataflow): who tells whom it has room.
+        self.credit_peer = np.zeros(self.credit_ports, dtype=i32)  # the node on each credit port
+        self.credit_to = np.zeros(0, dtype=i32)  # credit ports of the nodes that send to it
+        self.dest_gated = np.zeros(0, dtype=np.int8)  # [dest_nodes]: the frame needs credit
+        self.first_nodes = np.zeros(0, dtype=i32)  # nodes of the first layer (source: its gate)
         # Run state.
         self.waiting: list[dict] = []  # per group: {image: [inputs missing, inputs, result]}
         self.ready: list = []  # heap of (image, group) whose inputs are complete
@@ -161,8 +204,26 @@ class Node(Component):
         self.outputs: list[np.ndarray] = []  # and outputs
         self.last_image: list[int] = []  # per group: the image of those (-1: none yet)
         self.computed: list[int] = []  # per group: tasks done
+        # The state of the vertices hosted here, which the holders show as views
+        # (`nnsim.dataflow.vertices`): a node changes only its own state, so the
+        # nodes interact through their links alone and can run on separate ranks.
+        self.done_ps: list[np.ndarray] = []  # per group: when each image's task ended (-1)
+        self.inject_ps = np.zeros(0, dtype=i64)  # the source, if here: each image's injection
+        self.injected = 0  # ... and the images injected
+        self.sink_logits = np.zeros((0, 0), dtype=np.float32)  # the sink, if here: per image
+        self.sink_predictions = np.zeros(0, dtype=i64)  # (-1: not classified)
+        self.sink_done_ps = np.zeros(0, dtype=i64)  # when it classified the image (-1)
+        self.sink_classified = 0
+        self.sink_correct = 0
+        self.sink_last_image = -1
+        self.sink_last_prediction = -1
         self.await_take = -1  # the image whose first-layer start lets the source go on
-        self.take_at = 0  # when the source's links are free for the next image
+        self.take_at = 0  # when the source's links are free for the next image (or its slot)
+        self.pending_inject = -1  # the next image, waiting for the above and for credits
+        self.window: list[int] = []  # per node: it has room for the images below this
+        self.released = 0  # images below this are done here (tasks ended, frames sent)
+        self.held: list[list] = []  # [dest, words, frame] waiting for credit, in order
+        self.held_count = np.zeros(0, dtype=i64)  # per image: frames of it held here
         self.trace: list = []  # image 0's steps, for its critical path
 
     def configure(self) -> None:
@@ -176,17 +237,32 @@ class Node(Component):
             self.outputs.append(np.zeros(width, dtype=np.float32))
         self.last_image = [-1] * groups
         self.computed = [0] * groups
+        images = int(self.layers[0].images) if self.layers else 0
+        self.window = [int(self.image_buffers)] * len(self.crash_times)
+        self.held_count = np.zeros(images, dtype=np.int64)
+        self.done_ps = [np.full(images, -1, dtype=np.int64) for _ in range(groups)]
+        if self.source is not None:
+            self.inject_ps = np.full(images, -1, dtype=np.int64)
+        if self.sink is not None:
+            self.sink_logits = np.full((images, int(self.sink.classes)), np.nan, dtype=np.float32)
+            self.sink_predictions = np.full(images, -1, dtype=np.int64)
+            self.sink_done_ps = np.full(images, -1, dtype=np.int64)
         self.prepare()
 
     def restore(self) -> None:
         """Rebuild the look-up lists; saved tables that do not fit each other are refused."""
         try:
             self.prepare()
+            self.place()
         except (IndexError, KeyError, TypeError, ValueError) as error:
             raise StateError(
                 f"{self.name}: its saved tables do not fit together ({error}); "
                 "restart from another checkpoint"
             ) from None
+
+    def place(self) -> None:
+        """A parallel run keeps this node whole on one rank, weighted by its load."""
+        self.sim.place(self.name, group=self.name, weight=float(max(1, int(self.load))))
 
     def on_set(self, name: str) -> None:
         """A crash time or corrupt rate set from the console takes effect at once.
@@ -209,6 +285,7 @@ class Node(Component):
         self._crashes = [NEVER if t < 0 else int(t) for t in self.crash_times]
         self._ends = [self.links[f"link{i}"] for i in range(self.link_ports)]
         self._self = self.links["self_out"]
+        self._cends = [self.links[f"credit{i}"] for i in range(self.credit_ports)]
         period = _period(self.clock)
         self._latency = int(self.link_latency) * period
         self._next = self.next_port.tolist()
@@ -218,18 +295,37 @@ class Node(Component):
         ptr = self.dest_ptr.tolist()
         nodes = self.dest_nodes.tolist()
         self._dests = [nodes[ptr[v] : ptr[v + 1]] for v in range(len(ptr) - 1)]
+        gated = self.dest_gated.tolist()
+        self._gated = [  # per value: the destinations that admit it by credit
+            [
+                d
+                for d, g in zip(nodes[ptr[v] : ptr[v + 1]], gated[ptr[v] : ptr[v + 1]], strict=True)
+                if g
+            ]
+            for v in range(len(ptr) - 1)
+        ]
+        self._credit_to = [self._cends[port] for port in self.credit_to.tolist()]
+        self._first_nodes = self.first_nodes.tolist()
+        self._groups = len(self.group_layer)
         # Per value consumed here: (group, its inputs by image, place in them), or for a
         # hosted pixel vertex (FORWARD, None, the value it sends on).
         self._cons = [
             (group, None if group < 0 else self.waiting[group], position)
             for group, position in zip(self._cg, self._cp, strict=True)
         ]
-        self._hops = [(port, self._ends[port].send if port >= 0 else None) for port in self._next]
-        # Per value: (destination node, link port, the port's sender, one hop?) of each frame.
+        # The link ends, not their bound ``send``: a parallel run re-points the ends of
+        # links to other ranks at an outbox after this (`LinkEnd.send_to_outbox`).
+        # Per destination node, for a frame to relay: (port, end); None for this node itself
+        # and, last (``dest`` -1 indexes it), for a one-hop frame, which is always for here.
+        self._hops = [
+            (port, self._ends[port]) if port >= 0 and dest != self._index else None
+            for dest, port in enumerate(self._next)
+        ] + [None]
+        # Per value: (destination node, link port, the port's end, one hop?) of each frame.
         peers = self.peer.tolist()
         self._routes = [
             [
-                (dest, port, self._ends[port].send, peers[port] == dest)
+                (dest, port, self._ends[port], peers[port] == dest)
                 for dest, port in ((dest, self._next[dest]) for dest in dests)
             ]
             for dests in self._dests
@@ -287,6 +383,8 @@ class Node(Component):
             bits_flipped=self.bits_flipped,
         )
 
+    graph_state = ("vertices",)
+
     def graph_members(self) -> list[str]:
         return list(self.vertices)
 
@@ -309,22 +407,23 @@ class Node(Component):
         # The hot path: a handful of list look-ups per frame (see `prepare`).
         if self._faulty and self._lost(frame):
             return
-        dest = frame.dest
-        if dest >= 0 and dest != self._index:  # store and forward (`_send`, written out)
+        hop = self._hops[frame.dest]
+        if hop is not None:  # store and forward (`_send`, written out): most events
             frame.sender = self._index
             now = self.sim.now
-            if self._corrupt or frame.image == 0:
-                self._send(frame, dest, self._words[frame.value], now)
+            if frame.image == 0 or self._corrupt:
+                self._send(frame, frame.dest, self._words[frame.value], now)
                 return
-            port, send = self._hops[dest]
-            start = self.free_at[port]
+            port, link = hop
+            free = self.free_at
+            start = free[port]
             if start < now:
                 start = now
             cost = self._vcost[frame.value]
-            self.free_at[port] = end = start + cost
+            free[port] = end = start + cost
             if cost != self._cost1:
                 self._count_extra(port, self._words[frame.value], cost)
-            send(frame, end - now - self._latency)
+            link.send(frame, end - now - self._latency)
             return
         image, value = frame.image, frame.value
         group, waiting, position = self._cons[value]
@@ -348,6 +447,24 @@ class Node(Component):
             self.frames_lost += 1
             return True
         return False
+
+    def on_credit(self, credit: Credit) -> None:
+        """A node has room for more images: send what was held for it, then go on."""
+        if self.sim.now >= self._crash or credit.window <= self.window[credit.node]:
+            return
+        self.window[credit.node] = credit.window
+        now, node, window = self.sim.now, credit.node, credit.window
+        keep, counts = [], self.held_count
+        for entry in self.held:
+            dest, words, frame = entry
+            if dest == node and frame.image < window:
+                counts[frame.image] -= 1
+                self._send(frame, dest, words, now)
+            else:
+                keep.append(entry)
+        self.held = keep
+        self._release(now)
+        self._try_inject(now)
 
     def on_self(self, event: Done | Inject) -> None:
         if type(event) is Done:
@@ -413,7 +530,7 @@ class Node(Component):
         self._self.send(Done(image, group), self._gcost[group])
         if group == self._first and image == self.await_take:
             self.await_take = -1
-            self._self.send(Inject(image + 1), max(self.take_at, now) - now)
+            self._try_inject(now)
 
     def _compute(self, group: int) -> None:
         """Results of every image whose inputs for ``group`` are complete, in one numpy call."""
@@ -451,22 +568,54 @@ class Node(Component):
         self.macs += self._gmacs[group]
         if image == 0:
             self.trace.append(("done", group, now))
-        layer = self._glayer[group]
-        if layer is None:
-            self.sink.record(image, entry[2][0], entry[2][1], now)
-            self.last_image[group] = image
-            self.computed[group] += 1
+        self.last_image[group] = image
+        self.computed[group] += 1
+        self.done_ps[group][image] = now
+        if self._glayer[group] is None:
+            self._classify(image, *entry[2], now)
         else:
             sums, outputs = entry[2]
             self.sums[group], self.outputs[group] = sums, outputs
-            self.last_image[group] = image
-            self.computed[group] += 1
-            if layer.done_ps[image] < now:
-                layer.done_ps[image] = now
             for value, data in zip(self._gvalues[group], outputs.tolist(), strict=True):
                 self._emit(image, value, data, now)
+        self._release(now)
         if self.ready and not self.running:
             self._start(now)
+
+    def _release(self, now: int) -> None:
+        """Free the buffers of the oldest images done here, in order, and say so upstream.
+
+        An image is done on a node when every hosted group has computed it
+        and no frame of it waits here for credit.
+        """
+        released, count = self.released, len(self.held_count)
+        if not self._groups:
+            return
+        done, held = self.done_ps, self.held_count
+        while released < count and not held[released]:
+            if any(done[g][released] < 0 for g in range(self._groups)):
+                break
+            released += 1
+        if released == self.released:
+            return
+        self.released = released
+        window = released + int(self.image_buffers)
+        self.window[self._index] = window
+        for end in self._credit_to:
+            end.send(Credit(self._index, window), 0)
+        if self.source is not None:
+            self._try_inject(now)
+
+    def _classify(self, image: int, logits: np.ndarray, prediction: int, now: int) -> None:
+        """The sink (hosted here) has compared the logits of ``image``."""
+        self.sink_logits[image] = logits
+        self.sink_predictions[image] = prediction
+        self.sink_done_ps[image] = now
+        self.sink_classified += 1
+        if prediction == self.sink.labels[image]:
+            self.sink_correct += 1
+        self.sink_last_image = image
+        self.sink_last_prediction = prediction
 
     def _inject(self, image: int) -> None:
         now = self.sim.now
@@ -474,8 +623,8 @@ class Node(Component):
             return
         source = self.source
         row = source.image(image)
-        source.inject_ps[image] = now
-        source.injected = image + 1
+        self.inject_ps[image] = now
+        self.injected = image + 1
         if image == 0:
             self.trace.append(("inject", now))
         values = self.source_values.tolist()
@@ -487,13 +636,27 @@ class Node(Component):
         following = image + 1
         if following >= source.count:
             return
-        links_free = max([now] + [self.free_at[port] for port in self._source_ports])
+        self.pending_inject = following
         if source.interval:
-            self._self.send(Inject(following), max(following * source.interval, now) - now)
-        elif self._first >= 0 and not self._started(image):
-            self.await_take, self.take_at = image, links_free
+            self.take_at = following * int(source.interval)
         else:
-            self._self.send(Inject(following), links_free - now)
+            self.take_at = max([now] + [self.free_at[port] for port in self._source_ports])
+            if self._first >= 0 and not self._started(image):
+                self.await_take = image
+        self._try_inject(now)
+
+    def _try_inject(self, now: int) -> None:
+        """Inject the next image once the first nodes can take it: its slot or free links,
+        the first-layer start here, and room (credit) on every first-layer node."""
+        following = self.pending_inject
+        if following < 0 or self.await_take >= 0 or now >= self._crash:
+            return
+        window = self.window
+        for node in self._first_nodes:
+            if following >= window[node]:
+                return
+        self.pending_inject = -1
+        self._self.send(Inject(following), max(self.take_at, now) - now)
 
     def _started(self, image: int) -> bool:
         """Has the MAC array started (or done) the first-layer task of ``image``?"""
@@ -511,6 +674,11 @@ class Node(Component):
         routes = self._routes[value]
         if not routes:
             return
+        window = self.window
+        for dest in self._gated[value]:
+            if image >= window[dest]:  # a node without room for it: hold those frames
+                self._emit_gated(image, value, data, now)
+                return
         if self._corrupt or image == 0:
             index = self._index
             words = self._words[value]
@@ -520,15 +688,27 @@ class Node(Component):
         cost, free = self._vcost[value], self.free_at
         index, wait = self._index, now + self._latency
         shared = Frame(image, value, -1, index, data)  # one object for every one-hop frame
-        for dest, port, send, direct in routes:
+        for dest, port, link, direct in routes:
             start = free[port]
             if start < now:
                 start = now
             free[port] = end = start + cost
-            send(shared if direct else Frame(image, value, dest, index, data), end - wait)
+            link.send(shared if direct else Frame(image, value, dest, index, data), end - wait)
         if cost != self._cost1:
             for _, port, _, _ in routes:
                 self._count_extra(port, self._words[value], cost)
+
+    def _emit_gated(self, image: int, value: int, data: Any, now: int) -> None:
+        """`_emit`'s frames when some destination has no room for ``image``: those wait here."""
+        index, words, window = self._index, self._words[value], self.window
+        gated = self._gated[value]
+        for dest, _, _, _ in self._routes[value]:
+            frame = Frame(image, value, dest, index, data)
+            if dest in gated and image >= window[dest]:
+                self.held.append([dest, words, frame])
+                self.held_count[image] += 1
+            else:
+                self._send(frame, dest, words, now)
 
     def _send(self, frame: Frame, dest: int, words: int, now: int) -> None:
         """Queue ``frame`` on the link towards ``dest``: it leaves when the link is free."""

@@ -3,14 +3,19 @@
 The hardware nodes (`nnsim.dataflow.node`) do all the work, but a person
 looks for a neuron by its place in the network, not by the node a folding
 put it on. So each layer of the graph is a component of its own that holds
-what belongs to the layer whatever the folding — its weights ``[in, out]``
-and biases, which node hosts each neuron, when each image left the layer —
+what belongs to the layer whatever the folding and never changes while it
+runs — its weights ``[in, out]`` and biases, which node hosts each neuron —
 and shows every neuron as a view, ``dense1/n5``, whose sum, output and
-inputs received are read live from the node that computes it. Every value
-is saved once, where it lives (DESIGN.md rules 1-2); the views are never
-saved. These components have no ports: the nodes write into them, so a
-watchpoint on ``sink/classified`` is checked at the handlers of the node
-that hosts the sink (`Component.watched_at`).
+inputs received are read live from the node that computes it; so do
+``dense1/done_ps`` (when each image left the layer), ``source/inject_ps``
+and the sink's results (``sink/classified``, ``sink/predictions``, ...).
+
+A node changes only its own state: the nodes interact through their links
+alone, so a parallel run can put each on its own rank (`nnsim.parallel`),
+and every value is saved once, where it lives (DESIGN.md rules 1-2); the
+views are never saved. These components have no ports, so a watchpoint on
+``sink/classified`` is checked at the handlers of the node that hosts the
+sink (`Component.watched_at`).
 """
 
 from __future__ import annotations
@@ -34,6 +39,15 @@ class VertexHolder(Component):
 
     def watched_at(self) -> tuple[str, ...]:
         return tuple(self.hosts) or (self.name,)
+
+    def restore(self) -> None:
+        self.place()
+
+    def place(self) -> None:
+        """A parallel run puts this holder with node0: it has no links and does not change
+        while the model runs, so any rank would do, and joining the first node keeps the
+        nodes contiguous in build order (the ``linear`` partitioner's runs)."""
+        self.sim.place(self.name, group="node0")
 
     def host(self, vertex: int) -> Any:
         """The node component hosting vertex ``vertex`` of this holder."""
@@ -105,10 +119,21 @@ class Layer(VertexHolder):
         self.host_node = np.zeros(self.output_size, dtype=np.int32)
         self.host_group = np.zeros(self.output_size, dtype=np.int32)
         self.host_pos = np.zeros(self.output_size, dtype=np.int32)
-        self.done_ps = np.full(self.images, -1, dtype=np.int64)  # when each image left the layer
+
+    @property
+    def done_ps(self) -> np.ndarray:
+        """When each image left the layer (its last neuron's task ended; -1: not yet)."""
+        done = np.full(self.images, -1, dtype=np.int64)
+        for name in self.hosts:
+            node = self.sim.components[name]
+            for group in np.flatnonzero(node.group_layer == self.layer).tolist():
+                np.maximum(done, node.done_ps[group], out=done)
+        return done
 
     def views(self) -> dict[str, Any]:
-        return {f"n{j}": NeuronView(self, j) for j in range(self.output_size)}
+        return {"done_ps": self.done_ps} | {
+            f"n{j}": NeuronView(self, j) for j in range(self.output_size)
+        }
 
 
 class PixelView(StateView):
@@ -163,8 +188,6 @@ class Source(VertexHolder):
     def build(self) -> None:
         super().build()
         self.host_node = np.zeros(1, dtype=np.int32)
-        self.inject_ps = np.full(self.count, -1, dtype=np.int64)
-        self.injected = 0
         self.given_images = np.zeros((0, self.size), dtype=np.float32)
         self._images = self.given_images
 
@@ -182,10 +205,23 @@ class Source(VertexHolder):
         return self._images
 
     def restore(self) -> None:
+        super().restore()
         self.load()
 
     def image(self, index: int) -> np.ndarray:
         return self._images[index]
+
+    @property
+    def inject_ps(self) -> np.ndarray:
+        """When each image was injected (-1: not yet), as the hosting node keeps it."""
+        return self.host(0).inject_ps
+
+    @property
+    def injected(self) -> int:
+        return int(self.host(0).injected)
+
+    def views(self) -> dict[str, Any]:
+        return {"inject_ps": self.inject_ps, "injected": self.injected}
 
 
 def read_images(location: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -218,14 +254,7 @@ class Sink(VertexHolder):
     def build(self) -> None:
         super().build()
         self.host_node = np.zeros(1, dtype=np.int32)
-        self.logits = np.full((self.count, self.classes), np.nan, dtype=np.float32)
-        self.predictions = np.full(self.count, -1, dtype=np.int64)
         self.labels = np.full(self.count, -1, dtype=np.int64)
-        self.done_ps = np.full(self.count, -1, dtype=np.int64)
-        self.classified = 0
-        self.correct = 0
-        self.last_image = -1
-        self.last_prediction = -1
         # The graph's catalogue (set by build_dataflow).
         self.granularity = "neuron"
         self.vertex_names: list[str] = []
@@ -234,13 +263,36 @@ class Sink(VertexHolder):
         self.layer_names: list[str] = []
         self.layer_macs = np.zeros(0, dtype=np.int64)  # MACs per image of each layer
 
-    def record(self, image: int, logits: np.ndarray, prediction: int, now: int) -> None:
-        """The sink has compared the logits of ``image``."""
-        self.logits[image] = logits
-        self.predictions[image] = prediction
-        self.done_ps[image] = now
-        self.classified += 1
-        if prediction == self.labels[image]:
-            self.correct += 1
-        self.last_image = image
-        self.last_prediction = prediction
+    # The results, as the hosting node keeps them (`RESULTS`: the node's attribute of each).
+    RESULTS = {
+        "logits": "sink_logits",
+        "predictions": "sink_predictions",
+        "done_ps": "sink_done_ps",
+        "classified": "sink_classified",
+        "correct": "sink_correct",
+        "last_image": "sink_last_image",
+        "last_prediction": "sink_last_prediction",
+    }
+
+    def views(self) -> dict[str, Any]:
+        node = self.host(0)
+        return {name: getattr(node, kept) for name, kept in self.RESULTS.items()}
+
+    @property
+    def logits(self) -> np.ndarray:
+        """``[count, classes]`` float32; NaN rows for images not classified."""
+        return self.host(0).sink_logits
+
+    @property
+    def predictions(self) -> np.ndarray:
+        """Per image the class the sink picked (-1: not classified)."""
+        return self.host(0).sink_predictions
+
+    @property
+    def done_ps(self) -> np.ndarray:
+        """Per image when the sink classified it (-1: not yet)."""
+        return self.host(0).sink_done_ps
+
+    @property
+    def classified(self) -> int:
+        return int(self.host(0).sink_classified)

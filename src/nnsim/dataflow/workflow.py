@@ -50,7 +50,7 @@ class DataflowRun:
     """A finished run: its setup, the timing model's result, the comparisons, the files written."""
 
     setup: Setup
-    result: DataflowResult
+    result: DataflowResult | None  # None on the ranks other than 0 of a parallel run
     agreements: list[Agreement] = field(default_factory=list)
     written: list[Path] = field(default_factory=list)
     wall_seconds: float = 0.0

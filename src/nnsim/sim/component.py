@@ -282,6 +282,10 @@ class Component(Element):
     graph_drawn: ClassVar[bool] = True
     """False: ``nnsim graph`` leaves this component out (it only holds state others compute)."""
 
+    graph_state: ClassVar[tuple[str, ...]] = ()
+    """Saved attributes that `graph_members` reads: ``nnsim graph CHECKPOINT`` restores
+    just these (plain JSON values of the manifest, no tensors) to draw the clusters."""
+
     def graph_members(self) -> list[str]:
         """Names drawn inside this component's box as a cluster (a hardware node's vertices).
 
