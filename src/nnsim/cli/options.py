@@ -238,29 +238,8 @@ CHECKPOINT_OPTIONS = [
 ]
 """``--load-checkpoint`` and the ``--checkpoint-*`` triggers and retention of `nnsim.runner`."""
 
-PARALLEL_OPTIONS = [
-    click.option(
-        "--partitioner",
-        default="linear",
-        show_default=True,
-        metavar="NAME",
-        help=(
-            "Parallel runs (mpiexec -n R nnsim run ...): how components are spread over the ranks: "
-            "linear (contiguous in build order), roundrobin, self (sim.place(name, rank=R) in the "
-            "script), graph (METIS: balanced, fewest links cut), or a registered one."
-        ),
-    ),
-    click.option(
-        "--output-partition",
-        metavar="FILE.json",
-        help="Parallel runs: write component -> rank, the links cut and the lookahead as JSON.",
-    ),
-]
-"""How a run started by ``mpiexec`` spreads its components over the ranks (`nnsim.parallel`)."""
-
 simulation_options = option_group(SIMULATION_OPTIONS)
 checkpoint_options = option_group(CHECKPOINT_OPTIONS)
-parallel_options = option_group(PARALLEL_OPTIONS)
 
 
 def run_settings(ctx: click.Context, values: dict[str, Any]) -> dict[str, Any]:
@@ -291,9 +270,6 @@ def run_settings(ctx: click.Context, values: dict[str, Any]) -> dict[str, Any]:
             "output_partition",
         )
     }
-    for key in ("partitioner", "output_partition"):
-        if key in values:
-            settings[key] = values.pop(key)
     settings["overrides"] = parse_overrides(values.pop("overrides"))
     settings["checkpoint"] = CheckpointOptions.from_flags(flags)
     return settings

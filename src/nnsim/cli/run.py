@@ -10,7 +10,6 @@ import click
 from nnsim.cli.options import (
     ScriptCommand,
     checkpoint_options,
-    parallel_options,
     run_settings,
     simulation_options,
 )
@@ -31,7 +30,6 @@ __all__ = ["run", "run_simulation"]  # run_simulation: the function behind the c
 @click.argument("script_args", nargs=-1, type=click.UNPROCESSED)
 @simulation_options
 @checkpoint_options
-@parallel_options
 @click.pass_context
 def run(ctx, script, script_args, **options) -> None:
     """Run the model script SCRIPT (or restart a checkpoint); arguments after -- go to the script.
