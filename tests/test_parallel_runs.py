@@ -299,3 +299,32 @@ def test_a_partition_file_rank_0_cannot_write_ends_every_rank_with_one_line(tmp_
         f"nnsim: error: cannot write '{target}': folder '{target.parent}' does not exist; "
         "create it or choose another path"
     ]
+
+
+EXCHANGE = """
+from nnsim.parallel import world
+from nnsim.parallel.world import INLINE_BYTES
+mpi = world()
+sizes = [0, 1, INLINE_BYTES, INLINE_BYTES + 1, 100_000]
+for size in sizes:  # every rank sends rank r a message of `size + r` bytes, twice in a row
+    for _ in range(2):
+        out = [bytes([mpi.rank, r]) * ((size + r) // 2) for r in range(mpi.size)]
+        incoming, status = mpi.exchange(out, [mpi.rank, size])
+        assert status == [[r, size] for r in range(mpi.size)], status
+        want = [bytes([r, mpi.rank]) * ((size + mpi.rank) // 2) for r in range(mpi.size)]
+        assert incoming == want, (size, [len(m) for m in incoming])
+print("rank", mpi.rank, "ok")
+"""
+
+
+def test_the_exchange_carries_messages_inline_and_past_its_block_size():
+    """Small messages travel with the status in one collective, larger ones in a second."""
+    result = subprocess.run(
+        [str(MPIEXEC), "-n", "3", sys.executable, "-c", EXCHANGE],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stderr
+    assert sorted(result.stdout.split("\n")[:3]) == [f"rank {r} ok" for r in range(3)]

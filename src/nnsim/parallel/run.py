@@ -11,8 +11,10 @@ and a send to another rank's component goes to an outbox
 (the smallest next entry, allgathered); nothing any rank sends from now on
 arrives before T + lookahead (the smallest latency of a cut link), so each
 rank delivers its entries below T + lookahead, then the outboxes are
-exchanged and queued with their keys: one ``Alltoall`` carries the sizes and
-every rank's status row, an ``Alltoallv`` the bytes when any cross. The
+exchanged and queued with their keys: one ``Alltoall`` of fixed-size blocks
+carries every rank's status row and the crossing events (their keys as
+binary words, their payloads as the state walk encodes them), and an
+``Alltoallv`` follows only for what does not fit in a block. The
 order of events is the serial one: (time, priority, sending end, sequence)
 does not depend on the partition.
 
@@ -61,7 +63,7 @@ from nnsim.parallel.partition import (
     make_partition,
     write_partition,
 )
-from nnsim.parallel.wire import pack, unpack
+from nnsim.parallel.wire import pack, pack_events, unpack, unpack_events
 from nnsim.parallel.world import World, describe_failure
 from nnsim.sim import ACTION_PRIORITY, EXIT_PRIORITY, STOP_PRIORITY, Pending, Simulation
 from nnsim.state import Decoder, Encoder, capture_components, restore_components
@@ -217,7 +219,7 @@ class ParallelRun:
         without ending, or exactly at the leader's end.
         """
         lookahead = self.partition.lookahead
-        lowest = min((int(row[NEXT]) for row in status if not row[DONE]), default=NEVER)
+        lowest = min((row[NEXT] for row in status if not row[DONE]), default=NEVER)
         bound = (NEVER if lookahead == NEVER else min(NEVER, lowest + lookahead), 0)
         point = self._next_point()
         if point is not None:  # every rank stops where the checkpoint is taken
@@ -228,9 +230,9 @@ class ParallelRun:
             return bound
         leader = status[self.leader]
         if leader[DONE] == DONE_CODES["primaries done"]:
-            reached = (int(leader[END]), EXIT_PRIORITY)
+            reached = (leader[END], EXIT_PRIORITY)
         else:  # the bound it ran to, or (NEVER, 0) once it has stopped at --stop-at
-            reached = (int(leader[BOUND_TIME]), int(leader[BOUND_PRIORITY]))
+            reached = (leader[BOUND_TIME], leader[BOUND_PRIORITY])
         return min(bound, reached)
 
     def _window(self, bound: tuple[int, int], status) -> tuple[str | None, tuple[int, int]]:
@@ -248,7 +250,7 @@ class ParallelRun:
             if (
                 leader is not None
                 and leader[DONE] == DONE_CODES["primaries done"]
-                and bound == (int(leader[END]), EXIT_PRIORITY)
+                and bound == (leader[END], EXIT_PRIORITY)
             ):
                 return "primaries done", bound  # this follower reached the leader's end
             return None, bound
@@ -285,40 +287,44 @@ class ParallelRun:
         row[END] = self.sim.now if done == "primaries done" else -1
         row[REQUEST] = self.request[0] if self.request is not None else -1
         incoming, status = self.world.exchange(outgoing, row)
-        if status[:, FAILED].any():
+        if any(row[FAILED] for row in status):
             self.world.raise_if_failed(self.error)
-        requests = [int(t) for t in status[:, REQUEST] if t >= 0]
+        requests = [row[REQUEST] for row in status if row[REQUEST] >= 0]
         self.requested_at = min(requests) if requests else None
         try:
             for data in incoming:
                 if data:
-                    self._receive(*unpack(data))
+                    self._receive(*unpack_events(data))
         except Exception as failure:
             self.error = describe_failure(failure)
         if self.world.root:
-            self._flush_lines(
-                below=min((int(r[BOUND_TIME]), int(r[BOUND_PRIORITY])) for r in status)
-            )
+            self._flush_lines(below=min((r[BOUND_TIME], r[BOUND_PRIORITY]) for r in status))
         return status
 
     def _packet(self, rank: int) -> bytes:
-        outbox, encoder = self.outboxes[rank], Encoder()
-        events = [
-            [t, p, source, seq, encoder.encode(event, f"<event {source}/{seq}>")]
-            for t, p, source, seq, event in outbox
+        """The events for ``rank`` (keys as binary words, payloads through the state walk's
+        encoder) and, to rank 0, the lines printed here; empty when there is neither."""
+        outbox = self.outboxes[rank]
+        lines = rank == 0 and bool(self.lines) and not self.world.root
+        if not outbox and not lines:
+            return b""
+        encoder = Encoder()
+        keys = [entry[:4] for entry in outbox]
+        payloads = [
+            encoder.encode(event, f"<event {source}/{seq}>") for _, _, source, seq, event in outbox
         ]
         outbox.clear()
-        tree: dict = {"events": events}
-        if rank == 0 and self.lines and not self.world.root:
-            tree["lines"] = [list(line) for line in self.lines]
+        extra = {}
+        if lines:
+            extra["lines"] = [list(line) for line in self.lines]
             self.lines.clear()
-        return pack(tree, encoder.tensors) if events or "lines" in tree else b""
+        return pack_events(keys, payloads, encoder.tensors, extra)
 
-    def _receive(self, tree: dict, tensors: dict) -> None:
-        decoder = Decoder(tensors, self.elements)
-        for t, p, source, seq, payload in tree["events"]:
+    def _receive(self, keys: list[list[int]], tree: dict, tensors: dict) -> None:
+        decoder, requeue, ends = Decoder(tensors, self.elements), self.sim.requeue, self.ends
+        for (t, p, source, seq), payload in zip(keys, tree["payloads"], strict=True):
             event = decoder.decode(payload, f"<event {source}/{seq}>")
-            self.sim.requeue(Pending(t, p, seq, "link", end=self.ends[source], payload=event))
+            requeue(Pending(t, p, seq, "link", end=ends[source], payload=event))
         for line in tree.get("lines", ()):
             heapq.heappush(self._pending_lines, tuple(line))
 
@@ -360,8 +366,7 @@ class ParallelRun:
             return False
         point = (self._next_point(), ACTION_PRIORITY)
         return all(
-            not row[DONE] and (int(row[BOUND_TIME]), int(row[BOUND_PRIORITY])) == point
-            for row in status
+            not row[DONE] and (row[BOUND_TIME], row[BOUND_PRIORITY]) == point for row in status
         )
 
     def _checkpoint(self) -> None:
@@ -421,8 +426,7 @@ class ParallelRun:
             return False
         point = (self.next_break, STOP_PRIORITY)
         return all(
-            not row[DONE] and (int(row[BOUND_TIME]), int(row[BOUND_PRIORITY])) == point
-            for row in status
+            not row[DONE] and (row[BOUND_TIME], row[BOUND_PRIORITY]) == point for row in status
         )
 
     def _pause(self) -> None:
@@ -505,11 +509,11 @@ class ParallelRun:
 
     def _finished(self, status) -> str | None:
         """Why the whole run ended (None: it goes on)."""
-        codes = [int(row[DONE]) for row in status]
+        codes = [row[DONE] for row in status]
         if all(codes):
             return "primaries done" if DONE_CODES["primaries done"] in codes else "stop-at"
-        if not any(codes) and all(int(row[NEXT]) == NEVER for row in status):
-            return "stalled" if status[:, BLOCKING].sum() else "queue empty"
+        if not any(codes) and all(row[NEXT] == NEVER for row in status):
+            return "stalled" if any(row[BLOCKING] for row in status) else "queue empty"
         return None
 
     # Printed lines (rank 0) ---------------------------------------------------------
