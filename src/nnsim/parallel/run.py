@@ -65,7 +65,14 @@ from nnsim.parallel.partition import (
 )
 from nnsim.parallel.wire import pack, pack_events, unpack, unpack_events
 from nnsim.parallel.world import World, describe_failure
-from nnsim.sim import ACTION_PRIORITY, EXIT_PRIORITY, STOP_PRIORITY, Pending, Simulation
+from nnsim.sim import (
+    ACTION_PRIORITY,
+    EXIT_PRIORITY,
+    STOP_PRIORITY,
+    Pending,
+    Simulation,
+    registered_types,
+)
 from nnsim.state import Decoder, Encoder, capture_components, restore_components
 
 NEVER = 2**63 - 1  # no next entry; also "no bound"
@@ -161,6 +168,7 @@ class ParallelRun:
         primaries = {partition.assignment[c.name] for c in sim.components.values() if c.primary}
         self.leader = primaries.pop() if primaries else None
         self.report = RankReport(world.rank, world.size, len(self.owned))
+        registered_types()  # the element libraries' events, imported before the first window
         self.error: str | None = None  # this rank's failure, reported at the next exchange
         self._printed = 0
         self._printer = sim.printer  # how lines are printed for real (rank 0)
