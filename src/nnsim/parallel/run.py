@@ -50,7 +50,11 @@ from __future__ import annotations
 
 import heapq
 import json
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,7 +81,9 @@ from nnsim.state import Decoder, Encoder, capture_components, restore_components
 
 NEVER = 2**63 - 1  # no next entry; also "no bound"
 # Status fields each rank shares after every exchange.
-NEXT, BOUND_TIME, BOUND_PRIORITY, DONE, FAILED, NOW, BLOCKING, END, REQUEST = range(9)
+FIELDS = 12
+(NEXT, BOUND_TIME, BOUND_PRIORITY, DONE, FAILED, NOW, BLOCKING, END, REQUEST) = range(9)
+INTERRUPT, WATCH_INDEX, WATCH_TIME = range(9, FIELDS)  # Ctrl-C, a watchpoint that held
 DONE_CODES = {None: 0, "stop-at": 1, "primaries done": 2}
 REASONS = {code: reason for reason, code in DONE_CODES.items()}
 
@@ -150,6 +156,12 @@ class ParallelRun:
         self.requested_at: int | None = None  # a trigger's time, known to every rank
         self.latest_metrics: dict = {}  # the last epoch's, what checkpoints are ranked by
         self.next_break: int | None = None  # where every rank stops for the console
+        # Why the console is entered at next_break, when not asked by time: ("interrupt",) or
+        # ("watch", index, time) -- a Ctrl-C or a watchpoint seen at the last exchange.
+        self.break_cause: tuple | None = None
+        self.interrupted = False  # Ctrl-C here since the last exchange (`interrupt`)
+        self.watch_hit: tuple[int, int] | None = None  # (index, time) of a watchpoint here
+        self.watching: Any = None  # this rank's own watchpoints (`nnsim.parallel.console`)
         self.reports: list[RankReport] | None = None  # once the end is gathered
         self.status = None  # every rank's row from the last exchange
         self.done: str | None = None  # why this rank stopped ("stop-at", "primaries done")
@@ -285,7 +297,7 @@ class ParallelRun:
             self.error = self.error or describe_failure(failure)
             outgoing = [b""] * self.world.size
         key = self.sim.next_key()
-        row = [0] * 9
+        row = [0] * FIELDS
         row[NEXT] = NEVER if done else min(NEVER if key is None else key[0], earliest)
         row[BOUND_TIME], row[BOUND_PRIORITY] = bound
         row[DONE] = DONE_CODES[done]
@@ -294,6 +306,9 @@ class ParallelRun:
         row[BLOCKING] = len(self.sim.kernel_state()["blockers"])
         row[END] = self.sim.now if done == "primaries done" else -1
         row[REQUEST] = self.request[0] if self.request is not None else -1
+        row[INTERRUPT] = self.interrupted
+        row[WATCH_INDEX], row[WATCH_TIME] = self.watch_hit or (-1, -1)
+        self.interrupted, self.watch_hit = False, None
         incoming, status = self.world.exchange(outgoing, row)
         if any(row[FAILED] for row in status):
             self.world.raise_if_failed(self.error)
@@ -307,6 +322,7 @@ class ParallelRun:
             self.error = describe_failure(failure)
         if self.world.root:
             self._flush_lines(below=min((r[BOUND_TIME], r[BOUND_PRIORITY]) for r in status))
+        self._break_if_asked(status)  # once per exchange, so one Ctrl-C is one break
         return status
 
     def _packet(self, rank: int) -> bytes:
@@ -428,6 +444,31 @@ class ParallelRun:
         return trees
 
     # The console at sync points ------------------------------------------------------
+    def interrupt(self, *_signal: Any) -> None:
+        """Ctrl-C (a SIGINT handler): every rank stops for the console at the next sync point."""
+        self.interrupted = True
+
+    def watchpoint_held(self, index: int) -> None:
+        """A watchpoint with the ``interactive`` action held on this rank: as `interrupt`."""
+        if self.watch_hit is None:  # the first of the window is the earliest
+            self.watch_hit = (index, self.sim.now)
+
+    def _break_if_asked(self, status) -> None:
+        """Ctrl-C or a watchpoint on any rank: every rank breaks at the end of this window.
+
+        That is the furthest point a rank has reached (a follower catches up
+        with its leader first); no rank can stop earlier, since each has
+        delivered its window, so the console opens there, not at the event.
+        """
+        live = [row for row in status if not row[DONE]]
+        hits = sorted((row[WATCH_TIME], row[WATCH_INDEX]) for row in live if row[WATCH_INDEX] >= 0)
+        if not hits and not any(row[INTERRUPT] for row in live):
+            return
+        point = max(row[BOUND_TIME] + (row[BOUND_PRIORITY] > STOP_PRIORITY) for row in live)
+        if self.next_break is None or point <= self.next_break:
+            self.next_break = point
+            self.break_cause = ("watch", hits[0][1], hits[0][0]) if hits else ("interrupt",)
+
     def _at_break(self, status) -> bool:
         """Every rank has delivered everything before the console's break, and none has ended."""
         if self.next_break is None:
@@ -444,18 +485,29 @@ class ParallelRun:
         world.together(lambda: self._merge(parts, at) if world.root else None, name_rank=False)
         self.next_break = None
 
-    def resume(self, until: int | None = None) -> str:
+    def resume(self, until: int | None = None, watch: list | None = None) -> str:
         """Go on after the console: to ``until`` (rank 0's word counts), or to the end.
 
         Rank 0 sends every rank its components as the console left them (a
-        ``set`` included) and keeps its own share; then the windows go on
+        ``set`` included) and its watchpoints (``watch``: `watch_specs`), which
+        each rank arms on the components it runs; then the windows go on
         (`run`), and the result is "break" again or why the run ended.
         """
-        word = self.world.broadcast_bytes(str(NEVER if until is None else until).encode())
-        until = int(word)
+        word = json.dumps({"until": NEVER if until is None else until, "watch": watch or []})
+        order = json.loads(self.world.broadcast_bytes(word.encode() if self.world.root else None))
         self._scatter()
-        self.next_break = None if until == NEVER else until
+        self.world.together(lambda: self._arm(order["watch"]))
+        self.next_break = None if order["until"] == NEVER else order["until"]
+        self.break_cause, self.interrupted, self.watch_hit = None, False, None
         return self.run()
+
+    def _arm(self, specs: list) -> None:
+        from nnsim.parallel.console import arm
+
+        if not self.world.root:  # rank 0's console checks its own components itself
+            self.watching = arm(
+                self.sim, set(self.owned), specs, self.watchpoint_held, previous=self.watching
+            )
 
     def _scatter(self) -> None:
         sim, world = self.sim, self.world
@@ -572,6 +624,20 @@ def plain_metrics(metrics: dict) -> dict:
     return plain
 
 
+@contextmanager
+def interrupts_to(parallel: ParallelRun) -> Iterator[None]:
+    """Ctrl-C (SIGINT, which ``mpiexec`` passes to every rank) opens the console at the
+    next sync point instead of ending the rank (`ParallelRun.interrupt`)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals reach the main thread only
+        return
+    previous = signal.signal(signal.SIGINT, parallel.interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def note(sim: Simulation, text: str) -> None:
     """A ``# ...`` line of ``-v`` output."""
     if sim.verbose:
@@ -634,14 +700,15 @@ def run_parallel(
     if replay is not None and interactive_start is None:
         interactive_start = 0  # the replay's commands run at the start, as serially
     parallel.next_break = interactive_start
-    reason = parallel.run()
-    if reason == "break" and world.root:
-        from nnsim.parallel.console import drive
+    with interrupts_to(parallel):
+        reason = parallel.run()
+        if reason == "break" and world.root:
+            from nnsim.parallel.console import drive
 
-        reason = drive(parallel, interactive_start, replay)
-    while reason == "break":  # the other ranks follow rank 0's console
-        reason = parallel.resume()
-    reports = parallel.gather(reason)
+            reason = drive(parallel, interactive_start, replay)
+        while reason == "break":  # the other ranks follow rank 0's console
+            reason = parallel.resume()
+        reports = parallel.gather(reason)
     for report in reports:
         note(sim, report.line())
     return reports

@@ -24,7 +24,7 @@ from nnsim.errors import NnsimError
 
 LAUNCHER_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE")
 T = TypeVar("T")
-INLINE_BYTES = 4000  # message bytes sent with the status: blocks of 4 KiB stay in MPICH's fast path
+INLINE_BYTES = 3968  # message bytes sent with the status: blocks of 4 KiB stay in MPICH's fast path
 SPIN_SECONDS = 50e-6  # how long a waiting rank spins before it yields between tests
 SLEEP_SECONDS = 0.0  # a yield: back at once when no other process wants the core
 
