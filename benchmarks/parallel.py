@@ -15,7 +15,9 @@ dominates), ``empty`` (two LPs, one token: each window holds about one
 event, so its sync time is what an empty window costs) and ``bare`` (the
 heavy case's math and one exchange per window without the simulation: the
 best speedup this machine gives at the moment, the peer that says how much
-of a missed target is the machine's).
+of a missed target is the machine's), and ``exchange`` (a window's status
+exchange alone, nothing delivered or crossing: rank 0's time per exchange is
+what synchronization costs at the least).
 
 Run: ``.venv/bin/python benchmarks/parallel.py`` (or ``--only heavy``).
 BLAS threads are pinned to 1 so the comparison is of processes, not threads.
@@ -55,7 +57,9 @@ CONFIGURATIONS = {
     "light": (16, 4, 0, "10ns", 1000, "30us", PARTITIONER),
     "empty": (2, 1, 0, "1ns", 0, "2us", "linear"),
     "bare": (0, 0, 128, "-", 0, "-", "-"),  # see bare_worker
+    "exchange": (0, 0, 0, "-", 0, "-", "-"),  # see exchange_worker
 }
+EXCHANGES = 5000
 BARE_WORK, BARE_WINDOWS, BARE_PER_WINDOW = 128, 100, 30
 SINGLE_THREADED = {
     name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -117,12 +121,45 @@ def bare_worker() -> None:
         )
 
 
+def exchange_worker() -> None:
+    """A window's synchronization alone: the status exchange of a window with nothing to
+    deliver and nothing crossing, timed per call (one run of it serially is no exchange)."""
+    from nnsim.parallel import world
+    from nnsim.parallel.run import FIELDS
+
+    mpi = world()
+    started = time.perf_counter()
+    for _ in range(EXCHANGES if mpi is not None else 0):
+        mpi.exchange([b""] * mpi.size, [0] * FIELDS)
+    seconds = time.perf_counter() - started
+    ranks = (
+        []
+        if mpi is None
+        else [
+            {
+                "rank": mpi.rank,
+                "size": mpi.size,
+                "components": 0,
+                "windows": EXCHANGES,
+                "events": 0,
+                "busiest": 0,
+                "sync_seconds": seconds,
+            }
+        ]
+    )
+    if mpi is None or mpi.root:
+        print(json.dumps({"seconds": seconds, "events": 0, "ranks": ranks}))
+
+
 def worker(config: str) -> None:
     """One run of ``config``: serial when not under mpiexec; prints one JSON line (rank 0)."""
     from nnsim.parallel import run_parallel, world
 
     if config == "bare":
         bare_worker()
+        return
+    if config == "exchange":
+        exchange_worker()
         return
     sim = build(config)
     mpi = world()
