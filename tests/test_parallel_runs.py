@@ -425,9 +425,10 @@ def test_a_partition_file_rank_0_cannot_write_ends_every_rank_with_one_line(tmp_
 
 EXCHANGE = """
 from nnsim.parallel import world
-from nnsim.parallel.world import INLINE_BYTES
+from nnsim.parallel.world import BLOCK_BYTES
 mpi = world()
-sizes = [0, 1, INLINE_BYTES, INLINE_BYTES + 1, 100_000]
+inline = BLOCK_BYTES - 8 * 4  # the block less the sizes and the 2-number status
+sizes = [0, 1, inline - 1, inline, inline + 1, 100_000]
 for size in sizes:  # every rank sends rank r a message of `size + r` bytes, twice in a row
     for _ in range(2):
         out = [bytes([mpi.rank, r]) * ((size + r) // 2) for r in range(mpi.size)]

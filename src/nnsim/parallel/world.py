@@ -24,7 +24,7 @@ from nnsim.errors import NnsimError
 
 LAUNCHER_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE")
 T = TypeVar("T")
-INLINE_BYTES = 3968  # message bytes sent with the status: blocks of 4 KiB stay in MPICH's fast path
+BLOCK_BYTES = 4096  # what each rank sends each rank in the one collective: MPICH's fast path
 SPIN_SECONDS = 50e-6  # how long a waiting rank spins before it yields between tests
 SLEEP_SECONDS = 0.0  # a yield: back at once when no other process wants the core
 
@@ -84,14 +84,15 @@ class World:
         each rank sent here and every rank's status row (one list of ints per rank).
 
         One ``Alltoall`` of fixed-size blocks carries, to each rank, the size of
-        its message, the status row and the first ``INLINE_BYTES`` of the
-        message; only when some rank sends more than that does an
-        ``Alltoallv`` carry the rest. A window whose crossing events fit costs
+        its message, the status row and as much of the message as fills the
+        block (``BLOCK_BYTES``); only when some rank sends more than that does
+        an ``Alltoallv`` carry the rest. A window whose crossing events fit costs
         a single collective. The buffers are kept from one call to the next.
         """
         started = time.perf_counter()
         size, fields = self.size, 2 + len(status)
-        words = fields + INLINE_BYTES // 8
+        words = max(BLOCK_BYTES // 8, fields + 1)
+        inline = 8 * (words - fields)  # message bytes that travel with the status
         if self._blocks is None or self._blocks[0].shape != (size, words):
             self._blocks = (
                 np.zeros((size, words), dtype=np.int64),
@@ -99,15 +100,15 @@ class World:
             )
         send, received = self._blocks
         counts = [len(data) for data in outgoing]
-        overflow = sum(max(0, count - INLINE_BYTES) for count in counts)
+        overflow = sum(max(0, count - inline) for count in counts)
         send[:, 0] = counts
         send[:, 1] = overflow
         send[:, 2:fields] = status
-        inline = send[:, fields:].view(np.uint8)
+        heads = send[:, fields:].view(np.uint8)
         for rank, data in enumerate(outgoing):
             if data:
-                head = data[:INLINE_BYTES]
-                inline[rank, : len(head)] = np.frombuffer(head, dtype=np.uint8)
+                head = data[:inline]
+                heads[rank, : len(head)] = np.frombuffer(head, dtype=np.uint8)
         self._wait(self.comm.Ialltoall([send, self._mpi.INT64_T], [received, self._mpi.INT64_T]))
         rows = received[:, :fields].tolist()
         incoming = [b""] * size
@@ -115,22 +116,22 @@ class World:
         if any(lengths):
             got = received[:, fields:].view(np.uint8)
             incoming = [
-                got[rank, : min(length, INLINE_BYTES)].tobytes() if length else b""
+                got[rank, : min(length, inline)].tobytes() if length else b""
                 for rank, length in enumerate(lengths)
             ]
         if any(row[1] for row in rows):  # some rank sends more than fits: the rest follows
-            incoming = self._overflow(outgoing, lengths, incoming)
+            incoming = self._overflow(outgoing, lengths, incoming, inline)
         self.sync_seconds += time.perf_counter() - started
         return incoming, [row[2:] for row in rows]
 
     def _overflow(
-        self, outgoing: list[bytes], lengths: list[int], heads: list[bytes]
+        self, outgoing: list[bytes], lengths: list[int], heads: list[bytes], inline: int
     ) -> list[bytes]:
-        """The bytes past ``INLINE_BYTES`` of every message, in one ``Alltoallv``."""
+        """The bytes past the first ``inline`` of every message, in one ``Alltoallv``."""
         MPI = self._mpi
-        send_counts = np.array([max(0, len(d) - INLINE_BYTES) for d in outgoing], dtype=np.int64)
-        recv_counts = np.array([max(0, n - INLINE_BYTES) for n in lengths], dtype=np.int64)
-        send = np.frombuffer(b"".join(d[INLINE_BYTES:] for d in outgoing), dtype=np.uint8)
+        send_counts = np.array([max(0, len(d) - inline) for d in outgoing], dtype=np.int64)
+        recv_counts = np.array([max(0, n - inline) for n in lengths], dtype=np.int64)
+        send = np.frombuffer(b"".join(d[inline:] for d in outgoing), dtype=np.uint8)
         recv = np.empty(int(recv_counts.sum()), dtype=np.uint8)
         send_displs = np.concatenate(([0], np.cumsum(send_counts)[:-1]))
         recv_displs = np.concatenate(([0], np.cumsum(recv_counts)[:-1]))
