@@ -23,6 +23,14 @@ for every contestant alike. Ratios are throughput ratios (>1: nnsim faster).
 Run: ``.venv/bin/python benchmarks/checkpoint_io.py [--params 100000000] [--quick]``
 (``--quick`` = ``--params 10000000``). The data goes to a temporary folder
 in ``--dir`` (default: the current directory, a real disk; /tmp may be RAM).
+
+``--parallel`` prints another line instead: the checkpoint of a parallel run
+(`nnsim.parallel.checkpoint`: each of 2 ranks writes the tensors of its
+half of the components into its own files, rank 0 the manifest, committed
+after both report) against the serial checkpoint of the same model
+(`CheckpointManager.checkpoint_now`), both as a running simulation takes
+them: capture, write, hash, fsync, commit. The model is 8 components each
+holding ``--params``/8 float32 weights; best of ``--repeat``.
 """
 
 from __future__ import annotations
@@ -186,17 +194,102 @@ def run(params: int, repeat: int, folder: Path) -> dict:
     }
 
 
+def holders(params: int):
+    """A running simulation of 8 components holding ``params`` float32 weights in all."""
+    from nnsim.sim import Component, Param, Simulation
+
+    class WeightHolder(Component):
+        type_name = "bench.WeightHolder"
+        params = (Param("size", int, 1, "weights held"),)
+
+        def setup(self) -> None:
+            rng = np.random.default_rng(len(self.name))
+            self.weights = rng.standard_normal(self.size, dtype=np.float32)
+
+    sim = Simulation(seed=1)
+    for index in range(8):
+        sim.add(WeightHolder, f"h{index}", size=params // 8)
+    sim.start()
+    return sim
+
+
+def parallel_worker(params: int, repeat: int, folder: Path) -> None:
+    """One contestant: serial (no mpiexec) or this rank of a parallel run; prints its best."""
+    from nnsim.checkpoint.manager import CheckpointManager
+    from nnsim.parallel import world
+
+    sim = holders(params)
+    mpi = world()
+    rank, size = (mpi.rank, mpi.size) if mpi else (0, 1)
+    manager = None
+    if rank == 0:
+        manager = CheckpointManager(sim, str(folder / f"ranks{size}"), announce=False)
+    best = math.inf
+    for _ in range(repeat):
+        if mpi is None:
+            started = time.perf_counter()
+            manager.checkpoint_now("bench")
+            best = min(best, time.perf_counter() - started)
+            continue
+        from nnsim.checkpoint import open_storage
+        from nnsim.parallel.checkpoint import ParallelCheckpoints
+
+        storage = manager.storage if rank == 0 else open_storage(str(folder / f"ranks{size}"))
+        writer = ParallelCheckpoints(mpi, storage, manager)
+        owned = [name for i, name in enumerate(sim.components) if i * size // 8 == rank]
+        mpi.comm.Barrier()
+        started = time.perf_counter()
+        writer.take(sim, owned, 0, 1, {}, lambda shares: [("bench", {})])
+        mpi.comm.Barrier()
+        best = min(best, time.perf_counter() - started)
+    if rank == 0:
+        print(json.dumps({"ranks": size, "seconds": best}))
+
+
+def parallel_line(params: int, repeat: int, folder: Path) -> dict:
+    """The parallel checkpoint on 2 ranks against the serial one, in this run."""
+    import subprocess
+
+    here = [sys.executable, __file__, "--parallel-worker", f"--params={params}"]
+    here += [f"--repeat={repeat}", f"--dir={folder}"]
+    mpiexec = Path(sys.executable).parent / "mpiexec"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    runs = {}
+    for ranks in (1, 2):  # serial first, then 2 ranks; each in a fresh process
+        command = here if ranks == 1 else [str(mpiexec), "-n", "2", *here]
+        out = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
+        runs[ranks] = json.loads(out.stdout.splitlines()[-1])
+    nbytes = 4 * (params // 8) * 8
+    return {
+        "benchmark": "parallel_checkpoint_write",
+        "bytes": nbytes,
+        "serial_s": round(runs[1]["seconds"], 4),
+        "ranks2_s": round(runs[2]["seconds"], 4),
+        "serial_MBps": round(nbytes / runs[1]["seconds"] / 1e6, 1),
+        "ranks2_MBps": round(nbytes / runs[2]["seconds"] / 1e6, 1),
+        "speedup_2_ranks": round(runs[1]["seconds"] / runs[2]["seconds"], 3),
+        "cores": os.cpu_count(),
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--parallel", action="store_true", help="the parallel checkpoint line")
+    parser.add_argument("--parallel-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--params", type=int, default=100_000_000, help="weights (float32)")
     parser.add_argument("--quick", action="store_true", help="--params 10000000")
     parser.add_argument("--repeat", type=int, default=3, help="best of this many runs")
     parser.add_argument("--dir", type=Path, default=Path.cwd(), help="where the temporary files go")
     args = parser.parse_args(argv)
     params = 10_000_000 if args.quick else args.params
+    if args.parallel_worker:
+        return parallel_worker(params, args.repeat, args.dir)
     folder = Path(tempfile.mkdtemp(prefix=".checkpoint-io-", dir=args.dir))
     try:
-        result = run(params, args.repeat, folder)
+        if args.parallel:
+            result = parallel_line(params, args.repeat, folder)
+        else:
+            result = run(params, args.repeat, folder)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     print(json.dumps(result))

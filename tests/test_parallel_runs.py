@@ -181,15 +181,58 @@ def test_a_rank_that_raises_ends_every_rank_with_one_line():
     assert "Simulation is complete" not in result.stdout
 
 
-def test_options_a_parallel_run_does_not_support_are_refused_in_one_line(tmp_path):
-    for options, message in (
-        (["--checkpoint-enable", "--checkpoint-wall-period=5"], "--checkpoint-wall-period is"),
-        (["--checkpoint-enable", "--checkpoint-async"], "--checkpoint-async is not available"),
-        (["--trace-events=trace.json"], "--trace-events is not available in parallel runs"),
-    ):
-        result = mpirun(2, "run", PHOLD, *options, f"--checkpoint-dir={tmp_path}")
-        assert result.returncode == 1
-        assert len(result.stderr.splitlines()) == 1 and message in result.stderr, result.stderr
+@pytest.mark.parametrize("background", [[], ["--checkpoint-async"]])
+def test_a_rank_that_cannot_write_its_files_leaves_no_checkpoint_and_one_line(tmp_path, background):
+    folder = tmp_path / "ckpt"
+    result = mpirun(
+        3,
+        "run",
+        PHOLD,
+        *PHOLD_RUN,
+        "--checkpoint-enable",
+        "--checkpoint-period=5ns",
+        *background,
+        f"--checkpoint-dir=failing://{folder}",
+        "--",
+        "--failing-storage=1",
+    )
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"nnsim: error: rank 1 of 3: cannot write checkpoint '{folder}/checkpoint_1_5000' "
+        f"(No space left on device); check the free space and permissions of '{folder}'"
+    ]
+    assert "Simulation is complete" not in result.stdout
+    assert list(folder.iterdir()) == []  # nothing committed, no staging area left behind
+
+
+def test_a_storage_other_ranks_cannot_reach_gets_the_same_files_through_rank_0(tmp_path):
+    """memory:// and the like: rank 0 writes each rank's file from the bytes it sends."""
+    period = [*PHOLD_RUN, "--checkpoint-enable", "--checkpoint-period=5ns"]
+    shared, unshared = tmp_path / "shared", tmp_path / "unshared"
+    for folder, scheme in ((shared, ""), (unshared, "unshared://")):
+        result = mpirun(
+            3,
+            "run",
+            PHOLD,
+            *period,
+            f"--checkpoint-dir={scheme}{folder}",
+            "--",
+            "--unshared-storage",
+        )
+        assert result.returncode == 0, result.stderr
+    names = sorted(path.name for path in shared.glob("checkpoint_*"))
+    assert len(names) == 4 and names == sorted(p.name for p in unshared.glob("checkpoint_*"))
+    for name in names:
+        files = sorted(path.name for path in (shared / name).glob("tensors-*"))
+        assert len(files) == 3
+        assert files == sorted(path.name for path in (unshared / name).glob("tensors-*"))
+        for file in files:
+            assert (shared / name / file).read_bytes() == (unshared / name / file).read_bytes()
+        mine, theirs = (
+            json.loads((d / name / "manifest.json").read_text()) for d in (unshared, shared)
+        )
+        for key in ("files", "tensors", "components", "queue"):
+            assert mine[key] == theirs[key], (name, key)
 
 
 def test_a_serial_checkpoint_restarts_on_two_and_three_ranks_with_the_same_continuation(
@@ -211,7 +254,8 @@ def test_a_serial_checkpoint_restarts_on_two_and_three_ranks_with_the_same_conti
 def test_checkpoints_taken_on_three_ranks_are_the_serial_ones_and_restart_on_any_count(
     tmp_path, eval_folder
 ):
-    """SST 16's N -> M matrix in small: 3 -> 1, 3 -> 2, 3 -> 3 all continue as serial does."""
+    """SST 16's N -> M matrix in small, all matching one reference (the serial restart):
+    3 -> 1, 3 -> 2, 3 -> 3, and a checkpoint of the run restarted on 2 ranks -> 1, 3."""
     dataset = make_idx_dataset(tmp_path / "toy", train_per_class=6, test_per_class=3)
     args = ["--", *example_args(dataset, eval_folder, "--epochs=2", "--batchSize=16")]
     period = ["--checkpoint-enable", "--checkpoint-period=50us", "--checkpoint-every-epochs=1"]
@@ -220,38 +264,72 @@ def test_checkpoints_taken_on_three_ranks_are_the_serial_ones_and_restart_on_any
     parallel = mpirun(3, "run", EXAMPLE, *period, f"--checkpoint-dir={parallel_dir}", *args)
     assert serial.returncode == 0 and parallel.returncode == 0, parallel.stderr
 
-    def without_cpu_time(text: str) -> str:
-        return re.sub(r" \(Real CPU time since last checkpoint .*\)", "", text)
-
     assert "# Simulation Checkpoint: Simulated Time 50 us" in parallel.stdout
     assert without_cpu_time(parallel.stdout) == without_cpu_time(serial.stdout)
     names = sorted(path.name for path in serial_dir.glob("checkpoint_*"))
     assert names == sorted(path.name for path in parallel_dir.glob("checkpoint_*"))
     assert len(names) == 5  # 3 by the period, 2 after the epochs
     for name in names:
-        mine, theirs = (
-            json.loads((d / name / "manifest.json").read_text()) for d in (parallel_dir, serial_dir)
-        )
-        for key in ("components", "queue", "reason", "metrics"):
-            assert mine[key] == theirs[key], (name, key)
-        tensors = [
-            next((d / name).glob("tensors-*")).read_bytes() for d in (parallel_dir, serial_dir)
-        ]
-        assert tensors[0] == tensors[1]
+        assert same_state(parallel_dir / name, serial_dir / name, ranks=3) == name
     middle = names[1]
-    reference_stats = tmp_path / "reference.json"
-    reference = outputs(
-        run_nnsim("run", str(serial_dir / middle), f"--statistics={reference_stats}"),
-        reference_stats,
+    # The other readers see the 3 files as one checkpoint: verify, predict, load_model.
+    from nnsim.interop.from_nnsim import load_nnsim
+
+    verify = run_nnsim("checkpoint", "verify", str(parallel_dir / middle))
+    assert verify.stdout.startswith(f"OK: {middle} (3 files,"), verify.stdout + verify.stderr
+    predictions = [
+        run_nnsim("predict", f"--checkpoint={d / middle}", f"--images={eval_folder}").stdout
+        for d in (parallel_dir, serial_dir)
+    ]
+    assert "Survey says" in predictions[0] and predictions[0] == predictions[1]
+    mine, theirs = load_nnsim(parallel_dir / middle), load_nnsim(serial_dir / middle)
+    for a, b in zip(mine.layers, theirs.layers, strict=True):
+        assert (a.weights == b.weights).all() and (a.biases == b.biases).all()
+
+    def restarted(checkpoint: Path, ranks: int, *options: str) -> tuple[str, str]:
+        stats = tmp_path / "stats.json"
+        run = ["run", str(checkpoint), f"--statistics={stats}", *options]
+        return outputs(run_nnsim(*run) if ranks == 1 else mpirun(ranks, *run), stats)
+
+    reference = restarted(serial_dir / middle, 1)
+    for ranks in (1, 2, 3):
+        assert restarted(parallel_dir / middle, ranks) == reference, f"3 -> {ranks}"
+    # A checkpoint of the run restarted on 2 ranks: 2 tensor files, restarts on 1 and 3.
+    again_dir = tmp_path / "again"
+    again = mpirun(2, "run", str(parallel_dir / middle), *period, f"--checkpoint-dir={again_dir}")
+    assert again.returncode == 0, again.stderr
+    assert without_cpu_time(again.stdout) == reference[0]
+    later = sorted(again_dir.glob("checkpoint_*"), key=lambda path: int(path.name.split("_")[2]))
+    assert len(later) == 3  # the rest of the period's and the last epoch's
+    serial_later = next(serial_dir.glob(f"checkpoint_*_{later[0].name.split('_')[2]}"))
+    # (metrics: a restarted run, serial too, knows no epoch's metrics before its next epoch)
+    assert same_state(later[0], serial_later, ranks=2, metrics=False) == later[0].name
+    reference = restarted(serial_later, 1)
+    for ranks in (1, 3):
+        assert restarted(later[0], ranks) == reference, f"3 -> 2 -> {ranks}"
+
+
+def without_cpu_time(text: str) -> str:
+    return re.sub(r"# Simulation Checkpoint: .*\n", "", text)
+
+
+def same_state(parallel: Path, serial: Path, ranks: int, metrics: bool = True) -> str:
+    """Check a checkpoint written on ``ranks`` ranks holds the serial one's state: one
+    tensor file per rank, the same components, queue, reason, metrics and arrays."""
+    from nnsim.checkpoint import open_checkpoint
+
+    files = sorted(path.name for path in parallel.glob("tensors-*"))
+    assert files == [f"tensors-rank{r:05d}-00000-of-00001.safetensors" for r in range(ranks)]
+    (mine, my_tensors), (theirs, their_tensors) = (
+        open_checkpoint(folder)[0].load(folder.name) for folder in (parallel, serial)
     )
-    stats = tmp_path / "stats.json"
-    restarted = outputs(
-        run_nnsim("run", str(parallel_dir / middle), f"--statistics={stats}"), stats
-    )
-    assert restarted == reference, "3 -> 1"
-    for ranks in (2, 3):
-        result = mpirun(ranks, "run", str(parallel_dir / middle), f"--statistics={stats}")
-        assert outputs(result, stats) == reference, f"3 -> {ranks}"
+    keys = ["components", "queue", "reason", "model", "simulated_time_ps"] + ["metrics"] * metrics
+    for key in keys:
+        assert mine[key] == theirs[key], (parallel.name, key)
+    assert sorted(my_tensors) == sorted(their_tensors)
+    for name, array in their_tensors.items():
+        assert my_tensors[name].dtype == array.dtype and (my_tensors[name] == array).all(), name
+    return parallel.name
 
 
 def console_run(tmp_path: Path, commands: str, name: str = "commands.txt") -> list[str]:
@@ -451,3 +529,81 @@ def test_the_exchange_carries_messages_inline_and_past_its_block_size():
     )
     assert result.returncode == 0, result.stderr
     assert sorted(result.stdout.split("\n")[:3]) == [f"rank {r} ok" for r in range(3)]
+
+
+def test_wall_clock_checkpoints_stop_every_rank_at_one_point_and_continue_as_the_run_did(
+    tmp_path, eval_folder
+):
+    """Rank 0's clock decides when; every rank stops at the same sync point, so the
+    checkpoint holds one consistent state, and restarting it (1 or 2 ranks) prints
+    exactly what the run printed after it."""
+    dataset = make_idx_dataset(tmp_path / "toy", train_per_class=30, test_per_class=5)
+    args = ["--", *example_args(dataset, eval_folder, "--epochs=4", "--hiddenLayerSize=64")]
+    folder = tmp_path / "ckpt"
+    wall = mpirun(
+        2,
+        "run",
+        EXAMPLE,
+        "--checkpoint-enable",
+        "--checkpoint-wall-period=0.1",
+        f"--checkpoint-dir={folder}",
+        *args,
+    )
+    assert wall.returncode == 0, wall.stderr
+    straight = run_nnsim("run", EXAMPLE, *args)
+    assert without_cpu_time(wall.stdout) == straight.stdout  # checkpoints change nothing
+    lines = wall.stdout.splitlines(keepends=True)
+    marks = [i for i, line in enumerate(lines) if line.startswith("# Simulation Checkpoint")]
+    assert marks, "the run was too short for a wall-clock checkpoint"
+    first = sorted(folder.glob("checkpoint_1_*"))[0]
+    manifest = json.loads((first / "manifest.json").read_text())
+    assert manifest["reason"] == "wall"
+    assert sorted(p.name for p in first.glob("tensors-*"))[-1].startswith("tensors-rank00001")
+    after = without_cpu_time("".join(lines[marks[0] + 1 :]))
+    assert run_nnsim("run", str(first)).stdout == after
+    assert mpirun(2, "run", str(first)).stdout == after
+
+
+def test_background_checkpoints_on_three_ranks_are_the_serial_ones(tmp_path, eval_folder):
+    """--checkpoint-async: each rank writes in a thread while the windows go on."""
+    dataset = make_idx_dataset(tmp_path / "toy", train_per_class=6, test_per_class=3)
+    args = ["--", *example_args(dataset, eval_folder, "--epochs=2", "--batchSize=16")]
+    period = ["--checkpoint-enable", "--checkpoint-period=50us", "--checkpoint-every-epochs=1"]
+    serial_dir, parallel_dir = tmp_path / "serial", tmp_path / "parallel"
+    serial = run_nnsim("run", EXAMPLE, *period, f"--checkpoint-dir={serial_dir}", *args)
+    parallel = mpirun(
+        3, "run", EXAMPLE, *period, "--checkpoint-async", f"--checkpoint-dir={parallel_dir}", *args
+    )
+    assert parallel.returncode == 0, parallel.stderr
+    assert without_cpu_time(parallel.stdout) == without_cpu_time(serial.stdout)
+    names = sorted(path.name for path in serial_dir.glob("checkpoint_*"))
+    assert len(names) == 5
+    assert names == sorted(path.name for path in parallel_dir.glob("checkpoint_*"))
+    for name in names:
+        assert same_state(parallel_dir / name, serial_dir / name, ranks=3) == name
+    assert (parallel_dir / "latest").read_text() == (serial_dir / "latest").read_text()
+
+
+def test_the_event_trace_of_a_parallel_run_is_one_file_with_a_process_per_rank(tmp_path):
+    """The serial trace's slices, each under the pid of the rank that ran it (Perfetto
+    shows one process per rank, a track per component)."""
+    serial, parallel = tmp_path / "serial.json", tmp_path / "parallel.json"
+    assert run_nnsim("run", PHOLD, *PHOLD_RUN, f"--trace-events={serial}").returncode == 0
+    result = mpirun(3, "run", PHOLD, *PHOLD_RUN, f"--trace-events={parallel}")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["parallel.json", "serial.json"]
+    mine, theirs = (json.loads(path.read_text())["traceEvents"] for path in (parallel, serial))
+    names = {e["pid"]: e["args"]["name"] for e in mine if e["name"] == "process_name"}
+    assert names == {1: "rank 0", 2: "rank 1", 3: "rank 2"}
+    tracks = {(e["pid"], e["args"]["name"]) for e in mine if e["name"] == "thread_name"}
+    assert tracks == {(1 + i // 2, f"lp{i} (test.RingLP)") for i in range(6)}  # linear
+
+    def slices(events: list[dict]) -> list[tuple]:
+        return sorted(
+            (e["tid"], e["ts"], e["dur"], e["name"], e["args"].get("port"))
+            for e in events
+            if e["ph"] == "X"
+        )
+
+    assert slices(mine) == slices(theirs) and len(slices(mine)) > 50
+    assert {e["pid"] for e in mine if e["ph"] == "X" and e["tid"] == 6} == {3}  # lp5: rank 2

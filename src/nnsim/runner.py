@@ -197,7 +197,7 @@ def run_simulation(
             checkpoint=checkpoint,
             interactive_start=interactive_start,
             replay=replay,
-            refused={"--trace-events": trace_events},
+            trace_events=trace_events,
         )
     if output_partition or partitioner != "linear":
         raise ParamError(
@@ -345,6 +345,7 @@ def run_parallel_simulation(
     checkpoint: CheckpointOptions | None = None,
     interactive_start: str | None = None,
     replay: str | None = None,
+    trace_events: str | Path | None = None,
     refused: dict[str, Any] | None = None,
 ) -> Simulation:
     """``nnsim run`` started by ``mpiexec -n R``: one simulation over R ranks (`nnsim.parallel`).
@@ -352,12 +353,15 @@ def run_parallel_simulation(
     Every rank builds the model (or restores ``load_checkpoint``, which may
     have been written by a serial run); rank 0 alone prints (the run's lines
     in serial order), writes the dot graph, the partition, the statistics and
-    the checkpoints (one of the whole model, restartable on any number of
-    ranks; by period, epochs or steps), and runs the console at sync
-    points (``--interactive-start``, ``--replay``). Ranks other than 0 write nothing to stdout or stderr: an error on any
-    rank is reported once, by rank 0. ``refused`` names the options that a
-    parallel run does not support yet, with their values (a value set is
-    refused in one line).
+    the checkpoints' manifests (every rank writes its own tensor files:
+    one checkpoint of the whole model, restartable on any number of ranks;
+    by period, wall clock, epochs or steps, in the background with
+    ``asynchronous``) and the event trace (one file, a process per rank),
+    and runs the console at sync points (``--interactive-start``,
+    ``--replay``). Ranks other than 0 write nothing to stdout or stderr: an
+    error on any rank is reported once, by rank 0. ``refused`` names options
+    the calling command does not support in parallel runs, with their values
+    (a value set is refused in one line).
     """
     import os
     import sys
@@ -369,7 +373,7 @@ def run_parallel_simulation(
         sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the process's life
 
     def build() -> Simulation:
-        for option, value in {**(refused or {}), **parallel_checkpoint_limits(checkpoint)}.items():
+        for option, value in (refused or {}).items():
             if value:
                 raise ParamError(f"{option} is not available in parallel runs yet; run serially")
         if load_checkpoint:
@@ -404,6 +408,23 @@ def run_parallel_simulation(
         return enable(sim, checkpoint.directory, prefix=checkpoint.prefix, policy=policy)
 
     manager = mpi.together(checkpointer, name_rank=False)
+
+    def writer() -> Any:
+        """Every rank's side of the checkpoints: its own tensor files (`nnsim.parallel.checkpoint`)."""
+        if checkpoint is None:
+            return None
+        from nnsim.checkpoint import open_storage
+        from nnsim.parallel.checkpoint import ParallelCheckpoints
+
+        storage = manager.storage if mpi.root else open_storage(checkpoint.directory)
+        return ParallelCheckpoints(mpi, storage, manager, asynchronous=checkpoint.asynchronous)
+
+    checkpoints = mpi.together(writer, name_rank=False)
+    tracer = None
+    if trace_events:
+        from nnsim.sim.tracing import EventTracer
+
+        tracer = EventTracer(sim, pid=mpi.rank + 1, process=f"rank {mpi.rank}")
     try:
         run_parallel(
             sim,
@@ -413,28 +434,31 @@ def run_parallel_simulation(
             checkpoint_period=parse_time(checkpoint.period)
             if checkpoint and checkpoint.period
             else None,
-            checkpointer=manager,
+            writer=checkpoints,
             every_epochs=checkpoint.every_epochs if checkpoint else 0,
             every_steps=checkpoint.every_steps if checkpoint else 0,
+            wall_period=checkpoint.wall_period if checkpoint else None,
             interactive_start=None if interactive_start is None else parse_time(interactive_start),
             replay=replay,
         )
     finally:
         if manager is not None:
             manager.close()
+        if tracer is not None:
+            tracer.close()
     if mpi.root:
         report_end(sim, statistics, manager)
+    if tracer is not None:  # one file: each rank's slices under its own pid
+        parts = mpi.gather_bytes(tracer.part().encode())
+        mpi.together(
+            lambda: (
+                tracer.write(trace_events, [p.decode() for p in parts[1:]], used_only=True)
+                if mpi.root
+                else None
+            ),
+            name_rank=False,
+        )
     return sim
-
-
-def parallel_checkpoint_limits(checkpoint: CheckpointOptions | None) -> dict[str, Any]:
-    """The checkpoint options a parallel run refuses, with their values (set: refused)."""
-    if checkpoint is None:
-        return {}
-    return {
-        "--checkpoint-wall-period": checkpoint.wall_period,
-        "--checkpoint-async": checkpoint.asynchronous,
-    }
 
 
 def parallel_launched() -> bool:

@@ -105,7 +105,45 @@ parser.add_argument("--raise-in", default="", help="LP:N, e.g. lp4:10")
 parser.add_argument("--zero-latency", default="", help="a link with latency 0, e.g. lp2")
 parser.add_argument("--ranks", type=int, default=0, help="place lp i on rank i mod R (self)")
 parser.add_argument("--work", type=int, default=0)
+parser.add_argument(
+    "--failing-storage",
+    type=int,
+    default=-1,
+    help="register checkpoint storage failing:// whose tensor writes fail on this rank (disk full)",
+)
+parser.add_argument(
+    "--unshared-storage",
+    action="store_true",
+    help="register checkpoint storage unshared://, a folder other processes cannot join",
+)
 args = parser.parse_args()
+
+if args.unshared_storage:
+    from nnsim.checkpoint import DirStorage, register_backend
+
+    class UnsharedStorage(DirStorage):
+        """A folder as memory:// is to other processes: rank 0 writes every rank's files."""
+
+        def staging_token(self, staging):
+            return None
+
+    register_backend("unshared", UnsharedStorage)
+
+if args.failing_storage >= 0:
+    import errno
+    import os
+
+    from nnsim.checkpoint import DirStorage, register_backend
+
+    class FailingStorage(DirStorage):
+        """A folder whose disk is full on one rank (the launcher's PMI_RANK)."""
+
+        def write_file(self, staging, file, chunks):
+            if os.environ.get("PMI_RANK") == str(args.failing_storage) and file != "manifest.json":
+                raise OSError(errno.ENOSPC, "No space left on device")
+            super().write_file(staging, file, chunks)
+
+    register_backend("failing", FailingStorage)
 
 sim = nnsim.simulation()
 raise_in, _, raise_after = args.raise_in.partition(":")

@@ -3,7 +3,7 @@
 Layout of a storage root::
 
     <root>/<name>/manifest.json
-    <root>/<name>/tensors-00000-of-0000N.safetensors
+    <root>/<name>/tensors-00000-of-0000N.safetensors      (a parallel run: tensors-rank0000R-...)
     <root>/latest                          the name of the last committed checkpoint
     <root>/.tmp-<name>-<pid>-<random>/     a checkpoint being written (or deleted)
 
@@ -119,6 +119,29 @@ class DirStorage(Storage):
 
     def write_file(self, staging: Path, file: str, chunks: Iterable[memoryview]) -> None:
         _write_new_file(staging / file, _write_chunks(chunks))
+
+    def staging_token(self, staging: Path) -> str:
+        return str(staging)
+
+    def join_staging(self, checkpoint: str, token: str) -> Path:
+        """Rank 0's temporary folder, which this process must see (one machine, or a shared
+        filesystem); it is checked to be a folder (no link) of this root for ``checkpoint``."""
+        staging = Path(token)
+        try:
+            seen = stat.S_ISDIR(os.lstat(staging).st_mode)
+        except OSError:
+            seen = False
+        if not (
+            seen
+            and staging.parent == self.root
+            and staging.name.startswith(f"{TEMP_PREFIX}{checkpoint}-")
+        ):
+            raise CheckpointError(
+                f"the folder rank 0 writes checkpoint '{self.location(checkpoint)}' into is not "
+                "visible here; parallel checkpoints need a folder every rank sees "
+                "(one machine, or a shared filesystem)"
+            )
+        return staging
 
     def commit(self, staging: Path) -> None:
         """fsync the folder, rename it to its checkpoint name, fsync the root."""

@@ -10,6 +10,9 @@ a checkpoint *means* lives here, the same for every backend:
   while a second thread hashes the same memory (SHA-256 is the slow part);
   the manifest (`build_manifest`: format, version, file and tensor tables,
   its own SHA-256) is written last; the backend commits; then ``latest``.
+  The steps are public (`plan_files`, `staged`, `write_files`, `commit`,
+  `point_latest`) so that the ranks of a parallel run can each write
+  their own files into one staging area (`nnsim.parallel.checkpoint`).
 * **load / verify / load_manifest**: the manifest is read bounded and
   checked (`parse_manifest`, schema included); each file's size, then with
   ``verify`` its SHA-256 (files hashed in parallel threads), then its
@@ -23,6 +26,7 @@ The errors are the same one-line `CheckpointError` texts for every backend.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -124,21 +128,37 @@ def _file_label(file: str, label: str) -> str:
 def save(store: Storage, name: str, manifest: Mapping, tensors: Mapping[str, np.ndarray]) -> dict:
     """Write checkpoint ``name`` through ``store``'s byte operations; return its final manifest."""
     check_name(name)
+    plans = plan_files(tensors, name)
+    with staged(store, name) as staging:
+        files, entries = write_files(store, staging, plans)
+        final = commit(store, staging, name, manifest, files, entries)
+    point_latest(store, name)
+    return final
+
+
+def plan_files(tensors: Mapping[str, np.ndarray], name: str, prefix: str = "tensors") -> dict:
+    """The safetensors files (``{file: plan}``) that hold ``tensors`` in checkpoint ``name``.
+
+    ``prefix`` starts each file's name: the parallel run gives each rank its
+    own (``tensors-rank00001``), so that every rank writes its own files.
+    """
+    shards = shard_tensors(tensors, prefix)
+    return {file: plan_file(group, {"nnsim_checkpoint": name}) for file, group in shards.items()}
+
+
+@contextlib.contextmanager
+def staged(store: Storage, name: str):
+    """A staging area of ``store`` for checkpoint ``name``, aborted if the block fails.
+
+    Errors come out as the one-line `CheckpointError` of a failed write.
+    """
     label = store.location(name)
     if store.exists(name):
         raise duplicate(store, name)
-    shards = shard_tensors(tensors)
-    plans = {file: plan_file(group, {"nnsim_checkpoint": name}) for file, group in shards.items()}
-    entries: dict[str, dict] = {}
-    for file, plan in plans.items():
-        entries.update(tensor_entries(file, plan.entries))
     try:
         staging = store.begin(name)
         try:
-            files = _write_shards(store, staging, plans)
-            final, text = build_manifest(manifest, name, files, entries, label)
-            store.write_file(staging, MANIFEST_FILE, [memoryview(text)])
-            store.commit(staging)
+            yield staging
         except FileExistsError:
             store.abort(staging)
             raise duplicate(store, name) from None
@@ -146,15 +166,42 @@ def save(store: Storage, name: str, manifest: Mapping, tensors: Mapping[str, np.
             store.abort(staging)
             raise
     except OSError as error:
-        raise CheckpointError(
-            f"cannot write checkpoint '{label}' ({getattr(error, 'strerror', None) or error}); "
-            f"check the free space and permissions of '{store.url}'"
-        ) from error
-    try:  # the checkpoint is committed: a failure here loses nothing
+        raise write_error(store, name, label, error) from error
+
+
+def write_error(store: Storage, name: str, label: str, error: OSError) -> CheckpointError:
+    return CheckpointError(
+        f"cannot write checkpoint '{label}' ({getattr(error, 'strerror', None) or error}); "
+        f"check the free space and permissions of '{store.url}'"
+    )
+
+
+def write_files(store: Storage, staging: object, plans: dict) -> tuple[dict, dict]:
+    """Write planned files into ``staging``: the manifest's ``files`` and ``tensors`` entries.
+
+    An OSError goes up as it is (`staged` says it in one line)."""
+    entries: dict[str, dict] = {}
+    for file, plan in plans.items():
+        entries.update(tensor_entries(file, plan.entries))
+    return _write_shards(store, staging, plans), entries
+
+
+def commit(
+    store: Storage, staging: object, name: str, manifest: Mapping, files: dict, entries: dict
+) -> dict:
+    """Write the manifest (the files' table and tensors' entries) and commit ``staging``."""
+    final, text = build_manifest(manifest, name, files, entries, store.location(name))
+    store.write_file(staging, MANIFEST_FILE, [memoryview(text)])
+    store.commit(staging)
+    return final
+
+
+def point_latest(store: Storage, name: str) -> None:
+    """Point ``latest`` at the committed ``name``: a failure here loses nothing (a warning)."""
+    try:
         store.write_latest(f"{name}\n".encode())
     except OSError as error:
         store.pointer_failed(name, error)
-    return final
 
 
 def _write_shards(store: Storage, staging: object, plans: dict) -> dict[str, dict]:

@@ -70,6 +70,16 @@ class FsspecStorage(Storage):
             for chunk in chunks:
                 stream.write(chunk)
 
+    def staging_token(self, staging: str) -> str | None:
+        """The checkpoint's name, where other processes see the same filesystem (not memory://)."""
+        protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
+        return None if "memory" in protocols else staging
+
+    def join_staging(self, checkpoint: str, token: str) -> str:
+        if token != checkpoint:
+            raise CheckpointError(f"'{token}' is not the staging area of checkpoint {checkpoint}")
+        return token
+
     def commit(self, staging: str) -> None:
         """Nothing left to do: writing the manifest was the commit."""
 

@@ -276,31 +276,11 @@ class CheckpointManager:
         A ``name`` that is invalid or already taken is refused before anything
         is written: the mistake is the caller's, and checkpoints go on.
         """
-        if self.error is not None:
-            raise CheckpointError(f"checkpoints stopped after an earlier failure: {self.error}")
-        if name is not None:
-            check_name(name)
-            if self.storage.exists(name):
-                raise CheckpointError(
-                    f"a checkpoint named {name} already exists in {self.storage.url}; "
-                    "choose another name"
-                )
         stalled_from = time.perf_counter()
-        self._wait_for_writer()
-        self._number += 1
-        name = name or f"{self.prefix}_{self._number}_{self.sim.now}"
+        name, extras = self.begin_checkpoint(reason, metrics=metrics, name=name)
         body, tensors = capture(self.sim, copy_tensors=self.asynchronous)
-        body["reason"] = reason
-        body["metrics"] = dict(metrics if metrics is not None else self._latest_metrics)
-        body[LINEAGE_KEY] = self.lineage
-        body["monitor"] = self.policy.monitor  # how `nnsim checkpoint list` picks the best
-        now = time.perf_counter()
-        if self.announce:
-            self.sim.print(
-                f"# Simulation Checkpoint: Simulated Time {format_time(self.sim.now)} "
-                f"(Real CPU time since last checkpoint {now - self._last_wall:.2f} seconds)"
-            )
-        self._last_wall = now
+        body.update(extras)
+        self.announce_checkpoint(self.sim.now)
         if self.asynchronous:
             self._writer = threading.Thread(
                 target=self._write, args=(name, body, tensors), daemon=True
@@ -313,11 +293,62 @@ class CheckpointManager:
             raise CheckpointError(f"could not write checkpoint {name}: {self.error}")
         return name
 
+    def begin_checkpoint(
+        self,
+        reason: str,
+        *,
+        metrics: dict | None = None,
+        name: str | None = None,
+        now: int | None = None,
+    ) -> tuple[str, dict]:
+        """The name of the next checkpoint (at simulated time ``now``, by default the
+        simulation's) and what its manifest says besides the state: reason, metrics,
+        lineage, monitor. Waits for the write in flight.
+
+        `checkpoint_now` calls it; so does a parallel run's rank 0, which writes the
+        checkpoint with the other ranks (`nnsim.parallel.checkpoint`), then calls
+        `committed`. `announce_checkpoint` prints its line once the state is taken.
+        """
+        if self.error is not None:
+            raise CheckpointError(f"checkpoints stopped after an earlier failure: {self.error}")
+        if name is not None:
+            check_name(name)
+            if self.storage.exists(name):
+                raise CheckpointError(
+                    f"a checkpoint named {name} already exists in {self.storage.url}; "
+                    "choose another name"
+                )
+        self._wait_for_writer()
+        now = self.sim.now if now is None else now
+        self._number += 1
+        name = name or f"{self.prefix}_{self._number}_{now}"
+        extras = {
+            "reason": reason,
+            "metrics": dict(metrics if metrics is not None else self._latest_metrics),
+            LINEAGE_KEY: self.lineage,
+            "monitor": self.policy.monitor,  # how `nnsim checkpoint list` picks the best
+        }
+        return name, extras
+
+    def announce_checkpoint(self, now: int) -> None:
+        """Print the ``# Simulation Checkpoint`` line (unless ``announce`` is off)."""
+        wall = time.perf_counter()
+        if self.announce:
+            self.sim.print(
+                f"# Simulation Checkpoint: Simulated Time {format_time(now)} "
+                f"(Real CPU time since last checkpoint {wall - self._last_wall:.2f} seconds)"
+            )
+        self._last_wall = wall
+
+    def committed(self, name: str) -> None:
+        """Checkpoint ``name`` is written: count it and apply retention."""
+        self.written.append(name)
+        self._retain(name)
+
     def _write(self, name: str, body: dict, tensors: dict) -> None:
         try:
             self.storage.save(name, body, tensors)
-            self.written.append(name)
-            self._retain(name)
+            self.committed(name)
         except BaseException as error:  # reported, and the run stops cleanly
             self.error = error
             if self.sim.phase == "run":

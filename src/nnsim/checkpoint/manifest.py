@@ -1,7 +1,9 @@
 """The checkpoint format that every storage backend shares.
 
 A checkpoint named ``<name>`` is a JSON manifest plus tensor files
-``tensors-00000-of-0000N.safetensors``. The caller's manifest (any JSON-able
+``tensors-00000-of-0000N.safetensors`` (a parallel run: one set per rank,
+``tensors-rank0000R-00000-of-0000N.safetensors``, `nnsim.parallel.checkpoint`;
+readers need not know: the ``files`` and ``tensors`` tables say it all). The caller's manifest (any JSON-able
 dict: large ints and NaN/inf floats round-trip exactly; non-finite floats are
 written as ``{"__float__": "nan"}``, never as the non-standard ``NaN``
 literal) gets these keys from the storage layer::
@@ -114,7 +116,9 @@ def order_key(name: str) -> tuple:
 
 
 # Sharding -----------------------------------------------------------------------
-def shard_tensors(tensors: Mapping[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+def shard_tensors(
+    tensors: Mapping[str, np.ndarray], prefix: str = "tensors"
+) -> dict[str, dict[str, np.ndarray]]:
     """Split ``tensors`` into files ``{file name: {tensor: array}}`` of similar sizes.
 
     One file below `SHARD_THRESHOLD` bytes, else up to `MAX_SHARDS` (largest
@@ -135,7 +139,7 @@ def shard_tensors(tensors: Mapping[str, np.ndarray]) -> dict[str, dict[str, np.n
         groups[lightest][name] = tensors[name]
         sizes[lightest] += tensors[name].nbytes
     return {
-        f"tensors-{index:05d}-of-{count:05d}.safetensors": group
+        f"{prefix}-{index:05d}-of-{count:05d}.safetensors": group
         for index, group in enumerate(groups)
     }
 

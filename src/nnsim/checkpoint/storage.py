@@ -49,6 +49,9 @@ names the file in an error. Required:
   replacing them atomically.
 
 Optional, with generic defaults: ``abort(staging)`` (drop a failed save),
+``staging_token(staging)`` and ``join_staging(checkpoint, token)`` (let the
+ranks of a parallel run write their files into one staging area; without
+them rank 0 writes every rank's files),
 ``map_file(checkpoint, file, what, size)`` (a writable buffer of the file
 whose changes never reach it: the directory backend memory-maps it
 copy-on-write; the default copies `read_file` into a bytearray),
@@ -152,6 +155,22 @@ class Storage(abc.ABC):
     def map_file(self, checkpoint: str, file: str, what: str, size: int):
         """A writable buffer of the file (``size`` bytes expected); changing it never changes the file."""
         return bytearray(self.read_file(checkpoint, file, what, size))
+
+    def staging_token(self, staging: object) -> str | None:
+        """A string other processes turn back into ``staging`` (`join_staging`), or None.
+
+        The ranks of a parallel run each write their own tensor files into
+        the staging area rank 0 began. None (the default) says that other
+        processes cannot reach it (``memory://``): rank 0 then writes every
+        rank's files, from the bytes they send it.
+        """
+        return None
+
+    def join_staging(self, checkpoint: str, token: str) -> object:
+        """The staging area of ``checkpoint`` that another process began (its `staging_token`)."""
+        raise CheckpointError(
+            f"checkpoint storage '{self.url}' cannot be written by several processes"
+        )
 
     def has_file(self, checkpoint: str, file: str) -> bool:
         """Something is at ``file`` of ``checkpoint`` (it may not be a plain file)."""

@@ -18,11 +18,13 @@ binary words, their payloads as the state walk encodes them), and an
 order of events is the serial one: (time, priority, sending end, sequence)
 does not depend on the partition.
 
-**Sync points.** A checkpoint (``--checkpoint-period``) and the console
+**Sync points.** A checkpoint (``--checkpoint-period``, the epoch and
+step triggers, rank 0's ``--checkpoint-wall-period``) and the console
 (``--interactive-start``, ``run TIME``) are points every rank stops at
-before going on; the whole state is then gathered to rank 0, which writes
-one checkpoint of the whole model or runs the console on it, and (after the
-console) sends each rank its components back.
+before going on. At a checkpoint every rank writes its own tensor files
+and rank 0 the one manifest (`nnsim.parallel.checkpoint`); for the console
+the whole state is gathered to rank 0, which runs it and then sends each
+rank its components back.
 
 **The end.** ``--stop-at`` is known to every rank, which stops at it by
 itself. An empty queue everywhere ends the run at the next exchange. The
@@ -61,6 +63,7 @@ from typing import Any
 import numpy as np
 
 from nnsim.errors import ParamError
+from nnsim.parallel.checkpoint import ParallelCheckpoints
 from nnsim.parallel.partition import (
     Partition,
     check_partition,
@@ -81,9 +84,9 @@ from nnsim.state import Decoder, Encoder, capture_components, restore_components
 
 NEVER = 2**63 - 1  # no next entry; also "no bound"
 # Status fields each rank shares after every exchange.
-FIELDS = 12
-(NEXT, BOUND_TIME, BOUND_PRIORITY, DONE, FAILED, NOW, BLOCKING, END, REQUEST) = range(9)
-INTERRUPT, WATCH_INDEX, WATCH_TIME = range(9, FIELDS)  # Ctrl-C, a watchpoint that held
+FIELDS = 13
+NEXT, BOUND_TIME, BOUND_PRIORITY, DONE, FAILED, NOW, BLOCKING, END, REQUEST, WALL = range(10)
+INTERRUPT, WATCH_INDEX, WATCH_TIME = range(10, FIELDS)  # Ctrl-C, a watchpoint that held
 DONE_CODES = {None: 0, "stop-at": 1, "primaries done": 2}
 REASONS = {code: reason for reason, code in DONE_CODES.items()}
 
@@ -132,19 +135,23 @@ class ParallelRun:
         partition: Partition,
         *,
         checkpoint_period: int | None = None,
-        checkpointer: Any = None,
+        writer: ParallelCheckpoints | None = None,
         every_epochs: int = 0,
         every_steps: int = 0,
+        wall_period: float | None = None,
     ):
-        """``checkpoint_period`` (ps) takes a checkpoint at every multiple of it, and
+        """``checkpoint_period`` (ps) takes a checkpoint at every multiple of it,
         ``every_epochs``/``every_steps`` after every N epochs/steps the element library
-        reports (as the serial triggers); rank 0's ``checkpointer`` (a
-        `nnsim.checkpoint.CheckpointManager` without triggers of its own) writes them."""
+        reports (as the serial triggers), ``wall_period`` every so many seconds of rank
+        0's wall clock; every rank's ``writer`` writes them (`nnsim.parallel.checkpoint`)."""
         self.sim = sim
         self.world = world
         self.partition = partition
         self.checkpoint_period = checkpoint_period
-        self.checkpointer = checkpointer
+        self.writer = writer
+        self.wall_period = wall_period
+        self.next_wall = None if wall_period is None else time.perf_counter() + wall_period
+        self.wall_at: int | None = None  # where every rank stops for a wall-clock checkpoint
         self.next_checkpoint = (
             None
             if checkpoint_period is None
@@ -152,6 +159,7 @@ class ParallelRun:
         )
         self.every_epochs, self.every_steps = every_epochs, every_steps
         self.checkpoints = checkpoint_period is not None or bool(every_epochs or every_steps)
+        self.checkpoints |= wall_period is not None
         self.request: tuple[int, str, dict | None] | None = None  # this rank's trigger
         self.requested_at: int | None = None  # a trigger's time, known to every rank
         self.latest_metrics: dict = {}  # the last epoch's, what checkpoints are ranked by
@@ -306,6 +314,7 @@ class ParallelRun:
         row[BLOCKING] = len(self.sim.kernel_state()["blockers"])
         row[END] = self.sim.now if done == "primaries done" else -1
         row[REQUEST] = self.request[0] if self.request is not None else -1
+        row[WALL] = self._wall_due()
         row[INTERRUPT] = self.interrupted
         row[WATCH_INDEX], row[WATCH_TIME] = self.watch_hit or (-1, -1)
         self.interrupted, self.watch_hit = False, None
@@ -314,6 +323,9 @@ class ParallelRun:
             self.world.raise_if_failed(self.error)
         requests = [row[REQUEST] for row in status if row[REQUEST] >= 0]
         self.requested_at = min(requests) if requests else None
+        if status[0][WALL] and not any(row[DONE] for row in status):
+            # No rank has delivered anything after the latest time any has reached.
+            self.wall_at = max(row[NOW] for row in status)
         try:
             for data in incoming:
                 if data:
@@ -354,9 +366,26 @@ class ParallelRun:
 
     # Checkpoints at sync points -------------------------------------------------------
     def _next_point(self) -> int | None:
-        """The time of the next checkpoint: the period's, or a trigger's that a rank reported."""
-        points = [t for t in (self.next_checkpoint, self.requested_at) if t is not None]
+        """The time of the next checkpoint: the period's, a trigger's that a rank reported,
+        or the wall clock's that rank 0 asked for."""
+        points = [
+            t for t in (self.next_checkpoint, self.requested_at, self.wall_at) if t is not None
+        ]
         return min(points) if points else None
+
+    def _wall_due(self) -> bool:
+        """Rank 0: the wall-clock period is over and no wall checkpoint is on its way.
+
+        Only rank 0's clock counts; the decision travels in its status row,
+        and every rank then stops at the same point (`_exchange`): when the
+        checkpoint is taken depends on the wall clock, what it holds does not.
+        """
+        return (
+            self.world.root
+            and self.next_wall is not None
+            and self.wall_at is None
+            and time.perf_counter() >= self.next_wall
+        )
 
     def _on_epoch_end(self, **metrics: Any) -> None:
         self.latest_metrics = metrics
@@ -394,41 +423,42 @@ class ParallelRun:
         )
 
     def _checkpoint(self) -> None:
-        """Gather the whole state to rank 0, which writes one checkpoint of the whole model.
+        """Every rank writes its components' tensors, rank 0 the manifest of the whole model.
 
         It is the serial run's checkpoint at the same point (a period marker
         runs after every event of its time): restarted on any number of
-        ranks, serially included, it continues as the serial run does. Rank
-        0 then goes back to its own share (`Simulation.localize`).
+        ranks, serially included, it continues as the serial run does.
         """
-        sim, world, at = self.sim, self.world, self._next_point()
+        sim, at = self.sim, self._next_point()
         period, requested = self.next_checkpoint == at, self.requested_at == at
-        parts = world.gather_bytes(world.together(self._share))
+        wall = self.wall_at == at
 
-        def write() -> bytes:
-            if not world.root:
-                return b""
-            trees = self._merge(parts, at)
-            shares = [self._own_share(), *trees]
+        def choose(shares: list[dict]) -> list[tuple[str, dict]]:
             latest = next((t["metrics"] for t in shares if t["metrics"]), {})
-            capture, sim.printer = sim.printer, self._printer  # its line prints now, in order
-            try:
-                if period:  # scheduled before any trigger of its time, so written first
-                    self.checkpointer.checkpoint_now("period", metrics=latest)
-                if requested:
-                    reason, metrics = next(t["request"] for t in shares if t["request"])
-                    self.checkpointer.checkpoint_now(reason, metrics=metrics or latest)
-            finally:
-                sim.printer = capture
-            go_on = sim.model_events_pending()  # as the serial period: none while all is quiet
-            sim.localize(self.owned)
-            return b"1" if go_on else b""
+            chosen = []
+            if period:  # scheduled before any trigger of its time, so written first
+                chosen.append(("period", latest))
+            if requested:
+                reason, metrics = next(t["request"] for t in shares if t["request"])
+                chosen.append((reason, metrics or latest))
+            if wall:
+                chosen.append(("wall", latest))
+            return chosen
 
-        go_on = world.broadcast_bytes(world.together(write, name_rank=False))
+        capture, sim.printer = sim.printer, self._printer  # its line prints now, in order
+        try:
+            go_on = self.writer.take(
+                sim, self.owned, at, period + requested + wall, self._own_share(), choose
+            )
+        finally:
+            sim.printer = capture
         if period:
             self.next_checkpoint = at + self.checkpoint_period if go_on else None
         if requested:
             self.request = self.requested_at = None
+        if wall:
+            self.wall_at = None
+            self.next_wall = time.perf_counter() + self.wall_period
 
     def _merge(self, parts: list[bytes], now: int) -> list[dict]:
         """Rank 0: put the other ranks' shares into this simulation, at time ``now``;
@@ -601,6 +631,8 @@ class ParallelRun:
         if self.reports is not None:
             return self.reports  # already gathered (the console's last run did)
         sim, world = self.sim, self.world
+        if self.writer is not None:
+            self.writer.wait()  # the last background write, its failure said by every rank
         self._flush_lines(everything=True)
         parts = world.gather_bytes(world.together(self._share))
         self.reports = []
@@ -651,9 +683,10 @@ def run_parallel(
     partitioner: str = "linear",
     output_partition: str | None = None,
     checkpoint_period: int | None = None,
-    checkpointer: Any = None,
+    writer: ParallelCheckpoints | None = None,
     every_epochs: int = 0,
     every_steps: int = 0,
+    wall_period: float | None = None,
     interactive_start: int | None = None,
     replay: str | None = None,
 ) -> list[RankReport]:
@@ -663,9 +696,10 @@ def run_parallel(
     (states, statistics, predictions; complete and finish have run) and the
     result is every rank's `RankReport`; the other ranks' simulations are
     their shares, left in the run phase, and the result is empty. With
-    ``checkpoint_period`` (ps), ``every_epochs`` or ``every_steps``, rank 0's
-    ``checkpointer`` (a `nnsim.checkpoint.CheckpointManager` without triggers
-    of its own) writes a checkpoint of the whole model at those points. With
+    ``checkpoint_period`` (ps), ``every_epochs``, ``every_steps`` or
+    ``wall_period`` (seconds), every rank's ``writer``
+    (`nnsim.parallel.checkpoint.ParallelCheckpoints`) writes its share of a
+    checkpoint of the whole model at those points. With
     ``interactive_start`` (ps) or ``replay`` the console is entered at that
     sync point, driven from rank 0 (`nnsim.parallel.console`).
     """
@@ -692,9 +726,10 @@ def run_parallel(
         world,
         partition,
         checkpoint_period=checkpoint_period,
-        checkpointer=checkpointer,
+        writer=writer,
         every_epochs=every_epochs,
         every_steps=every_steps,
+        wall_period=wall_period,
     )
     world.together(parallel.localize)
     if replay is not None and interactive_start is None:

@@ -38,8 +38,11 @@ _PS_PER_US = 1_000_000
 class EventTracer(HandlerHook):
     """Records every handler execution of ``sim``'s components until ``close``."""
 
-    def __init__(self, sim: Simulation):
+    def __init__(self, sim: Simulation, *, pid: int = PID, process: str = "nnsim"):
+        """``pid`` and ``process`` name the trace's process: a parallel run gives each rank
+        its own (``pid`` rank + 1, ``"rank R"``), and its tracks then sit under it."""
         self.sim = sim
+        self.pid, self.process = pid, process
         # One record per handler execution: (handler index, time in ps, cycle or event, wall ns).
         self.records: list[tuple[int, int, Any, int]] = []
         # What a handler index stands for: (tid, kind, port or clock index, handler name, width ps).
@@ -100,12 +103,29 @@ class EventTracer(HandlerHook):
         """Handler executions recorded so far."""
         return len(self.records)
 
-    def metadata(self) -> list[dict]:
-        """The ``M`` events: the process, and each component's track name and order."""
+    def metadata(self, used_only: bool = False) -> list[dict]:
+        """The ``M`` events: the process, and each component's track name and order
+        (``used_only``: the tracks with a slice, e.g. a parallel rank's own components)."""
+        PID, used = self.pid, {self.handlers[record[0]][0] for record in self.records}
         events = [
-            {"ph": "M", "name": "process_name", "pid": PID, "tid": 0, "args": {"name": "nnsim"}}
+            {
+                "ph": "M",
+                "name": "process_name",
+                "pid": PID,
+                "tid": 0,
+                "args": {"name": self.process},
+            },
+            {
+                "ph": "M",
+                "name": "process_sort_index",
+                "pid": PID,
+                "tid": 0,
+                "args": {"sort_index": PID},
+            },
         ]
         for tid, name, kind in self.tracks:
+            if used_only and tid not in used:
+                continue
             label = {"name": f"{name} ({kind})"}
             events.append({"ph": "M", "name": "thread_name", "pid": PID, "tid": tid, "args": label})
             order = {"sort_index": tid}
@@ -157,7 +177,7 @@ class EventTracer(HandlerHook):
                 else:
                     title = f"{name}({detail.__name__})"
                     args = {"port": where, "event": detail.__name__}
-                head = {"name": title, "cat": kind, "ph": "X", "pid": PID, "tid": tid}
+                head = {"name": title, "cat": kind, "ph": "X", "pid": self.pid, "tid": tid}
                 text = json.dumps({**head, "args": args}, separators=(",", ":"))
                 # Cut before the args' closing braces (and a clock's cycle number) to fill in.
                 prefix = text[: -len("0}}")] if kind == "clock" else text[: -len("}}")]
@@ -167,10 +187,23 @@ class EventTracer(HandlerHook):
             ts, dur = time_ps / _PS_PER_US, width / _PS_PER_US
             yield f'{prefix}{cycle},"wall_us":{wall!r}}},"ts":{ts!r},"dur":{dur!r}}}'
 
-    def write(self, path: str | Path) -> None:
+    def part(self) -> str:
+        """This tracer's events (its used tracks only) as the text `write` puts in a file.
+
+        A parallel run's ranks send theirs to rank 0, whose ``write`` adds them.
+        """
+        lines = [json.dumps(event, separators=(",", ":")) for event in self.metadata(True)]
+        return ",\n".join([*lines, *self._slice_lines()])
+
+    def write(
+        self, path: str | Path, others: list[str] | tuple[str, ...] = (), used_only: bool = False
+    ) -> None:
         """Write the trace as Chrome trace-event JSON (Perfetto, chrome://tracing).
 
         One event per line; nothing is left at ``path`` if writing fails.
+        ``others`` are other tracers' `part` texts, written into the same file
+        (a parallel run: one process per rank, on one time axis), and
+        ``used_only`` keeps this tracer's tracks without a slice out.
         """
         other = {
             "generator": "nnsim",
@@ -179,9 +212,13 @@ class EventTracer(HandlerHook):
         }
         with atomic_write(path) as handle:
             handle.write('{"traceEvents":[\n')
-            lines = (json.dumps(event, separators=(",", ":")) for event in self.metadata())
+            lines = (json.dumps(event, separators=(",", ":")) for event in self.metadata(used_only))
             handle.write(",\n".join(lines))
             for line in self._slice_lines():
                 handle.write(",\n")
                 handle.write(line)
+            for text in others:
+                if text:
+                    handle.write(",\n")
+                    handle.write(text)
             handle.write(f'\n],"displayTimeUnit":"ns","otherData":{json.dumps(other)}}}\n')

@@ -10,6 +10,7 @@ from nnsim.state.items import state_items
 from nnsim.state.snapshot import (
     capture,
     capture_components,
+    combine_shares,
     model_graph,
     model_signature,
     restore,
@@ -22,6 +23,7 @@ __all__ = [
     "Encoder",
     "capture",
     "capture_components",
+    "combine_shares",
     "model_graph",
     "model_signature",
     "restore",

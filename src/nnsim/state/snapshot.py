@@ -226,17 +226,92 @@ def _encoded_queue(sim: Simulation, encoder: Encoder) -> list[dict]:
 
 
 # Part of a running simulation: a parallel run's share ----------------------------------
-def capture_components(sim: Simulation, names: list[str]) -> tuple[dict, dict[str, np.ndarray]]:
+def capture_components(
+    sim: Simulation, names: list[str], *, copy_tensors: bool = False
+) -> tuple[dict, dict[str, np.ndarray]]:
     """The state of components ``names`` and the whole queue, as the checkpoint walk saves them.
 
     What one process of a parallel run (``nnsim.parallel``) holds of the
     simulation: the components it runs and the entries queued for them.
     `restore_components` puts it into another process's simulation of the
-    same model, while it runs.
+    same model, while it runs. ``copy_tensors`` as for `capture`.
     """
-    encoder = Encoder()
+    encoder = Encoder(copy_tensors=copy_tensors)
     components = {name: _component_state(sim.components[name], encoder) for name in names}
     return {"components": components, "queue": _encoded_queue(sim, encoder)}, encoder.tensors
+
+
+def combine_shares(
+    sim: Simulation, parts: list[dict], *, now: int, blockers: list[str]
+) -> tuple[dict, list[dict[str, str]]]:
+    """The manifest body of the whole simulation from every process's `capture_components`
+    part (no tensor bytes needed), and for each part how to rename its tensors.
+
+    What `capture` of the serial simulation at ``now`` gives, component for
+    component and entry for entry: the queue is merged in queue order, and
+    its tensors, which each part numbered as ``<queue>/<its index>``, are
+    renamed ``<queue>/<index in the whole queue>`` (the returned maps, old ->
+    new, only for names that change). ``sim`` gives the model graph and the
+    kernel counters (``now`` and ``blockers`` are the whole run's).
+    """
+    ids = {end.path: end.id for c in sim.components.values() for end in c.links.values()}
+
+    def key(entry: dict) -> tuple:
+        if entry["kind"] == "link":
+            source = ids[entry["source"]]
+        elif entry["kind"] == "clock":
+            source = sim.components[entry["component"]].clocks[entry["clock"]].id
+        else:
+            source = 0
+        return (entry["time"], entry["priority"], source, entry["seq"])
+
+    components: dict = {}
+    tagged = []
+    for rank, part in enumerate(parts):
+        components.update(part["components"])
+        tagged += [(key(entry), rank, index, entry) for index, entry in enumerate(part["queue"])]
+    tagged.sort(key=lambda item: item[0])
+    moves: list[dict[int, int]] = [{} for _ in parts]
+    for position, (_, rank, index, _) in enumerate(tagged):
+        if index != position:
+            moves[rank][index] = position
+    renames: list[dict[str, str]] = [{} for _ in parts]
+    queue = []
+    for _, rank, _, entry in tagged:
+        if "payload" in entry and moves[rank]:
+            entry = {**entry, "payload": _renamed(entry["payload"], moves[rank], renames[rank])}
+        queue.append(entry)
+    state = sim.kernel_state()
+    state.update(now=max(state["now"], now), blockers=sorted(blockers))
+    body = {
+        "kind": SNAPSHOT_KIND,
+        "simulated_time_ps": max(sim.now, now),
+        "model": model_graph(sim),
+        "model_signature": model_signature(sim),
+        "simulation": {"seed": sim.seed, **state},
+        "components": {name: components[name] for name in sim.components if name in components},
+        "queue": queue,
+    }
+    return body, renames
+
+
+_QUEUE_TENSOR = "<queue>/"
+
+
+def _renamed(tree: Any, moves: dict[int, int], renames: dict[str, str]) -> Any:
+    """``tree`` with its ``<queue>/<i>...`` tensor names moved to ``<queue>/<moves[i]>...``."""
+    if isinstance(tree, list):
+        return [_renamed(item, moves, renames) for item in tree]
+    if not isinstance(tree, dict):
+        return tree
+    name = tree.get("__tensor__")
+    if isinstance(name, str) and len(tree) == 1 and name.startswith(_QUEUE_TENSOR):
+        index, slash, rest = name[len(_QUEUE_TENSOR) :].partition("/")
+        if index.isdigit() and int(index) in moves:
+            renames[name] = f"{_QUEUE_TENSOR}{moves[int(index)]}{slash}{rest}"
+            return {"__tensor__": renames[name]}
+        return tree
+    return {key: _renamed(value, moves, renames) for key, value in tree.items()}
 
 
 def restore_components(sim: Simulation, part: dict, tensors: dict[str, np.ndarray]) -> None:
