@@ -15,7 +15,9 @@ dominates), ``empty`` (two LPs, one token: each window holds about one
 event, so its sync time is what an empty window costs) and ``bare`` (the
 heavy case's math and one exchange per window without the simulation: the
 best speedup this machine gives at the moment, the peer that says how much
-of a missed target is the machine's).
+of a missed target is the machine's), and ``exchange`` (a window's status
+exchange alone, nothing delivered or crossing: rank 0's time per exchange is
+what synchronization costs at the least).
 
 Run: ``.venv/bin/python benchmarks/parallel.py`` (or ``--only heavy``).
 BLAS threads are pinned to 1 so the comparison is of processes, not threads.
@@ -42,16 +44,22 @@ except ImportError:  # run from a checkout without installing
 
 from phold import PholdLP, Token  # noqa: E402
 
-from nnsim.sim import Param, Simulation  # noqa: E402
+from nnsim.sim import Param, Simulation, registered_types  # noqa: E402
 
 TARGET_SPEEDUP = 1.6
+# PHOLD's LPs are alike and its tokens wander at random, so the work follows no order of
+# the ring: dealing LPs out in turn balances the ranks' events per window, while `linear`'s
+# two contiguous halves drift apart (33 against 26 events per window in the heavy case).
+PARTITIONER = os.environ.get("NNSIM_BENCH_PARTITIONER", "roundrobin")
 CONFIGURATIONS = {
-    # name: (lps, population, work, lookahead, mean delay, end time)
-    "heavy": (16, 4, 128, "10ns", 1000, "1us"),
-    "light": (16, 4, 0, "10ns", 1000, "30us"),
-    "empty": (2, 1, 0, "1ns", 0, "2us"),
-    "bare": (0, 0, 128, "-", 0, "-"),  # see bare_worker
+    # name: (lps, population, work, lookahead, mean delay, end time, partitioner)
+    "heavy": (16, 4, 128, "10ns", 1000, "1us", PARTITIONER),
+    "light": (16, 4, 0, "10ns", 1000, "30us", PARTITIONER),
+    "empty": (2, 1, 0, "1ns", 0, "2us", "linear"),
+    "bare": (0, 0, 128, "-", 0, "-", "-"),  # see bare_worker
+    "exchange": (0, 0, 0, "-", 0, "-", "-"),  # see exchange_worker
 }
+EXCHANGES = 5000
 BARE_WORK, BARE_WINDOWS, BARE_PER_WINDOW = 128, 100, 30
 SINGLE_THREADED = {
     name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -78,7 +86,7 @@ class HeavyLP(PholdLP):
 def build(config: str, seed: int = 1) -> Simulation:
     from nnsim.units import parse_time
 
-    lps, population, work, lookahead, mean_delay, end_time = CONFIGURATIONS[config]
+    lps, population, work, lookahead, mean_delay, end_time, _ = CONFIGURATIONS[config]
     sim = Simulation(seed, stop_at=parse_time(end_time))
     for index in range(lps):
         sim.add(HeavyLP, f"lp{index}", population=population, mean_delay=mean_delay, work=work)
@@ -113,6 +121,36 @@ def bare_worker() -> None:
         )
 
 
+def exchange_worker() -> None:
+    """A window's synchronization alone: the status exchange of a window with nothing to
+    deliver and nothing crossing, timed per call (one run of it serially is no exchange)."""
+    from nnsim.parallel import world
+    from nnsim.parallel.run import FIELDS
+
+    mpi = world()
+    started = time.perf_counter()
+    for _ in range(EXCHANGES if mpi is not None else 0):
+        mpi.exchange([b""] * mpi.size, [0] * FIELDS)
+    seconds = time.perf_counter() - started
+    ranks = (
+        []
+        if mpi is None
+        else [
+            {
+                "rank": mpi.rank,
+                "size": mpi.size,
+                "components": 0,
+                "windows": EXCHANGES,
+                "events": 0,
+                "busiest": 0,
+                "sync_seconds": seconds,
+            }
+        ]
+    )
+    if mpi is None or mpi.root:
+        print(json.dumps({"seconds": seconds, "events": 0, "ranks": ranks}))
+
+
 def worker(config: str) -> None:
     """One run of ``config``: serial when not under mpiexec; prints one JSON line (rank 0)."""
     from nnsim.parallel import run_parallel, world
@@ -120,14 +158,18 @@ def worker(config: str) -> None:
     if config == "bare":
         bare_worker()
         return
+    if config == "exchange":
+        exchange_worker()
+        return
     sim = build(config)
     mpi = world()
+    registered_types()  # the element libraries, imported before the clock starts in every run
     started = time.perf_counter()
     if mpi is None:
         sim.run()
         reports = []
     else:
-        reports = run_parallel(sim, mpi)
+        reports = run_parallel(sim, mpi, partitioner=CONFIGURATIONS[config][6])
     seconds = time.perf_counter() - started
     if mpi is not None and not mpi.root:
         return
@@ -176,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     for config in args.only or CONFIGURATIONS:
         serial, one, two = launch(config, None), launch(config, 1), launch(config, 2)
-        lps, population, work, lookahead, _, end_time = CONFIGURATIONS[config]
+        lps, population, work, lookahead, _, end_time, partitioner = CONFIGURATIONS[config]
         result = {
             "benchmark": "parallel_phold",
             "configuration": config,
@@ -185,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
             "work": work,
             "lookahead": lookahead,
             "end_time": end_time,
+            "partitioner": partitioner,
             "events": serial["events"],
             "same_event_count": serial["events"] == one["events"] == two["events"],
             "serial_s": round(serial["seconds"], 3),

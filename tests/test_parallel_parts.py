@@ -7,7 +7,7 @@ import pytest
 
 from nnsim.errors import LinkError, ParamError, StateError
 from nnsim.parallel import make_partition, partitioners, register_partitioner
-from nnsim.parallel.wire import pack, unpack
+from nnsim.parallel.wire import pack, pack_events, unpack, unpack_events
 from nnsim.sim import Component, Port, Simulation
 from nnsim.state import Decoder, Encoder
 
@@ -217,3 +217,20 @@ def test_nnsim_and_its_command_line_do_not_import_mpi4py():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.split() == ["False", "False"], result.stderr
+
+
+def test_events_between_ranks_travel_as_binary_keys_and_encoded_payloads():
+    encoder = Encoder()
+    keys = [(1010, 50, 7, 2), (2**62, -3, 9, 1)]
+    payloads = [encoder.encode(np.arange(3.0), "a"), encoder.encode({"n": 4}, "b")]
+    data = pack_events(keys, payloads, encoder.tensors, {"lines": [[1, 2, 3, 4, 5, "hi"]]})
+    back, tree, tensors = unpack_events(data)
+    assert back == [list(key) for key in keys]
+    decoder = Decoder(tensors, {})
+    assert decoder.decode(tree["payloads"][0], "a").tolist() == [0.0, 1.0, 2.0]
+    assert decoder.decode(tree["payloads"][1], "b") == {"n": 4}
+    assert tree["lines"] == [[1, 2, 3, 4, 5, "hi"]]
+    forged = (5).to_bytes(8, "little") + data[8:]  # more events than payloads
+    for broken in (data[:5], data[:40], b"\xff" * 16, forged):
+        with pytest.raises(StateError, match="message between ranks"):
+            unpack_events(broken)

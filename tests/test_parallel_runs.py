@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -356,11 +358,131 @@ def test_the_console_at_a_sync_point_sees_and_sets_components_of_every_rank(tmp_
         assert outputs(result, stats) == serial, f"{ranks} ranks"
 
 
-def test_the_console_of_a_parallel_run_refuses_watchpoints_in_one_line(tmp_path):
-    result = mpirun(2, *console_run(tmp_path, "watch lp1/received > 3\n"), "--", *PHOLD_ARGS)
+def test_the_console_of_a_parallel_run_refuses_traces_in_one_line(tmp_path):
+    commands = "trace lp1/received > 3 : 4 2 : lp1/received : printTrace\n"
+    result = mpirun(2, *console_run(tmp_path, commands), "--", *PHOLD_ARGS)
     assert result.returncode == 0, result.stderr
-    assert "Error: 'watch' is not available in parallel runs yet" in result.stdout.splitlines()
+    assert "Error: 'trace' is not available in parallel runs yet" in result.stdout.splitlines()
     assert "Simulation is complete, simulated time: 25 ns" in result.stdout
+
+
+WATCH_SESSION = (
+    "watch lp4/received > 9\nrun\nprint lp4/received\nunwatch 0\n"
+    "watch lp1/received > 12\nrun\nprint lp1/received\n"
+    "watch lp1/received > 3 && lp4/received > 3\n"
+)
+ENTRY = re.compile(r"Entering interactive mode at time (\d+)\n  reason: (.*)")
+
+
+def test_a_watchpoint_breaks_on_every_rank_at_the_sync_point_after_it_held(tmp_path):
+    """lp4 runs on rank 1, lp1 on rank 0: each is checked where it runs; the console opens at
+    the window end after the serial break, names both times, and the run ends as serially."""
+    stats, plain = tmp_path / "stats.json", tmp_path / "plain.json"
+    run = [*console_run(tmp_path, WATCH_SESSION), f"--statistics={stats}", "--", *PHOLD_ARGS]
+    serial = run_nnsim(*run)
+    assert serial.returncode == 0, serial.stderr
+    serial_breaks = [int(t) for t, _ in ENTRY.findall(serial.stdout)[1:]]
+    untouched = run_nnsim("run", PHOLD, *PHOLD_RUN, f"--statistics={plain}", "--", *PHOLD_ARGS)
+    assert untouched.returncode == 0, untouched.stderr
+    result = mpirun(2, *run)
+    assert result.returncode == 0, result.stderr
+    entries = ENTRY.findall(result.stdout)[1:]
+    assert len(entries) == len(serial_breaks) == 2
+    for (at, reason), index, held in zip(entries, (0, 1), serial_breaks, strict=True):
+        trigger = ("lp4/received > 9", "lp1/received > 12")[index]
+        assert reason == (
+            f"watchpoint {index} ({trigger}) held at {held} ps; "
+            f"stopped at the sync point after it, {at} ps"
+        )
+        assert int(at) >= held
+    printed = re.findall(r"received = (\d+) \(int\)", result.stdout)
+    assert int(printed[0]) > 9 and int(printed[1]) > 12
+    assert (
+        "Error: the variables of 'lp1/received > 3 && lp4/received > 3' are on ranks 0, 1; "
+        "in a parallel run a watchpoint's variables must be on one rank"
+    ) in result.stdout
+    assert stats.read_text() == plain.read_text()  # watching changed nothing
+
+
+def _rank_zero(mpiexec_pid: int) -> int:
+    """The pid of rank 0 under ``mpiexec_pid`` (mpiexec -> hydra proxy -> ranks), from /proc."""
+    pending = [mpiexec_pid]
+    while pending:
+        pid = pending.pop()
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            continue
+        if b"PMI_RANK=0" in environ:
+            return pid
+        pending += [int(child) for child in children]
+    raise AssertionError("rank 0 not found under mpiexec")
+
+
+@pytest.mark.parametrize("target", ["mpiexec", "process group", "rank 0"])
+def test_ctrl_c_opens_rank_0_s_console_at_the_next_sync_point_and_the_run_goes_on(tmp_path, target):
+    """SIGINT to mpiexec (which passes it to every rank), to its whole process group (a
+    terminal's Ctrl-C) or to rank 0 alone: the console opens on every rank, reads the
+    commands waiting on standard input, and the run then ends as the serial run does."""
+    stats, plain = tmp_path / "stats.json", tmp_path / "plain.json"
+    long_run = ["run", PHOLD, "--stop-at=10us", "--", *PHOLD_ARGS]
+    serial = run_nnsim(*long_run[:3], f"--statistics={plain}", *long_run[3:])
+    assert serial.returncode == 0, serial.stderr
+    process = subprocess.Popen(
+        [
+            str(MPIEXEC),
+            "-n",
+            "2",
+            sys.executable,
+            "-m",
+            "nnsim.cli",
+            *long_run[:3],
+            f"--statistics={stats}",
+            *long_run[3:],
+        ],
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        start_new_session=True,
+    )
+    try:
+        process.stdin.write("time\nprint lp4/received\n")  # read once the console opens
+        process.stdin.close()
+        process.stdin = None
+        first = process.stdout.readline()  # the run is under way
+        assert first.startswith("lp"), first
+        if target == "mpiexec":
+            process.send_signal(signal.SIGINT)
+        elif target == "process group":
+            os.killpg(process.pid, signal.SIGINT)
+        else:
+            os.kill(_rank_zero(process.pid), signal.SIGINT)
+        # Read on through the same buffered stream: communicate() would skip what readline
+        # has buffered. A hang is killed, and then fails below.
+        timer = threading.Timer(120, os.killpg, (process.pid, signal.SIGKILL))
+        timer.start()
+        out, err = process.stdout.read(), process.stderr.read()
+        process.wait()
+        timer.cancel()
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode == 0, err
+    entries = ENTRY.findall(out)
+    assert entries and entries[0][1] == "interrupted (Ctrl-C)"
+    at = int(entries[0][0])
+    assert 0 < at < 10_000_000
+    assert f"current time = {at} (" in out
+    assert re.search(r"^received = \d+ \(int\)$", out, re.MULTILINE)
+    assert "Simulation is complete, simulated time: 10 us" in out
+    lines = [line for line in (first + out).splitlines() if line.startswith("lp")]
+    assert lines == [line for line in serial.stdout.splitlines() if line.startswith("lp")]
+    assert stats.read_text() == plain.read_text()
 
 
 def test_a_usage_error_under_mpiexec_is_printed_once():
@@ -377,6 +499,36 @@ def test_a_partition_file_rank_0_cannot_write_ends_every_rank_with_one_line(tmp_
         f"nnsim: error: cannot write '{target}': folder '{target.parent}' does not exist; "
         "create it or choose another path"
     ]
+
+
+EXCHANGE = """
+from nnsim.parallel import world
+from nnsim.parallel.world import BLOCK_BYTES
+mpi = world()
+inline = BLOCK_BYTES - 8 * 4  # the block less the sizes and the 2-number status
+sizes = [0, 1, inline - 1, inline, inline + 1, 100_000]
+for size in sizes:  # every rank sends rank r a message of `size + r` bytes, twice in a row
+    for _ in range(2):
+        out = [bytes([mpi.rank, r]) * ((size + r) // 2) for r in range(mpi.size)]
+        incoming, status = mpi.exchange(out, [mpi.rank, size])
+        assert status == [[r, size] for r in range(mpi.size)], status
+        want = [bytes([r, mpi.rank]) * ((size + mpi.rank) // 2) for r in range(mpi.size)]
+        assert incoming == want, (size, [len(m) for m in incoming])
+print("rank", mpi.rank, "ok")
+"""
+
+
+def test_the_exchange_carries_messages_inline_and_past_its_block_size():
+    """Small messages travel with the status in one collective, larger ones in a second."""
+    result = subprocess.run(
+        [str(MPIEXEC), "-n", "3", sys.executable, "-c", EXCHANGE],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stderr
+    assert sorted(result.stdout.split("\n")[:3]) == [f"rank {r} ok" for r in range(3)]
 
 
 def test_wall_clock_checkpoints_stop_every_rank_at_one_point_and_continue_as_the_run_did(

@@ -135,6 +135,10 @@ class Console:
         # ``refused`` maps a command's long name to the one-line reason.
         self.advance: Callable[[int | None, bool], str] | None = None
         self.refused: dict[str, str] = {}
+        # A parallel run also checks a new watchpoint (raising ConsoleError if its variables
+        # span ranks) and breaks at the next sync point instead of after this time.
+        self.check_watchpoint: Callable[[WatchPoint], None] | None = None
+        self.break_at_sync: Callable[[WatchPoint], None] | None = None
 
     # Output ---------------------------------------------------------------------------
     def emit(self, text: str) -> None:
@@ -291,6 +295,8 @@ class Console:
     ) -> WatchPoint:
         """Number and arm a watchpoint (a trace if ``trace`` is given); numbers are never reused."""
         watchpoint = WatchPoint(self._next_index, trigger, action, run, trace=trace)
+        if self.check_watchpoint is not None:
+            self.check_watchpoint(watchpoint)
         self._next_index += 1
         self.watchpoints[watchpoint.index] = watchpoint
         self.hooks.update()
@@ -322,6 +328,9 @@ class Console:
             return  # held again at this time (another handler point): one entry is enough
         self._break_requested_at = self.sim.now
         self.entry_reason = f"watchpoint {watchpoint.index} ({watchpoint.trigger.describe()})"
+        if self.break_at_sync is not None:
+            self.break_at_sync(watchpoint)
+            return
         self.sim.request_break(after_this_time=True)  # after a checkpoint the same check asked for
 
     def report_check(self, watchpoint: WatchPoint, point: str, time: int, holds: bool) -> None:

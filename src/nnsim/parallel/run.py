@@ -11,8 +11,10 @@ and a send to another rank's component goes to an outbox
 (the smallest next entry, allgathered); nothing any rank sends from now on
 arrives before T + lookahead (the smallest latency of a cut link), so each
 rank delivers its entries below T + lookahead, then the outboxes are
-exchanged and queued with their keys: one ``Alltoall`` carries the sizes and
-every rank's status row, an ``Alltoallv`` the bytes when any cross. The
+exchanged and queued with their keys: one ``Alltoall`` of fixed-size blocks
+carries every rank's status row and the crossing events (their keys as
+binary words, their payloads as the state walk encodes them), and an
+``Alltoallv`` follows only for what does not fit in a block. The
 order of events is the serial one: (time, priority, sending end, sequence)
 does not depend on the partition.
 
@@ -50,7 +52,11 @@ from __future__ import annotations
 
 import heapq
 import json
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,14 +70,23 @@ from nnsim.parallel.partition import (
     make_partition,
     write_partition,
 )
-from nnsim.parallel.wire import pack, unpack
+from nnsim.parallel.wire import pack, pack_events, unpack, unpack_events
 from nnsim.parallel.world import World, describe_failure
-from nnsim.sim import ACTION_PRIORITY, EXIT_PRIORITY, STOP_PRIORITY, Pending, Simulation
+from nnsim.sim import (
+    ACTION_PRIORITY,
+    EXIT_PRIORITY,
+    STOP_PRIORITY,
+    Pending,
+    Simulation,
+    registered_types,
+)
 from nnsim.state import Decoder, Encoder, capture_components, restore_components
 
 NEVER = 2**63 - 1  # no next entry; also "no bound"
 # Status fields each rank shares after every exchange.
+FIELDS = 13
 NEXT, BOUND_TIME, BOUND_PRIORITY, DONE, FAILED, NOW, BLOCKING, END, REQUEST, WALL = range(10)
+INTERRUPT, WATCH_INDEX, WATCH_TIME = range(10, FIELDS)  # Ctrl-C, a watchpoint that held
 DONE_CODES = {None: 0, "stop-at": 1, "primaries done": 2}
 REASONS = {code: reason for reason, code in DONE_CODES.items()}
 
@@ -149,6 +164,12 @@ class ParallelRun:
         self.requested_at: int | None = None  # a trigger's time, known to every rank
         self.latest_metrics: dict = {}  # the last epoch's, what checkpoints are ranked by
         self.next_break: int | None = None  # where every rank stops for the console
+        # Why the console is entered at next_break, when not asked by time: ("interrupt",) or
+        # ("watch", index, time) -- a Ctrl-C or a watchpoint seen at the last exchange.
+        self.break_cause: tuple | None = None
+        self.interrupted = False  # Ctrl-C here since the last exchange (`interrupt`)
+        self.watch_hit: tuple[int, int] | None = None  # (index, time) of a watchpoint here
+        self.watching: Any = None  # this rank's own watchpoints (`nnsim.parallel.console`)
         self.reports: list[RankReport] | None = None  # once the end is gathered
         self.status = None  # every rank's row from the last exchange
         self.done: str | None = None  # why this rank stopped ("stop-at", "primaries done")
@@ -167,6 +188,7 @@ class ParallelRun:
         primaries = {partition.assignment[c.name] for c in sim.components.values() if c.primary}
         self.leader = primaries.pop() if primaries else None
         self.report = RankReport(world.rank, world.size, len(self.owned))
+        registered_types()  # the element libraries' events, imported before the first window
         self.error: str | None = None  # this rank's failure, reported at the next exchange
         self._printed = 0
         self._printer = sim.printer  # how lines are printed for real (rank 0)
@@ -225,7 +247,7 @@ class ParallelRun:
         without ending, or exactly at the leader's end.
         """
         lookahead = self.partition.lookahead
-        lowest = min((int(row[NEXT]) for row in status if not row[DONE]), default=NEVER)
+        lowest = min((row[NEXT] for row in status if not row[DONE]), default=NEVER)
         bound = (NEVER if lookahead == NEVER else min(NEVER, lowest + lookahead), 0)
         point = self._next_point()
         if point is not None:  # every rank stops where the checkpoint is taken
@@ -236,9 +258,9 @@ class ParallelRun:
             return bound
         leader = status[self.leader]
         if leader[DONE] == DONE_CODES["primaries done"]:
-            reached = (int(leader[END]), EXIT_PRIORITY)
+            reached = (leader[END], EXIT_PRIORITY)
         else:  # the bound it ran to, or (NEVER, 0) once it has stopped at --stop-at
-            reached = (int(leader[BOUND_TIME]), int(leader[BOUND_PRIORITY]))
+            reached = (leader[BOUND_TIME], leader[BOUND_PRIORITY])
         return min(bound, reached)
 
     def _window(self, bound: tuple[int, int], status) -> tuple[str | None, tuple[int, int]]:
@@ -256,7 +278,7 @@ class ParallelRun:
             if (
                 leader is not None
                 and leader[DONE] == DONE_CODES["primaries done"]
-                and bound == (int(leader[END]), EXIT_PRIORITY)
+                and bound == (leader[END], EXIT_PRIORITY)
             ):
                 return "primaries done", bound  # this follower reached the leader's end
             return None, bound
@@ -283,7 +305,7 @@ class ParallelRun:
             self.error = self.error or describe_failure(failure)
             outgoing = [b""] * self.world.size
         key = self.sim.next_key()
-        row = [0] * 10
+        row = [0] * FIELDS
         row[NEXT] = NEVER if done else min(NEVER if key is None else key[0], earliest)
         row[BOUND_TIME], row[BOUND_PRIORITY] = bound
         row[DONE] = DONE_CODES[done]
@@ -293,44 +315,52 @@ class ParallelRun:
         row[END] = self.sim.now if done == "primaries done" else -1
         row[REQUEST] = self.request[0] if self.request is not None else -1
         row[WALL] = self._wall_due()
+        row[INTERRUPT] = self.interrupted
+        row[WATCH_INDEX], row[WATCH_TIME] = self.watch_hit or (-1, -1)
+        self.interrupted, self.watch_hit = False, None
         incoming, status = self.world.exchange(outgoing, row)
-        if status[:, FAILED].any():
+        if any(row[FAILED] for row in status):
             self.world.raise_if_failed(self.error)
-        requests = [int(t) for t in status[:, REQUEST] if t >= 0]
+        requests = [row[REQUEST] for row in status if row[REQUEST] >= 0]
         self.requested_at = min(requests) if requests else None
         if status[0][WALL] and not any(row[DONE] for row in status):
             # No rank has delivered anything after the latest time any has reached.
-            self.wall_at = max(int(row[NOW]) for row in status)
+            self.wall_at = max(row[NOW] for row in status)
         try:
             for data in incoming:
                 if data:
-                    self._receive(*unpack(data))
+                    self._receive(*unpack_events(data))
         except Exception as failure:
             self.error = describe_failure(failure)
         if self.world.root:
-            self._flush_lines(
-                below=min((int(r[BOUND_TIME]), int(r[BOUND_PRIORITY])) for r in status)
-            )
+            self._flush_lines(below=min((r[BOUND_TIME], r[BOUND_PRIORITY]) for r in status))
+        self._break_if_asked(status)  # once per exchange, so one Ctrl-C is one break
         return status
 
     def _packet(self, rank: int) -> bytes:
-        outbox, encoder = self.outboxes[rank], Encoder()
-        events = [
-            [t, p, source, seq, encoder.encode(event, f"<event {source}/{seq}>")]
-            for t, p, source, seq, event in outbox
+        """The events for ``rank`` (keys as binary words, payloads through the state walk's
+        encoder) and, to rank 0, the lines printed here; empty when there is neither."""
+        outbox = self.outboxes[rank]
+        lines = rank == 0 and bool(self.lines) and not self.world.root
+        if not outbox and not lines:
+            return b""
+        encoder = Encoder()
+        keys = [entry[:4] for entry in outbox]
+        payloads = [
+            encoder.encode(event, f"<event {source}/{seq}>") for _, _, source, seq, event in outbox
         ]
         outbox.clear()
-        tree: dict = {"events": events}
-        if rank == 0 and self.lines and not self.world.root:
-            tree["lines"] = [list(line) for line in self.lines]
+        extra = {}
+        if lines:
+            extra["lines"] = [list(line) for line in self.lines]
             self.lines.clear()
-        return pack(tree, encoder.tensors) if events or "lines" in tree else b""
+        return pack_events(keys, payloads, encoder.tensors, extra)
 
-    def _receive(self, tree: dict, tensors: dict) -> None:
-        decoder = Decoder(tensors, self.elements)
-        for t, p, source, seq, payload in tree["events"]:
+    def _receive(self, keys: list[list[int]], tree: dict, tensors: dict) -> None:
+        decoder, requeue, ends = Decoder(tensors, self.elements), self.sim.requeue, self.ends
+        for (t, p, source, seq), payload in zip(keys, tree["payloads"], strict=True):
             event = decoder.decode(payload, f"<event {source}/{seq}>")
-            self.sim.requeue(Pending(t, p, seq, "link", end=self.ends[source], payload=event))
+            requeue(Pending(t, p, seq, "link", end=ends[source], payload=event))
         for line in tree.get("lines", ()):
             heapq.heappush(self._pending_lines, tuple(line))
 
@@ -389,8 +419,7 @@ class ParallelRun:
             return False
         point = (self._next_point(), ACTION_PRIORITY)
         return all(
-            not row[DONE] and (int(row[BOUND_TIME]), int(row[BOUND_PRIORITY])) == point
-            for row in status
+            not row[DONE] and (row[BOUND_TIME], row[BOUND_PRIORITY]) == point for row in status
         )
 
     def _checkpoint(self) -> None:
@@ -445,14 +474,38 @@ class ParallelRun:
         return trees
 
     # The console at sync points ------------------------------------------------------
+    def interrupt(self, *_signal: Any) -> None:
+        """Ctrl-C (a SIGINT handler): every rank stops for the console at the next sync point."""
+        self.interrupted = True
+
+    def watchpoint_held(self, index: int) -> None:
+        """A watchpoint with the ``interactive`` action held on this rank: as `interrupt`."""
+        if self.watch_hit is None:  # the first of the window is the earliest
+            self.watch_hit = (index, self.sim.now)
+
+    def _break_if_asked(self, status) -> None:
+        """Ctrl-C or a watchpoint on any rank: every rank breaks at the end of this window.
+
+        That is the furthest point a rank has reached (a follower catches up
+        with its leader first); no rank can stop earlier, since each has
+        delivered its window, so the console opens there, not at the event.
+        """
+        live = [row for row in status if not row[DONE]]
+        hits = sorted((row[WATCH_TIME], row[WATCH_INDEX]) for row in live if row[WATCH_INDEX] >= 0)
+        if not hits and not any(row[INTERRUPT] for row in live):
+            return
+        point = max(row[BOUND_TIME] + (row[BOUND_PRIORITY] > STOP_PRIORITY) for row in live)
+        if self.next_break is None or point <= self.next_break:
+            self.next_break = point
+            self.break_cause = ("watch", hits[0][1], hits[0][0]) if hits else ("interrupt",)
+
     def _at_break(self, status) -> bool:
         """Every rank has delivered everything before the console's break, and none has ended."""
         if self.next_break is None:
             return False
         point = (self.next_break, STOP_PRIORITY)
         return all(
-            not row[DONE] and (int(row[BOUND_TIME]), int(row[BOUND_PRIORITY])) == point
-            for row in status
+            not row[DONE] and (row[BOUND_TIME], row[BOUND_PRIORITY]) == point for row in status
         )
 
     def _pause(self) -> None:
@@ -462,18 +515,29 @@ class ParallelRun:
         world.together(lambda: self._merge(parts, at) if world.root else None, name_rank=False)
         self.next_break = None
 
-    def resume(self, until: int | None = None) -> str:
+    def resume(self, until: int | None = None, watch: list | None = None) -> str:
         """Go on after the console: to ``until`` (rank 0's word counts), or to the end.
 
         Rank 0 sends every rank its components as the console left them (a
-        ``set`` included) and keeps its own share; then the windows go on
+        ``set`` included) and its watchpoints (``watch``: `watch_specs`), which
+        each rank arms on the components it runs; then the windows go on
         (`run`), and the result is "break" again or why the run ended.
         """
-        word = self.world.broadcast_bytes(str(NEVER if until is None else until).encode())
-        until = int(word)
+        word = json.dumps({"until": NEVER if until is None else until, "watch": watch or []})
+        order = json.loads(self.world.broadcast_bytes(word.encode() if self.world.root else None))
         self._scatter()
-        self.next_break = None if until == NEVER else until
+        self.world.together(lambda: self._arm(order["watch"]))
+        self.next_break = None if order["until"] == NEVER else order["until"]
+        self.break_cause, self.interrupted, self.watch_hit = None, False, None
         return self.run()
+
+    def _arm(self, specs: list) -> None:
+        from nnsim.parallel.console import arm
+
+        if not self.world.root:  # rank 0's console checks its own components itself
+            self.watching = arm(
+                self.sim, set(self.owned), specs, self.watchpoint_held, previous=self.watching
+            )
 
     def _scatter(self) -> None:
         sim, world = self.sim, self.world
@@ -535,11 +599,11 @@ class ParallelRun:
 
     def _finished(self, status) -> str | None:
         """Why the whole run ended (None: it goes on)."""
-        codes = [int(row[DONE]) for row in status]
+        codes = [row[DONE] for row in status]
         if all(codes):
             return "primaries done" if DONE_CODES["primaries done"] in codes else "stop-at"
-        if not any(codes) and all(int(row[NEXT]) == NEVER for row in status):
-            return "stalled" if status[:, BLOCKING].sum() else "queue empty"
+        if not any(codes) and all(row[NEXT] == NEVER for row in status):
+            return "stalled" if any(row[BLOCKING] for row in status) else "queue empty"
         return None
 
     # Printed lines (rank 0) ---------------------------------------------------------
@@ -590,6 +654,20 @@ def plain_metrics(metrics: dict) -> dict:
         if isinstance(value, int | float | str | bool):
             plain[key] = value
     return plain
+
+
+@contextmanager
+def interrupts_to(parallel: ParallelRun) -> Iterator[None]:
+    """Ctrl-C (SIGINT, which ``mpiexec`` passes to every rank) opens the console at the
+    next sync point instead of ending the rank (`ParallelRun.interrupt`)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals reach the main thread only
+        return
+    previous = signal.signal(signal.SIGINT, parallel.interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def note(sim: Simulation, text: str) -> None:
@@ -657,14 +735,15 @@ def run_parallel(
     if replay is not None and interactive_start is None:
         interactive_start = 0  # the replay's commands run at the start, as serially
     parallel.next_break = interactive_start
-    reason = parallel.run()
-    if reason == "break" and world.root:
-        from nnsim.parallel.console import drive
+    with interrupts_to(parallel):
+        reason = parallel.run()
+        if reason == "break" and world.root:
+            from nnsim.parallel.console import drive
 
-        reason = drive(parallel, interactive_start, replay)
-    while reason == "break":  # the other ranks follow rank 0's console
-        reason = parallel.resume()
-    reports = parallel.gather(reason)
+            reason = drive(parallel, interactive_start, replay)
+        while reason == "break":  # the other ranks follow rank 0's console
+            reason = parallel.resume()
+        reports = parallel.gather(reason)
     for report in reports:
         note(sim, report.line())
     return reports

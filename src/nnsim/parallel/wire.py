@@ -9,6 +9,8 @@ table), then framed here:
     N bytes: JSON {"tree": ..., "tensors": {name: [dtype, shape, offset]}}
     the tensors' bytes, one after another
 
+Events in flight are framed by `pack_events`: their keys as binary words
+ahead of that framing, so a window's events cost one small JSON text.
 The receiving side decodes with `nnsim.state.Decoder`, which instantiates
 only registered classes, exactly as a checkpoint is loaded.
 """
@@ -65,3 +67,39 @@ def unpack(data: bytes | memoryview) -> tuple[Any, dict[str, np.ndarray]]:
             np.frombuffer(body[offset : offset + nbytes], dtype=dtype).reshape(shape).copy()
         )
     return tree, tensors
+
+
+def pack_events(
+    keys: list[tuple[int, int, int, int]],
+    payloads: list,
+    tensors: dict[str, np.ndarray] | None = None,
+    extra: dict | None = None,
+) -> bytes:
+    """Events in flight: their keys as little-endian int64 words, then `pack` of
+    ``{"payloads": [...], **extra}`` (the payloads' trees as the state walk encodes them).
+
+        8 bytes: the number n of events
+        n x 4 int64: each event's (time, priority, sending end, sequence)
+        the rest: `pack` framing
+    """
+    count = len(keys)
+    words = np.array(keys, dtype="<i8").tobytes() if count else b""
+    framed = pack({"payloads": payloads, **(extra or {})}, tensors)
+    return b"".join([count.to_bytes(_LENGTH, "little"), words, framed])
+
+
+def unpack_events(data: bytes | memoryview) -> tuple[list[list[int]], Any, dict[str, np.ndarray]]:
+    """The (keys, tree, tensors) that `pack_events` framed; StateError for anything else."""
+    data = memoryview(data)
+    if len(data) < _LENGTH:
+        raise StateError("a message between ranks is truncated")
+    count = int.from_bytes(data[:_LENGTH], "little")
+    if count > (len(data) - _LENGTH) // 32:
+        raise StateError("a message between ranks is truncated")
+    end = _LENGTH + 32 * count
+    keys = np.frombuffer(data[_LENGTH:end], dtype="<i8").reshape(count, 4).tolist()
+    tree, tensors = unpack(data[end:])
+    payloads = tree.get("payloads") if isinstance(tree, dict) else None
+    if not isinstance(payloads, list) or len(payloads) != count:
+        raise StateError("a message between ranks is not readable")
+    return keys, tree, tensors

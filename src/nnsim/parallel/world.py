@@ -24,6 +24,7 @@ from nnsim.errors import NnsimError
 
 LAUNCHER_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE")
 T = TypeVar("T")
+BLOCK_BYTES = 4096  # what each rank sends each rank in the one collective: MPICH's fast path
 SPIN_SECONDS = 50e-6  # how long a waiting rank spins before it yields between tests
 SLEEP_SECONDS = 0.0  # a yield: back at once when no other process wants the core
 
@@ -67,6 +68,10 @@ class World:
         self.rank: int = comm.Get_rank()
         self.size: int = comm.Get_size()
         self.sync_seconds = 0.0
+        self._blocks: tuple[np.ndarray, np.ndarray] | None = None  # exchange buffers
+        local = comm.Split_type(MPI.COMM_TYPE_SHARED)  # the ranks on this machine
+        self.spins = local.Get_size() <= (os.cpu_count() or 1)
+        local.Free()
 
     @property
     def root(self) -> bool:
@@ -74,51 +79,86 @@ class World:
 
     def exchange(
         self, outgoing: list[bytes], status: list[int] | tuple[int, ...] = ()
-    ) -> tuple[list[bytes], np.ndarray]:
+    ) -> tuple[list[bytes], list[list[int]]]:
         """Send ``outgoing[r]`` to rank r and this rank's ``status`` row to all; return what
-        each rank sent here and every rank's status row (one row per rank).
+        each rank sent here and every rank's status row (one list of ints per rank).
 
-        One ``Alltoall`` carries the sizes and the status rows; the bytes follow in
-        an ``Alltoallv`` only when some rank sends any, so a window in which
-        nothing crosses costs a single collective.
+        One ``Alltoall`` of fixed-size blocks carries, to each rank, the size of
+        its message, the status row and as much of the message as fills the
+        block (``BLOCK_BYTES``); only when some rank sends more than that does
+        an ``Alltoallv`` carry the rest. A window whose crossing events fit costs
+        a single collective. The buffers are kept from one call to the next.
         """
         started = time.perf_counter()
-        MPI, size = self._mpi, self.size
-        counts = [len(data) for data in outgoing]
-        header = np.empty((size, 2 + len(status)), dtype=np.int64)
-        header[:, 0] = counts
-        header[:, 1] = sum(counts)
-        header[:, 2:] = status
-        received = np.empty_like(header)
-        self._wait(self.comm.Ialltoall([header, MPI.INT64_T], [received, MPI.INT64_T]))
-        incoming = [b""] * size
-        if received[:, 1].any():
-            send_counts, recv_counts = header[:, 0].copy(), received[:, 0].copy()
-            send = np.frombuffer(b"".join(outgoing), dtype=np.uint8)
-            recv = np.empty(int(recv_counts.sum()), dtype=np.uint8)
-            send_displs = np.concatenate(([0], np.cumsum(send_counts)[:-1]))
-            recv_displs = np.concatenate(([0], np.cumsum(recv_counts)[:-1]))
-            self._wait(
-                self.comm.Ialltoallv(
-                    [send, send_counts, send_displs, MPI.BYTE],
-                    [recv, recv_counts, recv_displs, MPI.BYTE],
-                )
+        size, fields = self.size, 2 + len(status)
+        words = max(BLOCK_BYTES // 8, fields + 1)
+        inline = 8 * (words - fields)  # message bytes that travel with the status
+        if self._blocks is None or self._blocks[0].shape != (size, words):
+            self._blocks = (
+                np.zeros((size, words), dtype=np.int64),
+                np.zeros((size, words), dtype=np.int64),
             )
+        send, received = self._blocks
+        counts = [len(data) for data in outgoing]
+        overflow = sum(max(0, count - inline) for count in counts)
+        send[:, 0] = counts
+        send[:, 1] = overflow
+        send[:, 2:fields] = status
+        heads = send[:, fields:].view(np.uint8)
+        for rank, data in enumerate(outgoing):
+            if data:
+                head = data[:inline]
+                heads[rank, : len(head)] = np.frombuffer(head, dtype=np.uint8)
+        self._wait(self.comm.Ialltoall([send, self._mpi.INT64_T], [received, self._mpi.INT64_T]))
+        rows = received[:, :fields].tolist()
+        incoming = [b""] * size
+        lengths = [row[0] for row in rows]
+        if any(lengths):
+            got = received[:, fields:].view(np.uint8)
             incoming = [
-                recv[start : start + count].tobytes()
-                for start, count in zip(recv_displs.tolist(), recv_counts.tolist(), strict=True)
+                got[rank, : min(length, inline)].tobytes() if length else b""
+                for rank, length in enumerate(lengths)
             ]
+        if any(row[1] for row in rows):  # some rank sends more than fits: the rest follows
+            incoming = self._overflow(outgoing, lengths, incoming, inline)
         self.sync_seconds += time.perf_counter() - started
-        return incoming, received[:, 2:]
+        return incoming, [row[2:] for row in rows]
+
+    def _overflow(
+        self, outgoing: list[bytes], lengths: list[int], heads: list[bytes], inline: int
+    ) -> list[bytes]:
+        """The bytes past the first ``inline`` of every message, in one ``Alltoallv``."""
+        MPI = self._mpi
+        send_counts = np.array([max(0, len(d) - inline) for d in outgoing], dtype=np.int64)
+        recv_counts = np.array([max(0, n - inline) for n in lengths], dtype=np.int64)
+        send = np.frombuffer(b"".join(d[inline:] for d in outgoing), dtype=np.uint8)
+        recv = np.empty(int(recv_counts.sum()), dtype=np.uint8)
+        send_displs = np.concatenate(([0], np.cumsum(send_counts)[:-1]))
+        recv_displs = np.concatenate(([0], np.cumsum(recv_counts)[:-1]))
+        self._wait(
+            self.comm.Ialltoallv(
+                [send, send_counts, send_displs, MPI.BYTE],
+                [recv, recv_counts, recv_displs, MPI.BYTE],
+            )
+        )
+        return [
+            head + recv[start : start + count].tobytes()
+            for head, start, count in zip(
+                heads, recv_displs.tolist(), recv_counts.tolist(), strict=True
+            )
+        ]
 
     def _wait(self, request: Any) -> None:
-        """Complete a non-blocking collective, spinning briefly, then yielding between tests.
+        """Complete a non-blocking collective: by spinning when every rank on this machine
+        has a core of its own (`spins`), else by spinning briefly, then yielding.
 
-        MPICH waits by spinning; on a machine whose cores are shared, a rank
-        spinning while the others compute takes a core from them. A short
-        spin keeps quick exchanges quick; after it the rank yields its core
-        (``time.sleep(0)``) between tests, to any process that wants it.
+        A spinning rank answers at once, but on a machine with fewer cores
+        than ranks it takes a core from the rank it waits for; there, after
+        ``SPIN_SECONDS``, it yields its core (``time.sleep(0)``) between tests.
         """
+        if self.spins:
+            request.Wait()
+            return
         if request.Test():
             return
         spin_until = time.perf_counter() + SPIN_SECONDS

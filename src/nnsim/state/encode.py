@@ -235,10 +235,11 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def record_fields(cls: type) -> set[str] | None:
+@functools.cache
+def record_fields(cls: type) -> frozenset[str] | None:
     """The field names a registered record or event must be saved with (None: not known)."""
     if dataclasses.is_dataclass(cls):
-        return {field.name for field in dataclasses.fields(cls)}
+        return frozenset(field.name for field in dataclasses.fields(cls))
     return None
 
 

@@ -12,6 +12,7 @@ instance attributes, whichever class set them.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from nnsim.sim import Element
@@ -38,10 +39,18 @@ def state_items(element: Element) -> dict[str, Any]:
 
 def object_fields(value: Any) -> dict[str, Any]:
     """The fields of a registered record (dataclass with slots, or a plain object)."""
-    slots: list[str] = []
-    for klass in reversed(type(value).__mro__):
-        declared = vars(klass).get("__slots__", ())
-        slots.extend([declared] if isinstance(declared, str) else declared)
+    slots = slot_names(type(value))
     if slots or not hasattr(value, "__dict__"):  # a slotted record, perhaps with no fields
         return {name: getattr(value, name) for name in slots if hasattr(value, name)}
     return {name: item for name, item in vars(value).items() if not name.startswith("_")}
+
+
+@functools.cache
+def slot_names(cls: type) -> tuple[str, ...]:
+    """The ``__slots__`` of ``cls`` and its bases, base first (once per class: events
+    crossing ranks are encoded every window)."""
+    slots: list[str] = []
+    for klass in reversed(cls.__mro__):
+        declared = vars(klass).get("__slots__", ())
+        slots.extend([declared] if isinstance(declared, str) else declared)
+    return tuple(slots)

@@ -15,6 +15,9 @@ from nnsim.errors import StateError
 from nnsim.sim import Element, Event, registered_types
 
 _marked: dict[str, type] = {}
+# Event classes found by name before: a parallel run decodes events every window, and
+# walking every Event subclass each time costs more than the event.
+_resolved: dict[str, type] = {}
 
 
 def type_key(cls: type) -> str:
@@ -64,10 +67,14 @@ def resolve_type(key: str, path: str) -> type:
     """The class saved as ``key``; a key that names no allowed class is refused."""
     if key in _marked:
         return _marked[key]
+    known = _resolved.get(key)
+    if known is not None and _is_current(known):  # still the class its module defines
+        return known
     registered_types()  # importing the element libraries defines their events
     matches = [cls for cls in _subclasses(Event) if type_key(cls) == key]
     for cls in matches:
         if _is_current(cls):
+            _resolved[key] = cls
             return cls
     if matches:  # a class not reachable by its name (defined in a function)
         return matches[-1]
