@@ -12,9 +12,11 @@ import json
 import re
 
 import pytest
-from conftest import REPO, run_nnsim
-from test_cli_dataflow import make_case
+from conftest import REPO, make_idx_dataset, run_nnsim
+from test_cli_dataflow import make_case, write_model
 from test_parallel_runs import _mpi_missing, mpirun
+
+from nnsim.dataflow.hardware import Hardware
 
 pytestmark = pytest.mark.skipif(_mpi_missing() is not None, reason=str(_mpi_missing()))
 
@@ -128,3 +130,34 @@ def test_partitioner_options_without_mpiexec_are_refused_in_one_line(case):
     done = run_nnsim(*arguments(case, "balanced", "x", "--partitioner", "graph"), cwd=case["dir"])
     assert done.returncode != 0
     assert "are for parallel runs" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_long_link_preset_fits_from_two_nodes_and_two_ranks_give_the_serial_reports(tmp_path):
+    """boards8.toml (2 us board-to-board links), the preset parallel dataflow runs are for.
+
+    A 784-128-10 model is refused on 1 node (memory) and runs on 2; on 8 nodes
+    the lookahead is the 2 us hop and ``mpiexec -n 2`` gives the serial reports.
+    """
+    boards = REPO / "examples" / "dataflow" / "hw" / "boards8.toml"
+    hardware = Hardware.load(boards)
+    assert (hardware.count, hardware.topology, hardware.link.latency) == (8, "full", 2000)
+    case = {
+        "dir": tmp_path,
+        "weights": write_model(tmp_path / "model.npz", hidden=128),
+        "hardware": boards,
+        "images": make_idx_dataset(tmp_path / "toy", train_per_class=1, test_per_class=5),
+    }
+    # arguments() ends in --output DIR --statistics FILE; the last --nodes counts
+    one = run_nnsim(*arguments(case, "balanced", "one")[:-4], "--nodes", "1", cwd=tmp_path)
+    assert one.returncode != 0 and "memory" in one.stderr and "Traceback" not in one.stderr
+    two = run_nnsim(*arguments(case, "balanced", "two")[:-4], "--nodes", "2", cwd=tmp_path)
+    assert two.returncode == 0, two.stderr
+    out = {"serial": [*arguments(case, "balanced", "serial"), "--nodes", "8"]}
+    out["ranks2"] = [*arguments(case, "balanced", "ranks2"), "--nodes", "8", "-v"]
+    for name in out:
+        (tmp_path / name).mkdir()
+    reference = outcome(case, run_nnsim(*out["serial"], cwd=tmp_path), "serial")
+    spread = mpirun(2, *out["ranks2"], "--output-partition", str(tmp_path / "partition.json"))
+    assert "lookahead 2 us" in spread.stdout
+    assert reference["predictions.csv"].count("\n") == 51
+    assert outcome(case, spread, "ranks2") == reference
