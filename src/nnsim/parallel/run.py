@@ -20,8 +20,9 @@ does not depend on the partition.
 
 **Sync points.** A checkpoint (``--checkpoint-period``, the epoch and
 step triggers, rank 0's ``--checkpoint-wall-period``) and the console
-(``--interactive-start``, ``run TIME``) are points every rank stops at
-before going on. At a checkpoint every rank writes its own tensor files
+(``--interactive-start``, ``run TIME``; Ctrl-C and a watchpoint at the end
+of the window they happened in, a flag in the status row) are points every
+rank stops at before going on. At a checkpoint every rank writes its own tensor files
 and rank 0 the one manifest (`nnsim.parallel.checkpoint`); for the console
 the whole state is gathered to rank 0, which runs it and then sends each
 rank its components back.
