@@ -522,7 +522,9 @@ for size in sizes:  # every rank sends rank r a message of `size + r` bytes, twi
         assert status == [[r, size] for r in range(mpi.size)], status
         want = [bytes([r, mpi.rank]) * ((size + mpi.rank) // 2) for r in range(mpi.size)]
         assert incoming == want, (size, [len(m) for m in incoming])
-print("rank", mpi.rank, "ok")
+import sys
+sys.stdout.write(f"rank {mpi.rank} ok\\n")  # one write: mpiexec may interleave the ranks' writes
+sys.stdout.flush()
 """
 
 
@@ -536,7 +538,8 @@ def test_the_exchange_carries_messages_inline_and_past_its_block_size():
         stdin=subprocess.DEVNULL,
     )
     assert result.returncode == 0, result.stderr
-    assert sorted(result.stdout.split("\n")[:3]) == [f"rank {r} ok" for r in range(3)]
+    # mpiexec forwards the ranks' output as it comes: count the reports, not the lines
+    assert sorted(re.findall(r"rank (\d) ok", result.stdout)) == ["0", "1", "2"], result.stdout
 
 
 def test_wall_clock_checkpoints_stop_every_rank_at_one_point_and_continue_as_the_run_did(
