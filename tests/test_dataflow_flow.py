@@ -70,15 +70,16 @@ def test_one_buffer_in_the_two_node_example_gives_the_hand_computed_timing():
     g, hw, mapping, x = two_node_example()
     result = run_dataflow(g, with_buffers(hw, 1), mapping, x)
     ns = 1000  # ps per cycle at 1 GHz
-    # As in test_dataflow_sim's example: dense1 takes 4 cycles on node0, a frame 4 on the link,
-    # dense2 2 and the sink 1 on node1; a credit from node1 reaches node0 in 1 hop x 3 = 3.
-    # Image 0: inject 0, dense1 0-4, frames 4-8 and 8-12, dense2 12-14, sink 14-15: done 15.
-    # node0 is done with image 0 at 4 (task ended, frames sent): its one buffer is free, so
-    # image 1 goes in at 4 (not at 0), dense1 4-8. Its frames wait at node0: node1's one buffer
-    # holds image 0 until 15, its credit arrives at 18; frames 18-22 and 22-26, dense2 26-28,
-    # sink 28-29. node0 is done with image 1 at 18 (its frames left): image 2 in at 18, dense1
-    # 18-22, frames wait for node1's credit of 29 (arrives 32): 32-36, 36-40, dense2 40-42,
-    # sink 42-43.
-    assert result.inject_ps.tolist() == [0, 4 * ns, 18 * ns]
-    assert result.done_ps.tolist() == [15 * ns, 29 * ns, 43 * ns]
-    assert result.mean_latency_ps == (15 + 25 + 25) * ns / 3
+    # As in test_dataflow_sim's example: dense1 takes 4 cycles on node0, a frame holds the link
+    # 1 cycle and arrives 3 later, dense2 takes 2 and the sink 1 on node1; a credit from node1
+    # reaches node0 in 1 hop x 3 = 3.
+    # Image 0: inject 0, dense1 0-4, frames 4-5 and 5-6 (arrive 8, 9), dense2 9-11, sink 11-12:
+    # done 12. node0 is done with image 0 at 4 (task ended, frames sent): its one buffer is
+    # free, so image 1 goes in at 4 (not at 0), dense1 4-8. Its frames wait at node0: node1's
+    # one buffer holds image 0 until 12, its credit arrives at 15; frames 15-16 and 16-17
+    # (arrive 19, 20), dense2 20-22, sink 22-23. node0 is done with image 1 at 15 (its frames
+    # left): image 2 in at 15, dense1 15-19, frames wait for node1's credit of 23 (arrives 26):
+    # 26-27 and 27-28 (arrive 30, 31), dense2 31-33, sink 33-34.
+    assert result.inject_ps.tolist() == [0, 4 * ns, 15 * ns]
+    assert result.done_ps.tolist() == [12 * ns, 23 * ns, 34 * ns]
+    assert result.mean_latency_ps == (12 + 19 + 19) * ns / 3

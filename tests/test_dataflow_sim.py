@@ -112,40 +112,45 @@ def test_the_timing_of_a_two_node_example_is_the_hand_computed_one():
     ns = 1000  # ps per cycle at 1 GHz
     # A dense1 neuron: ceil(4 inputs / 2 MACs) = 2 cycles; node0's task (both neurons) 4 cycles.
     # A dense2 neuron: ceil(2 / 2) = 1 cycle, task 2 cycles; the sink: ceil(2 / 2) = 1 cycle.
-    # A frame of one word: latency 3 + ceil(32 bits / 32 bits per cycle) = 4 cycles on the link.
+    # A frame of one word holds the link for ceil(32 bits / 32 bits per cycle) = 1 cycle and
+    # arrives 3 cycles (the latency) after that: links are pipelined.
     # Image 0: injected at 0, consumed on node0 itself: dense1 0-4; its two outputs leave at 4
-    # one after the other on the one link: 4-8 and 8-12; dense2 12-14; sink 14-15.
-    # Image 1 is injected when node0 starts image 0 (at 0, nothing to wait for on a link);
-    # dense1 runs 4-8, but the link is busy until 12: frames 12-16 and 16-20; dense2 20-22,
-    # sink 22-23. Image 2 is injected when node0 starts image 1 (4): dense1 8-12, frames
-    # 20-24 and 24-28, dense2 28-30, sink 30-31. The link is the bottleneck: 8 cycles/image.
+    # one after the other on the one link: 4-5 (arrives 8) and 5-6 (arrives 9); dense2 9-11;
+    # sink 11-12. Image 1 is injected when node0 starts image 0 (at 0, nothing to wait for on
+    # a link); dense1 runs 4-8, frames 8-9 and 9-10 (arrive 12, 13), dense2 13-15, sink 15-16.
+    # Image 2 is injected when node0 starts image 1 (4): dense1 8-12; node1 holds two images
+    # (0 and 1) until it is done with image 0 at 12, and its credit takes 3 cycles back: the
+    # frames wait at node0 until 15, leave 15-16 and 16-17 (arrive 19, 20); dense2 20-22, sink
+    # 22-23. The credit round trip is the bottleneck here, not the link.
     assert result.inject_ps.tolist() == [0, 0, 4 * ns]
-    assert result.done_ps.tolist() == [15 * ns, 23 * ns, 31 * ns]
-    assert result.end_ps == 31 * ns
+    assert result.done_ps.tolist() == [12 * ns, 16 * ns, 23 * ns]
+    assert result.end_ps == 23 * ns
     busy = {node.name: node.busy_ps for node in result.nodes}
     assert busy == {"node0": 3 * 4 * ns, "node1": 3 * (2 + 1) * ns}
     (forward,) = [link for link in result.links if link.source == "node0"]
-    assert (forward.frames, forward.words, forward.busy_ps) == (6, 6, 6 * 4 * ns)
+    assert (forward.frames, forward.words, forward.busy_ps) == (6, 6, 6 * 1 * ns)
     path = [(s.kind, s.name, s.start_ps // ns, s.end_ps // ns) for s in result.critical_path]
     assert path == [
         ("vertex", "source", 0, 0),
         ("vertex", "dense1/n1", 0, 4),  # its output is the second frame: the last to arrive
-        ("link", "node0->node1", 8, 12),
-        ("vertex", "dense2/n1", 12, 14),
-        ("vertex", "sink", 14, 15),
+        ("link", "node0->node1", 5, 9),  # starts across at 5, its last word arrives at 9
+        ("vertex", "dense2/n1", 9, 11),
+        ("vertex", "sink", 11, 12),
     ]
     assert result.layers[0].first_image_done_ps == 4 * ns
-    assert result.first_latency_ps == 15 * ns
+    assert result.first_latency_ps == 12 * ns
 
 
-def test_a_fixed_interval_injects_at_that_rate_and_frames_wait_for_a_busy_link():
+def test_a_fixed_interval_injects_at_that_rate_and_frames_queue_on_a_link():
     g, hw, mapping, x = two_node_example()
     result = run_dataflow(g, hw, mapping, x, interval="2ns")
     ns = 1000
     assert result.inject_ps.tolist() == [0, 2 * ns, 4 * ns]
-    # dense1 of image 1 waits for the MAC array (4-8), image 2 runs 8-12; the frames queue:
-    # 4-8, 8-12 (image 0), 12-16, 16-20 (image 1), 20-24, 24-28 (image 2).
-    assert result.done_ps.tolist() == [15 * ns, 23 * ns, 31 * ns]
+    # dense1 of image 1 waits for the MAC array (4-8), image 2 runs 8-12. An image's second
+    # frame waits for the first to leave: 4-5 then 5-6 (image 0), 8-9 then 9-10 (image 1);
+    # image 2's wait for node1's credit (its two buffers hold images 0 and 1 until 12, the
+    # credit arrives at 15): 15-16 and 16-17, arriving 19 and 20, dense2 20-22, sink 22-23.
+    assert result.done_ps.tolist() == [12 * ns, 16 * ns, 23 * ns]
 
 
 def test_a_multi_hop_route_is_store_and_forward():

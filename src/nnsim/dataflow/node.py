@@ -13,15 +13,20 @@ that consumes it **once** (multicast): one frame per (image, value,
 destination node), however many vertices of that node use it. A value
 consumed on the node that produced it costs nothing and arrives at once.
 
-*Links.* A frame of W words takes ``latency + ceil(W * word_bits / width)``
-cycles per hop (`Hardware.frame_cycles`), and a directed link carries one
-frame at a time, for that whole time: a frame that finds its link busy
-waits, first come first served (frames a node sends at the same time queue
-in the order it sends them: values in vertex order, each to its destination
-nodes in node order). Routes are the hardware's fixed routes; a multi-hop
-frame is stored at each intermediate node and sent on as soon as it has
-arrived (forwarding takes no MAC cycles), queuing for the next link like any
-frame.
+*Links.* A frame of W words arrives ``latency + ceil(W * word_bits /
+width)`` cycles after it starts across a hop (`Hardware.frame_cycles`):
+``ceil(W * word_bits / width)`` cycles to put its words on the wire
+(serialization) and ``latency`` cycles for its last word to cross it. Links
+are pipelined, as wires and SerDes lanes are: a directed link holds a frame
+only while it serializes it, so the next frame may start as soon as the
+last word of the one before has left, and many frames are on a long link at
+once. A frame that finds its link serializing another waits, first come
+first served (frames a node sends at the same time queue in the order it
+sends them: values in vertex order, each to its destination nodes in node
+order). Routes are the hardware's fixed routes; a multi-hop frame is stored
+at each intermediate node and sent on as soon as it has arrived
+(forwarding takes no MAC cycles), queuing for the next link like any
+frame. A link's busy time (``links.csv``) is the time it serialized.
 
 *Compute.* A node's hosted neurons of one layer form a *group*; for one
 image the group is one *task*, ready once all the group's inputs of that
@@ -55,7 +60,7 @@ node waits for the first layer's credit instead). Links stay FIFO.
 The source injects image 0 at time 0 and image ``i+1`` at ``i+1`` times
 the fixed ``interval``, or (no interval) as soon as the first nodes have
 taken image ``i``: when every link its frames left by is free again (the
-last of them has crossed its first hop) and, if the source's node itself
+last of them has been put on its first link) and, if the source's node itself
 hosts first-layer neurons, when it has started computing them on image
 ``i``; either way only once every first-layer node has room for image
 ``i+1``. So the number of images in flight is bounded, and latency does
@@ -333,11 +338,9 @@ class Node(Component):
         self._cost: dict[int, int] = {}
         for words in set(self._words):
             serial = -(-words * int(self.word_bits) // int(self.link_width))
-            self._cost[words] = (int(self.link_latency) + serial) * period
+            self._cost[words] = serial * period  # the link is busy while it serializes
         self._vcost = [self._cost[words] for words in self._words]
-        self._cost1 = (
-            int(self.link_latency) + -(-int(self.word_bits) // int(self.link_width))
-        ) * period
+        self._cost1 = -(-int(self.word_bits) // int(self.link_width)) * period
         self._corrupt = float(self.corrupt_rate) > 0.0
         gptr = self.group_ptr.tolist()
         self._gvalues = [
@@ -423,7 +426,7 @@ class Node(Component):
             free[port] = end = start + cost
             if cost != self._cost1:
                 self._count_extra(port, self._words[frame.value], cost)
-            link.send(frame, end - now - self._latency)
+            link.send(frame, end - now)  # arrives ``latency`` after its last word left
             return
         image, value = frame.image, frame.value
         group, waiting, position = self._cons[value]
@@ -686,14 +689,14 @@ class Node(Component):
                 self._send(Frame(image, value, dest, index, data), dest, words, now)
             return
         cost, free = self._vcost[value], self.free_at
-        index, wait = self._index, now + self._latency
+        index = self._index
         shared = Frame(image, value, -1, index, data)  # one object for every one-hop frame
         for dest, port, link, direct in routes:
             start = free[port]
             if start < now:
                 start = now
             free[port] = end = start + cost
-            link.send(shared if direct else Frame(image, value, dest, index, data), end - wait)
+            link.send(shared if direct else Frame(image, value, dest, index, data), end - now)
         if cost != self._cost1:
             for _, port, _, _ in routes:
                 self._count_extra(port, self._words[value], cost)
@@ -725,8 +728,9 @@ class Node(Component):
             self._flip_bits(frame, words)
         if frame.image == 0:
             peer = int(self.peer[port])
-            self.trace.append(("hop", frame.value, self._index, peer, frame.dest, start, end))
-        self._ends[port].send(frame, end - now - self._latency)
+            arrival = end + self._latency
+            self.trace.append(("hop", frame.value, self._index, peer, frame.dest, start, arrival))
+        self._ends[port].send(frame, end - now)  # the kernel link adds the latency
 
     def _count_extra(self, port: int, words: int, cost: int) -> None:
         """A frame longer than one word: what it adds to its link's words and busy time."""
