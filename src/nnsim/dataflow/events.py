@@ -35,6 +35,25 @@ class Frame(Event):
 
 
 @dataclass(slots=True)
+class Burst(Event):
+    """Consecutive one-word frames of one image over one hop, delivered as one event.
+
+    The values ``value``, ``value + 1``, ... (one per item of ``data``) left
+    ``sender`` back to back, when one task ended, for the node at the other
+    end, which needs every one of them before it can use any. The link
+    carries them exactly as separate `Frame`s (each takes its serialization
+    time, `links.csv` counts each); delivering them together at the arrival
+    of the last one changes no time the model reports, and takes one
+    kernel event, one crossing between ranks, instead of one per value.
+    """
+
+    image: int
+    value: int
+    sender: int
+    data: list[float]
+
+
+@dataclass(slots=True)
 class Done(Event):
     """A node's MAC array finishes task ``group`` (a group of hosted vertices) for ``image``."""
 

@@ -28,6 +28,16 @@ at each intermediate node and sent on as soon as it has arrived
 (forwarding takes no MAC cycles), queuing for the next link like any
 frame. A link's busy time (``links.csv``) is the time it serialized.
 
+*Bursts (how, not what).* When a task's outputs are one word each, all go
+to the same nodes one hop away and none is used here, its frames to one
+node leave back to back as the model says, and reach the kernel as one
+`Burst` event per run of consecutive value ids, delivered when the last
+of them arrives: the node there needs every one of them before any task
+can use them, so no time, count or result changes, only the number of
+kernel events (and of crossings between ranks in a parallel run). Image
+0 (whose hops the critical path records), bit flips and crashes keep one
+event per frame.
+
 *Compute.* A node's hosted neurons of one layer form a *group*; for one
 image the group is one *task*, ready once all the group's inputs of that
 image have arrived (the neurons of a dense layer all take the same inputs).
@@ -98,7 +108,7 @@ from typing import Any
 
 import numpy as np
 
-from nnsim.dataflow.events import Credit, Done, Frame, Inject
+from nnsim.dataflow.events import Burst, Credit, Done, Frame, Inject
 from nnsim.errors import StateError
 from nnsim.sim import Component, Frequency, Param, Port, Statistic
 
@@ -199,6 +209,7 @@ class Node(Component):
         self.free_at = [0] * self.link_ports  # per link port: when it can take the next frame
         # Per link port, beyond one word per frame (the kernel counts the frames: `link_totals`).
         self.extra_words = [0] * self.link_ports
+        self.extra_frames = [0] * self.link_ports  # frames beyond one per kernel event (Burst)
         self.extra_busy = [0] * self.link_ports  # ps beyond a one-word frame's time
         self.busy_ps = 0
         self.macs = 0
@@ -370,6 +381,36 @@ class Node(Component):
                 self._first = group
             source_ports.update(self._next[dest] for dest in self._dests[value])
         self._source_ports = sorted(source_ports)
+        self._bursts = [self._burst_plan(g) for g in range(len(gptr) - 1)]
+
+    def _burst_plan(self, group: int) -> list | None:
+        """How ``group``'s outputs of one image leave as `Burst`s, or None when they cannot.
+
+        They can when every output is one word, consumed on other nodes only,
+        each a hop away, all by the same nodes, and no node can crash (a
+        crash between two frames' arrivals loses some of them, not all).
+        The plan: the runs of consecutive value ids, as (first value, start,
+        end) over the group's outputs.
+        """
+        values = self._gvalues[group]
+        if not values or self._faulty or self._glayer[group] is None:
+            return None
+        routes = self._routes[values[0]]
+        if not routes or not all(direct for _, _, _, direct in routes):
+            return None
+        for value in values:
+            if self._words[value] != 1 or self._cg[value] != NOT_HERE:
+                return None
+            if [r[:2] for r in self._routes[value]] != [r[:2] for r in routes]:
+                return None
+            if self._gated[value] != self._gated[values[0]]:
+                return None
+        runs, start = [], 0
+        for k in range(1, len(values) + 1):
+            if k == len(values) or values[k] != values[k - 1] + 1:
+                runs.append((values[start], start, k))
+                start = k
+        return runs
 
     def setup(self) -> None:
         if self.source is not None and self.source.count > 0:
@@ -406,9 +447,12 @@ class Node(Component):
         return int(self._gneed[group] - self.waiting[group][min(waiting)][0])
 
     # Handlers -------------------------------------------------------------------
-    def on_frame(self, frame: Frame) -> None:
+    def on_frame(self, frame: Frame | Burst) -> None:
         # The hot path: a handful of list look-ups per frame (see `prepare`).
         if self._faulty and self._lost(frame):
+            return
+        if type(frame) is Burst:
+            self._take_burst(frame)
             return
         hop = self._hops[frame.dest]
         if hop is not None:  # store and forward (`_send`, written out): most events
@@ -442,6 +486,24 @@ class Node(Component):
         entry[0] -= 1
         if not entry[0]:
             self._ready(image, group, value, self.sim.now)
+
+    def _take_burst(self, burst: Burst) -> None:
+        """The values of a `Burst`, each as `on_frame` takes a one-hop frame's."""
+        image, now, cons = burst.image, self.sim.now, self._cons
+        for value, data in enumerate(burst.data, burst.value):
+            group, waiting, position = cons[value]
+            if waiting is None:
+                self._forward(image, value, data, now)
+                continue
+            entry = waiting.get(image)
+            if entry is None:
+                entry = self._open(image, group, value, data)
+                if entry is None:
+                    continue
+            entry[1][position] = data
+            entry[0] -= 1
+            if not entry[0]:
+                self._ready(image, group, value, now)
 
     def _lost(self, frame: Frame) -> bool:
         """A frame over a link that is down: this node or the sender has crashed."""
@@ -579,8 +641,12 @@ class Node(Component):
         else:
             sums, outputs = entry[2]
             self.sums[group], self.outputs[group] = sums, outputs
-            for value, data in zip(self._gvalues[group], outputs.tolist(), strict=True):
-                self._emit(image, value, data, now)
+            words, plan = outputs.tolist(), self._bursts[group]
+            if plan is not None and image and not self._corrupt and self._room(group, image):
+                self._emit_bursts(image, group, plan, words, now)
+            else:
+                for value, data in zip(self._gvalues[group], words, strict=True):
+                    self._emit(image, value, data, now)
         self._release(now)
         if self.ready and not self.running:
             self._start(now)
@@ -701,6 +767,26 @@ class Node(Component):
             for _, port, _, _ in routes:
                 self._count_extra(port, self._words[value], cost)
 
+    def _room(self, group: int, image: int) -> bool:
+        """Every node ``group``'s outputs go to that admits by credit has room for ``image``."""
+        window = self.window
+        return all(image < window[dest] for dest in self._gated[self._gvalues[group][0]])
+
+    def _emit_bursts(self, image: int, group: int, plan: list, words: list, now: int) -> None:
+        """``group``'s one-word outputs of ``image``: per destination, `_emit`'s frames back
+        to back on its link, delivered as one `Burst` per run of value ids when the last
+        of them arrives (see `_burst_plan`)."""
+        cost, free, index = self._cost1, self.free_at, self._index
+        for _, port, link, _ in self._routes[self._gvalues[group][0]]:
+            start = free[port]
+            if start < now:
+                start = now
+            for first, begin, end in plan:
+                start += (end - begin) * cost  # the run's frames, one after another
+                link.send(Burst(image, first, index, words[begin:end]), start - now)
+                self.extra_frames[port] += end - begin - 1
+            free[port] = start
+
     def _emit_gated(self, image: int, value: int, data: Any, now: int) -> None:
         """`_emit`'s frames when some destination has no room for ``image``: those wait here."""
         index, words, window = self._index, self._words[value], self.window
@@ -744,7 +830,7 @@ class Node(Component):
         word and one word's time on the link, plus what the node noted for
         longer frames — so the hot path counts nothing for one-word frames.
         """
-        frames = self._ends[port].sent
+        frames = self._ends[port].sent + self.extra_frames[port]
         return (
             frames,
             frames + self.extra_words[port],

@@ -63,7 +63,7 @@ from typing import Any
 
 import numpy as np
 
-from nnsim.errors import ParamError
+from nnsim.errors import ParamError, StateError
 from nnsim.parallel.checkpoint import ParallelCheckpoints
 from nnsim.parallel.partition import (
     Partition,
@@ -82,6 +82,7 @@ from nnsim.sim import (
     registered_types,
 )
 from nnsim.state import Decoder, Encoder, capture_components, restore_components
+from nnsim.state.rows import RowDecoder, RowEncoder
 
 NEVER = 2**63 - 1  # no next entry; also "no bound"
 # Status fields each rank shares after every exchange.
@@ -339,19 +340,23 @@ class ParallelRun:
         return status
 
     def _packet(self, rank: int) -> bytes:
-        """The events for ``rank`` (keys as binary words, payloads through the state walk's
-        encoder) and, to rank 0, the lines printed here; empty when there is neither."""
+        """The events for ``rank`` (keys as binary words, payloads as rows of plain values,
+        `nnsim.state.rows`, or else through the state walk's encoder) and, to rank 0, the
+        lines printed here; empty when there is neither."""
         outbox = self.outboxes[rank]
         lines = rank == 0 and bool(self.lines) and not self.world.root
         if not outbox and not lines:
             return b""
         encoder = Encoder()
+        rows = RowEncoder(encoder)
         keys = [entry[:4] for entry in outbox]
         payloads = [
-            encoder.encode(event, f"<event {source}/{seq}>") for _, _, source, seq, event in outbox
+            rows.encode(event, f"<event {source}/{seq}>")
+            or encoder.encode(event, f"<event {source}/{seq}>")
+            for _, _, source, seq, event in outbox
         ]
         outbox.clear()
-        extra = {}
+        extra = {"classes": rows.classes} if rows.classes else {}
         if lines:
             extra["lines"] = [list(line) for line in self.lines]
             self.lines.clear()
@@ -359,9 +364,16 @@ class ParallelRun:
 
     def _receive(self, keys: list[list[int]], tree: dict, tensors: dict) -> None:
         decoder, requeue, ends = Decoder(tensors, self.elements), self.sim.requeue, self.ends
+        rows = RowDecoder(tree.get("classes", []), "<events>", tensors)
         for (t, p, source, seq), payload in zip(keys, tree["payloads"], strict=True):
-            event = decoder.decode(payload, f"<event {source}/{seq}>")
-            requeue(Pending(t, p, seq, "link", end=ends[source], payload=event))
+            if type(payload) is list:  # a record of plain numbers (`nnsim.state.rows`)
+                event = rows.decode(payload, f"<event {source}/{seq}>")
+            else:
+                event = decoder.decode(payload, f"<event {source}/{seq}>")
+            end = ends.get(source)
+            if end is None:
+                raise StateError(f"<event {source}/{seq}>: sent by a link end not in the model")
+            requeue(Pending(t, p, seq, "link", end=end, payload=event))
         for line in tree.get("lines", ()):
             heapq.heappush(self._pending_lines, tuple(line))
 
