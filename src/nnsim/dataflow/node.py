@@ -410,6 +410,8 @@ class Node(Component):
             if k == len(values) or values[k] != values[k - 1] + 1:
                 runs.append((values[start], start, k))
                 start = k
+        if len(runs) == len(values):  # no run of two: `_emit`'s shared frames are cheaper
+            return None
         return runs
 
     def setup(self) -> None:
@@ -776,15 +778,18 @@ class Node(Component):
         """``group``'s one-word outputs of ``image``: per destination, `_emit`'s frames back
         to back on its link, delivered as one `Burst` per run of value ids when the last
         of them arrives (see `_burst_plan`)."""
-        cost, free, index = self._cost1, self.free_at, self._index
+        cost, free, extra, index = self._cost1, self.free_at, self.extra_frames, self._index
+        bursts = [  # one object per run, for every destination (as `_emit` shares a frame)
+            (Burst(image, first, index, words[begin:end]), end - begin) for first, begin, end in plan
+        ]
         for _, port, link, _ in self._routes[self._gvalues[group][0]]:
             start = free[port]
             if start < now:
                 start = now
-            for first, begin, end in plan:
-                start += (end - begin) * cost  # the run's frames, one after another
-                link.send(Burst(image, first, index, words[begin:end]), start - now)
-                self.extra_frames[port] += end - begin - 1
+            for burst, count in bursts:
+                start += count * cost  # the run's frames, one after another
+                link.send(burst, start - now)
+                extra[port] += count - 1
             free[port] = start
 
     def _emit_gated(self, image: int, value: int, data: Any, now: int) -> None:
