@@ -7,6 +7,7 @@ import pytest
 
 from nnsim.errors import LinkError, ParamError, StateError
 from nnsim.parallel import make_partition, partitioners, register_partitioner
+from nnsim.parallel.partition import check_partition
 from nnsim.parallel.wire import pack, pack_events, unpack, unpack_events
 from nnsim.sim import Component, Port, Simulation
 from nnsim.state import Decoder, Encoder
@@ -26,6 +27,16 @@ class Relay(Component):
 
     def on_b(self, event) -> None:
         self.got.append(("b", self.sim.now, event))
+
+
+class Sink(Component):
+    """Receives on ``a``; ``b`` only sends (no handler)."""
+
+    type_name = "test.Sink"
+    ports = (Port("a", "where events arrive", handler="on_a"), Port("b", "send only"))
+
+    def on_a(self, event) -> None:
+        pass
 
 
 def chain(count: int = 6, latency: str = "1ns") -> Simulation:
@@ -87,6 +98,31 @@ def test_the_partition_names_cut_links_and_their_lookahead():
     assert sorted(cut.link.name for cut in partition.cut) == ["r0.a--r3.b", "r1.b--r2.a"]
     assert partition.lookahead == 250
     assert partition.to_json()["lookahead_ps"] == 250
+
+
+def test_rank_distances_take_the_shortest_path_round_trips_included():
+    """``distances()[s][r]``: how soon an event from rank s can reach rank r over any path."""
+    sim = chain(4, latency="1ns")
+    sim.connect("r0.a", "r3.b", latency="5ns")  # rank 0 to rank 2 directly, but slower
+    assignment = {"r0": 0, "r1": 1, "r2": 2, "r3": 2}
+    distances = check_partition(sim, 4, "test", assignment).distances()
+    never = 2**63 - 1  # rank 3 runs nothing: nothing reaches it, nothing leaves it
+    assert distances == [
+        [2000, 1000, 2000, never],  # 0 -> 2 through rank 1 (2 ns), not the 5 ns link
+        [1000, 2000, 1000, never],
+        [2000, 1000, 2000, never],  # a rank's own entry: the shortest round trip
+        [never, never, never, never],
+    ]
+
+
+def test_a_one_way_link_gives_a_distance_one_way_only():
+    sim = Simulation(seed=1)
+    sim.add(Relay, "r0")
+    sim.add(Sink, "r1")
+    sim.connect("r0.b", "r1.b", latency="3ns")  # r1.b has no handler: what r0 sends is lost
+    distances = check_partition(sim, 2, "test", {"r0": 0, "r1": 1}).distances()
+    never = 2**63 - 1
+    assert distances == [[never, never], [3000, never]]
 
 
 def test_a_zero_latency_link_between_ranks_is_refused_at_partition_time():

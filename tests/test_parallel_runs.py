@@ -93,6 +93,39 @@ def test_phold_on_ranks_prints_and_counts_what_the_serial_run_does(
     assert stats == phold_serial[1]
 
 
+CHAIN = "tests/models/rank_chain.py"
+
+
+@pytest.mark.parametrize(
+    ("ranks", "layout", "down"),
+    [(3, "chain", "6ns"), (3, "chain", "20ns"), (3, "island", "6ns"), (2, "pair", "6ns")],
+)
+def test_ranks_with_different_window_bounds_print_what_the_serial_run_does(
+    tmp_path, ranks, layout, down
+):
+    """Each rank's window ends where it alone is safe (`ParallelRun._bound`): a rank no link
+    reaches runs on alone, a relay's idle queue does not free the rank after it (the path
+    from the rank before counts), and a rank's own tokens coming back bound it too. One
+    event delivered past its rank's bound changes a printed line or its order."""
+    args = ["--stop-at", "150ns"]
+    options = ["--", f"--layout={layout}", f"--down-latency={down}"]
+    serial_stats, parallel_stats = tmp_path / "serial.json", tmp_path / "parallel.json"
+    serial = outputs(
+        run_nnsim("run", CHAIN, *args, f"--statistics={serial_stats}", *options), serial_stats
+    )
+    assert serial[0].count(" ps hops ") > 700
+    result = mpirun(
+        ranks,
+        "run",
+        CHAIN,
+        *args,
+        "--partitioner=self",
+        f"--statistics={parallel_stats}",
+        *options,
+    )
+    assert outputs(result, parallel_stats) == serial
+
+
 def test_a_different_seed_gives_different_output(phold_serial):
     result = mpirun(2, "run", PHOLD, *PHOLD_RUN, "--seed=5", "--", *PHOLD_ARGS)
     assert result.returncode == 0, result.stderr

@@ -195,6 +195,31 @@ class Partition:
             "lookahead_ps": None if self.lookahead == NO_LOOKAHEAD else self.lookahead,
         }
 
+    def distances(self) -> list[list[int]]:
+        """``d[s][r]``: the least simulated time an event takes from rank s to rank r.
+
+        The shortest path, of one hop or more, over the ranks' cut links, each
+        hop the latency of the end that sends it (``d[r][r]``: the shortest
+        round trip from r back to itself); `NO_LOOKAHEAD` where no path exists.
+        Every entry is at least the lookahead.
+        """
+        size, never = self.ranks, NO_LOOKAHEAD
+        d = [[never] * size for _ in range(size)]
+        for cut in self.cut:
+            for end in cut.link.ends:
+                if end.peer.handler_name is None:
+                    continue  # what this end sends is never delivered
+                s, r = self.assignment[end.owner.name], self.assignment[end.peer.owner.name]
+                d[s][r] = min(d[s][r], end.latency)
+        for k in range(size):  # Floyd-Warshall; the diagonal starts unknown: round trips
+            for i in range(size):
+                if d[i][k] == never:
+                    continue
+                for j in range(size):
+                    if d[k][j] != never and d[i][k] + d[k][j] < d[i][j]:
+                        d[i][j] = d[i][k] + d[k][j]
+        return d
+
     def describe(self) -> str:
         """``partitioner linear, 2 links cut, lookahead 1 us`` for the ``-v`` notes."""
         lookahead = "none needed" if self.lookahead == NO_LOOKAHEAD else format_time(self.lookahead)

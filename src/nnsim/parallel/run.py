@@ -7,10 +7,24 @@ a rank delivers only the events of its own components (`Simulation.localize`),
 and a send to another rank's component goes to an outbox
 (`LinkEnd.send_to_outbox`) with the exact key it would have had serially.
 
-**Windows.** All ranks share the lower bound T of the times still to come
-(the smallest next entry, allgathered); nothing any rank sends from now on
-arrives before T + lookahead (the smallest latency of a cut link), so each
-rank delivers its entries below T + lookahead, then the outboxes are
+**Windows.** At every exchange each rank tells all the others its next
+entry's time and, per rank, the earliest event it sends there, so every
+rank knows Q_s, where each live rank s's queue starts now. Within a window
+a rank delivers only what it holds, and what it sends is queued by the
+receiver at the next exchange, so an event travels one hop per window; but
+over later windows an event may hop on, through any ranks, back to its
+start included. So nothing can ever arrive at rank r before
+
+    bound_r = min over live ranks s (r included) of Q_s + D(s, r),
+
+D(s, r) being the shortest path from s to r over the cut links, each hop
+the latency of the end that sends it, and D(r, r) the shortest round trip
+(`Partition.distances`, from the partition, once). Rank r delivers its
+entries below bound_r, at least the global lowest Q plus the lookahead (the
+smallest cut latency) and longer where the ranks that feed r are further on
+or far away; a rank no path reaches is bounded only by the sync points
+below and the leader's lag. A rank that has ended adds nothing (it
+delivers, so relays, nothing more). Then the outboxes are
 exchanged and queued with their keys: one ``Alltoall`` of fixed-size blocks
 carries every rank's status row and the crossing events (their keys as
 binary words, their payloads as the state walk encodes them), and an
@@ -39,7 +53,9 @@ and no lag.
 
 **Output.** Lines a component prints are tagged with the key of the event
 that printed them and merged on rank 0 in key order, i.e. in serial order;
-other ranks print nothing themselves. At the end the components' states and
+other ranks print nothing themselves. A rank's window end is a bound on
+every key it will still deliver, so rank 0 prints the lines below the
+smallest window end any rank reached, whatever each rank's own bound was. At the end the components' states and
 the entries still queued are gathered to rank 0 through the checkpoint
 walk (`nnsim.state.capture_components`), so rank 0's simulation is the
 serial one: it runs the complete and finish phases, writes statistics and
@@ -86,9 +102,11 @@ from nnsim.state.rows import RowDecoder, RowEncoder
 
 NEVER = 2**63 - 1  # no next entry; also "no bound"
 # Status fields each rank shares after every exchange.
-FIELDS = 13
+# Then, one per rank r, the earliest time of the events sent to r at that exchange.
+FIELDS = 14
 NEXT, BOUND_TIME, BOUND_PRIORITY, DONE, FAILED, NOW, BLOCKING, END, REQUEST, WALL = range(10)
-INTERRUPT, WATCH_INDEX, WATCH_TIME = range(10, FIELDS)  # Ctrl-C, a watchpoint that held
+INTERRUPT, WATCH_INDEX, WATCH_TIME = range(10, 13)  # Ctrl-C, a watchpoint that held
+QUEUED = 13  # this rank's own next entry (NEVER once it has ended), what came in aside
 DONE_CODES = {None: 0, "stop-at": 1, "primaries done": 2}
 REASONS = {code: reason for reason, code in DONE_CODES.items()}
 
@@ -176,6 +194,8 @@ class ParallelRun:
         self.status = None  # every rank's row from the last exchange
         self.done: str | None = None  # why this rank stopped ("stop-at", "primaries done")
         self.owned = partition.owned(world.rank)
+        # How soon an event from each rank can reach this one, over any path (`_bound`).
+        self.reach = [row[world.rank] for row in partition.distances()]
         self.outboxes: list[list] = [[] for _ in range(world.size)]
         self.lines: list[tuple] = []  # (time, priority, source, seq, n, text) printed here
         self.ends = {end.id: end for c in sim.components.values() for end in c.links.values()}
@@ -244,13 +264,22 @@ class ParallelRun:
     def _bound(self, status) -> tuple[int, int]:
         """Where this rank's next window ends: (time, priority), exclusive.
 
-        Below the lowest next time plus the lookahead nothing can still
-        arrive; a follower also stays below what the leader has reached
-        without ending, or exactly at the leader's end.
+        Nothing can arrive here before the earliest, over every live rank s
+        (this one included), of s's next entry plus the time an event takes
+        from s to here (`Partition.distances`); a follower also stays below
+        what the leader has reached without ending, or exactly at the
+        leader's end.
         """
-        lookahead = self.partition.lookahead
-        lowest = min((row[NEXT] for row in status if not row[DONE]), default=NEVER)
-        bound = (NEVER if lookahead == NEVER else min(NEVER, lowest + lookahead), 0)
+        queued = [NEVER if row[DONE] else row[QUEUED] for row in status]
+        for row in status:  # what each rank sent is the receiver's to deliver from now on
+            for rank, earliest in enumerate(row[FIELDS:]):
+                if earliest < queued[rank] and not status[rank][DONE]:
+                    queued[rank] = earliest
+        arrival = min(
+            (t + d for t, d in zip(queued, self.reach, strict=True) if t != NEVER and d != NEVER),
+            default=NEVER,
+        )
+        bound = (min(NEVER, arrival), 0)
         point = self._next_point()
         if point is not None:  # every rank stops where the checkpoint is taken
             bound = min(bound, (point, ACTION_PRIORITY))
@@ -300,15 +329,16 @@ class ParallelRun:
         came is reported at the next exchange. Rank 0 prints the lines that
         no rank can precede any more.
         """
-        earliest = min((event[0] for outbox in self.outboxes for event in outbox), default=NEVER)
+        sent = [min((event[0] for event in outbox), default=NEVER) for outbox in self.outboxes]
         try:
             outgoing = [self._packet(rank) for rank in range(self.world.size)]
         except Exception as failure:
             self.error = self.error or describe_failure(failure)
             outgoing = [b""] * self.world.size
         key = self.sim.next_key()
-        row = [0] * FIELDS
-        row[NEXT] = NEVER if done else min(NEVER if key is None else key[0], earliest)
+        row = [0] * FIELDS + sent
+        row[QUEUED] = NEVER if done or key is None else key[0]
+        row[NEXT] = NEVER if done else min(row[QUEUED], *sent)
         row[BOUND_TIME], row[BOUND_PRIORITY] = bound
         row[DONE] = DONE_CODES[done]
         row[FAILED] = self.error is not None
@@ -500,14 +530,21 @@ class ParallelRun:
         """Ctrl-C or a watchpoint on any rank: every rank breaks at the end of this window.
 
         That is the furthest point a rank has reached (a follower catches up
-        with its leader first); no rank can stop earlier, since each has
-        delivered its window, so the console opens there, not at the event.
+        with its leader first; a rank whose window had no end, as one no
+        other rank links to, counts as just after its last event); no rank
+        can stop earlier, since each has delivered its window, so the
+        console opens there, not at the event.
         """
         live = [row for row in status if not row[DONE]]
         hits = sorted((row[WATCH_TIME], row[WATCH_INDEX]) for row in live if row[WATCH_INDEX] >= 0)
         if not hits and not any(row[INTERRUPT] for row in live):
             return
-        point = max(row[BOUND_TIME] + (row[BOUND_PRIORITY] > STOP_PRIORITY) for row in live)
+        point = max(
+            row[NOW] + 1  # a window without end: all delivered, nothing can come any more
+            if row[BOUND_TIME] == NEVER
+            else row[BOUND_TIME] + (row[BOUND_PRIORITY] > STOP_PRIORITY)
+            for row in live
+        )
         if self.next_break is None or point <= self.next_break:
             self.next_break = point
             self.break_cause = ("watch", hits[0][1], hits[0][0]) if hits else ("interrupt",)
