@@ -491,21 +491,9 @@ class Node(Component):
 
     def _take_burst(self, burst: Burst) -> None:
         """The values of a `Burst`, each as `on_frame` takes a one-hop frame's."""
-        image, now, cons = burst.image, self.sim.now, self._cons
+        image, now, deliver = burst.image, self.sim.now, self._deliver
         for value, data in enumerate(burst.data, burst.value):
-            group, waiting, position = cons[value]
-            if waiting is None:
-                self._forward(image, value, data, now)
-                continue
-            entry = waiting.get(image)
-            if entry is None:
-                entry = self._open(image, group, value, data)
-                if entry is None:
-                    continue
-            entry[1][position] = data
-            entry[0] -= 1
-            if not entry[0]:
-                self._ready(image, group, value, now)
+            deliver(image, value, data, now)
 
     def _lost(self, frame: Frame) -> bool:
         """A frame over a link that is down: this node or the sender has crashed."""
@@ -557,7 +545,8 @@ class Node(Component):
         return entry
 
     def _deliver(self, image: int, value: int, data: Any, now: int) -> None:
-        """Value ``value`` of ``image``, produced here, goes to the group that uses it here."""
+        """Value ``value`` of ``image``, produced here or brought by a `Burst`, goes to the
+        group that uses it here."""
         group, waiting, position = self._cons[value]  # as `on_frame` does for a frame
         if waiting is None:
             self._forward(image, value, data, now)
@@ -780,7 +769,8 @@ class Node(Component):
         of them arrives (see `_burst_plan`)."""
         cost, free, extra, index = self._cost1, self.free_at, self.extra_frames, self._index
         bursts = [  # one object per run, for every destination (as `_emit` shares a frame)
-            (Burst(image, first, index, words[begin:end]), end - begin) for first, begin, end in plan
+            (Burst(image, first, index, words[begin:end]), end - begin)
+            for first, begin, end in plan
         ]
         for _, port, link, _ in self._routes[self._gvalues[group][0]]:
             start = free[port]
