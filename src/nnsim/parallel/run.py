@@ -25,7 +25,8 @@ of the window they happened in, a flag in the status row) are points every
 rank stops at before going on. At a checkpoint every rank writes its own tensor files
 and rank 0 the one manifest (`nnsim.parallel.checkpoint`); for the console
 the whole state is gathered to rank 0, which runs it and then sends each
-rank its components back.
+rank its components back; the console's ``checkpoint`` and ``shutdown`` are
+orders every rank follows there (`ParallelRun.resume`).
 
 **The end.** ``--stop-at`` is known to every rank, which stops at it by
 itself. An empty queue everywhere ends the run at the next exchange. The
@@ -534,7 +535,7 @@ class ParallelRun:
 
     def checkpoint_at_break(self, name: str | None = None) -> str:
         """Rank 0's console: a checkpoint of the whole run here, at the break; its name."""
-        self._follow({"do": "checkpoint", "name": name})
+        self._follow({"do": "checkpoint", "name": name, "at": self.sim.now})
         return self.writer.names[0]
 
     def shutdown_at_break(self) -> None:
@@ -547,7 +548,7 @@ class ParallelRun:
         order = json.loads(self.world.broadcast_bytes(word))
         if order["do"] == "checkpoint":
             try:
-                self._take_at_break(order["name"])
+                self._take_at_break(order["name"], order["at"])
             except RankFailed:  # the same on every rank: rank 0's console says it, all go on
                 if self.world.root:
                     raise
@@ -561,18 +562,13 @@ class ParallelRun:
         self.break_cause, self.interrupted, self.watch_hit = None, False, None
         return self.run()
 
-    def _take_at_break(self, name: str | None) -> None:
+    def _take_at_break(self, name: str | None, at: int) -> None:
         """The console's ``checkpoint``: the one a period would write at this point.
 
         Each rank gets its components back (`_scatter`) and writes its own
         tensor files, rank 0 the manifest (`ParallelCheckpoints.take`, as
         `_checkpoint`); then the whole state is on rank 0 again for the console.
         """
-        at = json.loads(
-            self.world.broadcast_bytes(
-                json.dumps(self.sim.now).encode() if self.world.root else None
-            )
-        )
         self._scatter()
 
         def choose(shares: list[dict]) -> list[tuple]:
