@@ -368,9 +368,9 @@ TRACE_SESSION = (
 
 @pytest.mark.parametrize("ranks", [2, 3])
 def test_traces_print_on_rank_0_what_the_serial_console_prints_in_its_order(tmp_path, ranks):
-    """Each trace samples where its LP runs (lp4 on rank 1, lp1 on rank 0, lp2 on rank 1 of 3
-    and rank 0 of 2); what fires prints in the run's lines, in serial order, the buffers come
-    back for printTrace at the console, and the set action changes the run as serially."""
+    """Each trace samples where its LP runs (lp1 on rank 0; lp4 on rank 1 of 2, 2 of 3; lp2 on
+    rank 0 of 2, 1 of 3); what fires prints in the run's lines, in serial order, the buffers
+    come back for printTrace at the console, and the set action changes the run as serially."""
     stats = tmp_path / "stats.json"
     run = [*console_run(tmp_path, TRACE_SESSION), f"--statistics={stats}", "--", *PHOLD_ARGS]
     serial = outputs(run_nnsim(*run), stats)
@@ -392,7 +392,8 @@ def test_a_trace_action_that_needs_every_rank_at_one_event_is_refused_in_one_lin
         "time then; use printTrace"
     ) in lines
     assert (
-        "Error: the variables of 'lp1/received > 3' are on ranks 0, 1; "
+        "Error: the variables of 'lp1/received > 3' and its target lp4/mean_delay are on "
+        "ranks 0, 1; "
         "in a parallel run a watchpoint's variables must be on one rank"
     ) in lines
     assert "Simulation is complete, simulated time: 25 ns" in lines

@@ -116,7 +116,8 @@ def drive(parallel: Any, start: int | None, replay: str | None) -> str:
         action = watchpoint.action.split()
         if watchpoint.trace is not None and action[0] in UNSHARED_ACTIONS:
             raise ConsoleError(f"the trace action '{action[0]}' {UNSHARED_ACTIONS[action[0]]}")
-        if watchpoint.trace is not None and action[0] == "set":
+        setting = watchpoint.trace is not None and action[0] == "set"
+        if setting:
             components.add(console.place(action[1]).component)  # set where the trace fires
         ranks = {
             parallel.partition.assignment[name]
@@ -125,7 +126,8 @@ def drive(parallel: Any, start: int | None, replay: str | None) -> str:
         }
         if len(ranks) > 1:
             raise ConsoleError(
-                f"the variables of '{watchpoint.trigger.describe()}' are on ranks "
+                f"the variables of '{watchpoint.trigger.describe()}'"
+                f"{f' and its target {action[1]}' if setting else ''} are on ranks "
                 f"{', '.join(map(str, sorted(ranks)))}; in a parallel run a watchpoint's "
                 "variables must be on one rank"
             )
