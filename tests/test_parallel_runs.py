@@ -391,12 +391,100 @@ def test_the_console_at_a_sync_point_sees_and_sets_components_of_every_rank(tmp_
         assert outputs(result, stats) == serial, f"{ranks} ranks"
 
 
-def test_the_console_of_a_parallel_run_refuses_traces_in_one_line(tmp_path):
-    commands = "trace lp1/received > 3 : 4 2 : lp1/received : printTrace\n"
+TRACE_SESSION = (
+    "trace lp4/received > 9 : 4 2 : lp4/received lp4/total : printTrace\n"
+    "trace lp1/received > 5 : 3 1 : lp1/received : printTrace\n"
+    "trace lp2/received > 3 : 2 1 : lp2/received : set lp2/mean_delay 200\n"
+    "run 5ns\nprintTrace 0\nprintTrace 2\nwatchlist\nrun 3ns\nresetTrace 1\n"
+)
+
+
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_traces_print_on_rank_0_what_the_serial_console_prints_in_its_order(tmp_path, ranks):
+    """Each trace samples where its LP runs (lp1 on rank 0; lp4 on rank 1 of 2, 2 of 3; lp2 on
+    rank 0 of 2, 1 of 3); what fires prints in the run's lines, in serial order, the buffers
+    come back for printTrace at the console, and the set action changes the run as serially."""
+    stats = tmp_path / "stats.json"
+    run = [*console_run(tmp_path, TRACE_SESSION), f"--statistics={stats}", "--", *PHOLD_ARGS]
+    serial = outputs(run_nnsim(*run), stats)
+    assert serial[0].count("trigger: ") > 10 and "buf[2] BE @10174 (+)" in serial[0]
+    assert outputs(mpirun(ranks, *run), stats) == serial
+
+
+def test_a_trace_action_that_needs_every_rank_at_one_event_is_refused_in_one_line(tmp_path):
+    commands = (
+        "trace lp1/received > 3 : 4 2 : lp1/received : printStatus\n"
+        "trace lp1/received > 3 : 4 2 : lp1/received : set lp4/mean_delay 3\n"
+    )
     result = mpirun(2, *console_run(tmp_path, commands), "--", *PHOLD_ARGS)
     assert result.returncode == 0, result.stderr
-    assert "Error: 'trace' is not available in parallel runs yet" in result.stdout.splitlines()
-    assert "Simulation is complete, simulated time: 25 ns" in result.stdout
+    lines = result.stdout.splitlines()
+    assert (
+        "Error: the trace action 'printStatus' prints every component's status at the event "
+        "where it fires, and in a parallel run the other ranks' components are elsewhere in "
+        "time then; use printTrace"
+    ) in lines
+    assert (
+        "Error: the variables of 'lp1/received > 3' and its target lp4/mean_delay are on "
+        "ranks 0, 1; "
+        "in a parallel run a watchpoint's variables must be on one rank"
+    ) in lines
+    assert "Simulation is complete, simulated time: 25 ns" in lines
+
+
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_shutdown_at_the_console_ends_every_rank_as_the_serial_shutdown(tmp_path, ranks):
+    """complete and finish run on the console's state (a set on another rank's LP included),
+    the same lines and statistics, exit code 0, no rank left waiting."""
+    commands = "run 2ns\nset lp4/mean_delay 300\nshutdown\n"
+    stats = tmp_path / "stats.json"
+    run = [*console_run(tmp_path, commands), f"--statistics={stats}", "--", *PHOLD_ARGS]
+    serial = outputs(run_nnsim(*run), stats)
+    assert "[10 ns] /> shutdown\n" in serial[0] and "Simulation shut down at 10 ns\n" in serial[0]
+    assert outputs(mpirun(ranks, *run, timeout=60), stats) == serial
+
+
+def test_a_console_checkpoint_on_two_ranks_restarts_serially_and_on_three_as_the_run_goes_on(
+    tmp_path, eval_folder
+):
+    """Each rank writes its own tensor file, rank 0 the manifest: the serial console's
+    checkpoint, whose restart on 1 and 3 ranks prints the rest of the uninterrupted run."""
+    dataset = make_idx_dataset(tmp_path / "toy", train_per_class=6, test_per_class=3)
+    args = ["--", *example_args(dataset, eval_folder, "--epochs=2", "--batchSize=16")]
+    replay = tmp_path / "commands.txt"
+    replay.write_text("checkpoint in/the/middle\ncheckpoint mid\ncheckpoint mid\ncheckpoint\nrun\n")
+    console = ["--interactive-start=70us", f"--replay={replay}", "--checkpoint-enable"]
+    whole = run_nnsim("run", EXAMPLE, *args)
+    serial_dir, parallel_dir = tmp_path / "serial", tmp_path / "parallel"
+    serial = run_nnsim("run", EXAMPLE, *console, f"--checkpoint-dir={serial_dir}", *args)
+    parallel = mpirun(2, "run", EXAMPLE, *console, f"--checkpoint-dir={parallel_dir}", *args)
+    assert whole.returncode == serial.returncode == parallel.returncode == 0, parallel.stderr
+    assert without_cpu_time(parallel.stdout).replace(str(parallel_dir), str(serial_dir)) == (
+        without_cpu_time(serial.stdout)
+    )
+    lines = parallel.stdout.splitlines()
+    assert "Error: invalid checkpoint name 'in/the/middle': use up to 200" in parallel.stdout
+    assert (
+        lines.count("wrote checkpoint mid") == 1
+        and "wrote checkpoint checkpoint_2_70000000" in lines
+    )
+    assert (
+        f"Error: a checkpoint named mid already exists in {parallel_dir}; choose another name"
+        in lines
+    )
+    names = sorted(path.name for path in parallel_dir.glob("[cm]*"))
+    assert names == sorted(path.name for path in serial_dir.glob("[cm]*"))
+    assert names == ["checkpoint_2_70000000", "mid"]
+    for name in names:
+        assert same_state(parallel_dir / name, serial_dir / name, ranks=2) == name
+    checkpoint = parallel_dir / "mid"
+    restarts = [run_nnsim("run", str(checkpoint)), mpirun(3, "run", str(checkpoint))]
+    for ranks, restart in zip((1, 3), restarts, strict=True):
+        assert restart.returncode == 0, restart.stderr
+        assert restart.stdout == restarts[0].stdout, f"{ranks} ranks"
+    rest = restarts[0].stdout
+    assert rest.count("\n") > 3 and whole.stdout.endswith(rest)
+    assert rest.startswith("epoch") or "Survey says" in rest
 
 
 WATCH_SESSION = (

@@ -130,11 +130,12 @@ class Console:
         self._pending_lines: list[list[str]] = []
         self._output: list[str] = []
         self._break_requested_at: int | None = None  # one break per time, however many fire
-        # How run/continue/exit advance the simulation (None: ``sim.run`` here). A parallel
-        # run (nnsim.parallel.console) sets its own, and refuses what it cannot do yet:
-        # ``refused`` maps a command's long name to the one-line reason.
+        # How run/continue/exit advance the simulation, how shutdown ends it and how a
+        # checkpoint is written (None: here, on ``sim``). A parallel run
+        # (nnsim.parallel.console) sets its own: every rank takes part in each.
         self.advance: Callable[[int | None, bool], str] | None = None
-        self.refused: dict[str, str] = {}
+        self.end_run: Callable[[], None] | None = None
+        self.write_checkpoint: Callable[[str | None], str] | None = None
         # A parallel run also checks a new watchpoint (raising ConsoleError if its variables
         # span ranks) and breaks at the next sync point instead of after this time.
         self.check_watchpoint: Callable[[WatchPoint], None] | None = None
@@ -188,9 +189,6 @@ class Console:
         name = ALIASES.get(word.lower())
         if name is None:
             self.emit(f"Error: unknown command {word!r}; type 'help' for the list")
-            return
-        if name in self.refused:
-            self.emit(f"Error: {self.refused[name]}")
             return
         try:
             args = shlex.split(rest, posix=True) if rest.strip() else []
@@ -284,6 +282,23 @@ class Console:
             self.finished_session = True
             self.emit(f"Simulation ended at {format_time(self.sim.now)} ({reason})")
         return reason
+
+    def shutdown(self) -> None:
+        """End the run now: the complete and finish phases run (on every rank of a parallel run)."""
+        if self.end_run is not None:
+            self.end_run()
+        else:
+            self.sim.shutdown()
+
+    def checkpoint(self, name: str | None = None) -> str:
+        """Write a checkpoint now (every rank its part in a parallel run); return its name."""
+        if self.sim.checkpointer is None:
+            raise ConsoleError(
+                "checkpoints are not enabled; start nnsim run with --checkpoint-enable"
+            )
+        if self.write_checkpoint is not None:
+            return self.write_checkpoint(name)
+        return self.sim.checkpointer.checkpoint_now("console", name=name)
 
     # Watchpoints ----------------------------------------------------------------------------
     def add_watchpoint(

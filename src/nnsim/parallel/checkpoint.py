@@ -77,6 +77,7 @@ class ParallelCheckpoints:
                     "(MPI_THREAD_MULTIPLE); run without it"
                 )
             self.writers = World(world.comm.Dup())  # the background writes' own collectives
+        self.names: list[str] = []  # those of the last `take`
         self._thread: threading.Thread | None = None
         self._failure: str | None = None
 
@@ -93,8 +94,10 @@ class ParallelCheckpoints:
 
         ``share`` is what this rank adds for rank 0 (its report, metrics and
         trigger); on rank 0 ``choose(shares)`` returns the ``count`` (reason,
-        metrics) of the checkpoints to write. Returns whether any rank still
-        has model events queued (a period goes on only then).
+        metrics) of the checkpoints to write, or (reason, metrics, name) for
+        one with a name of its own (the console's ``checkpoint NAME``). Returns
+        whether any rank still has model events queued (a period goes on only
+        then); ``names`` holds the names written.
         """
         world = self.world
         self.wait()
@@ -117,8 +120,10 @@ class ParallelCheckpoints:
             parts = [unpack(data)[0] for data in packets]
             blockers = sorted({name for p in parts for name in p["blockers"]})
             body, renames = combine_shares(sim, parts, now=at, blockers=blockers)
-            for reason, metrics in choose(parts):  # each prints its line now
-                name, extras = self.manager.begin_checkpoint(reason, metrics=metrics, now=at)
+            for reason, metrics, *named in choose(parts):  # each prints its line now
+                name, extras = self.manager.begin_checkpoint(
+                    reason, metrics=metrics, now=at, name=named[0] if named else None
+                )
                 self.manager.announce_checkpoint(at)
                 jobs.append((name, {**body, **extras}, renames))
             go_on = any(p["pending"] for p in parts)
@@ -127,6 +132,7 @@ class ParallelCheckpoints:
         plan = json.loads(world.broadcast_bytes(world.together(assemble, name_rank=False)))
         if len(plan["names"]) != count:
             raise RankFailed(f"rank 0 planned {len(plan['names'])} checkpoints, not {count}")
+        self.names = plan["names"]
         work = [
             (name, *(jobs[index][1:] if world.root else (None, None)))
             for index, name in enumerate(plan["names"])

@@ -39,7 +39,8 @@ of the window they happened in, a flag in the status row) are points every
 rank stops at before going on. At a checkpoint every rank writes its own tensor files
 and rank 0 the one manifest (`nnsim.parallel.checkpoint`); for the console
 the whole state is gathered to rank 0, which runs it and then sends each
-rank its components back.
+rank its components back; the console's ``checkpoint`` and ``shutdown`` are
+orders every rank follows there (`ParallelRun.resume`).
 
 **The end.** ``--stop-at`` is known to every rank, which stops at it by
 itself. An empty queue everywhere ends the run at the next exchange. The
@@ -88,7 +89,7 @@ from nnsim.parallel.partition import (
     write_partition,
 )
 from nnsim.parallel.wire import pack, pack_events, unpack, unpack_events
-from nnsim.parallel.world import World, describe_failure
+from nnsim.parallel.world import RankFailed, World, describe_failure
 from nnsim.sim import (
     ACTION_PRIORITY,
     EXIT_PRIORITY,
@@ -190,6 +191,7 @@ class ParallelRun:
         self.interrupted = False  # Ctrl-C here since the last exchange (`interrupt`)
         self.watch_hit: tuple[int, int] | None = None  # (index, time) of a watchpoint here
         self.watching: Any = None  # this rank's own watchpoints (`nnsim.parallel.console`)
+        self.trace_states: dict[str, dict] = {}  # rank 0: the other ranks' traces, by index
         self.reports: list[RankReport] | None = None  # once the end is gathered
         self.status = None  # every rank's row from the last exchange
         self.done: str | None = None  # why this rank stopped ("stop-at", "primaries done")
@@ -513,6 +515,7 @@ class ParallelRun:
             restore_components(sim, tree, tensors)
             blockers.update(tree["blockers"])
             trees.append({key: tree[key] for key in ("report", "metrics", "request")})
+            self.trace_states.update(tree.get("traces", {}))
         sim.adopt_run_state(now, blockers)
         return trees
 
@@ -558,9 +561,9 @@ class ParallelRun:
             not row[DONE] and (row[BOUND_TIME], row[BOUND_PRIORITY]) == point for row in status
         )
 
-    def _pause(self) -> None:
-        """Gather the whole state to rank 0 for the console (at the break's time)."""
-        world, at = self.world, self.next_break
+    def _pause(self, at: int | None = None) -> None:
+        """Gather the whole state to rank 0 for the console (at the break's time, or ``at``)."""
+        world, at = self.world, self.next_break if at is None else at
         parts = world.gather_bytes(world.together(self._share))
         world.together(lambda: self._merge(parts, at) if world.root else None, name_rank=False)
         self.next_break = None
@@ -571,15 +574,73 @@ class ParallelRun:
         Rank 0 sends every rank its components as the console left them (a
         ``set`` included) and its watchpoints (``watch``: `watch_specs`), which
         each rank arms on the components it runs; then the windows go on
-        (`run`), and the result is "break" again or why the run ended.
+        (`run`), and the result is "break" again or why the run ended. The
+        other ranks call it at every break and follow what rank 0's console
+        ordered: a run, a checkpoint (`checkpoint_at_break`, then "break"
+        again) or the end (`shutdown_at_break`, "shutdown").
         """
-        word = json.dumps({"until": NEVER if until is None else until, "watch": watch or []})
-        order = json.loads(self.world.broadcast_bytes(word.encode() if self.world.root else None))
+        order = {"do": "run", "until": NEVER if until is None else until, "watch": watch or []}
+        return self._follow(order)
+
+    def checkpoint_at_break(self, name: str | None = None) -> str:
+        """Rank 0's console: a checkpoint of the whole run here, at the break; its name."""
+        self._follow({"do": "checkpoint", "name": name, "at": self.sim.now})
+        return self.writer.names[0]
+
+    def shutdown_at_break(self) -> None:
+        """Rank 0's console: end the run here on every rank, as the serial ``shutdown``."""
+        self._follow({"do": "shutdown"})
+
+    def _follow(self, order: dict) -> str:
+        """Rank 0's ``order`` to every rank (the others' own argument is not used)."""
+        word = json.dumps(order).encode() if self.world.root else None
+        order = json.loads(self.world.broadcast_bytes(word))
+        if order["do"] == "checkpoint":
+            try:
+                self._take_at_break(order["name"], order["at"])
+            except RankFailed:  # the same on every rank: rank 0's console says it, all go on
+                if self.world.root:
+                    raise
+            return "break"
+        if order["do"] == "shutdown":
+            self._end_at_break()
+            return "shutdown"
         self._scatter()
         self.world.together(lambda: self._arm(order["watch"]))
         self.next_break = None if order["until"] == NEVER else order["until"]
         self.break_cause, self.interrupted, self.watch_hit = None, False, None
         return self.run()
+
+    def _take_at_break(self, name: str | None, at: int) -> None:
+        """The console's ``checkpoint``: the one a period would write at this point.
+
+        Each rank gets its components back (`_scatter`) and writes its own
+        tensor files, rank 0 the manifest (`ParallelCheckpoints.take`, as
+        `_checkpoint`); then the whole state is on rank 0 again for the console.
+        """
+        self._scatter()
+
+        def choose(shares: list[dict]) -> list[tuple]:
+            latest = next((t["metrics"] for t in shares if t["metrics"]), {})
+            return [("console", latest, name)]
+
+        try:
+            self.writer.take(self.sim, self.owned, at, 1, self._own_share(), choose)
+        finally:
+            self._pause(at)
+
+    def _end_at_break(self) -> None:
+        """The console's ``shutdown``: rank 0 holds the whole state and ends it there (complete
+        and finish); the others send their reports and end, their shares already there."""
+        world = self.world
+        if self.writer is not None:
+            self.writer.wait()
+        self._flush_lines(everything=True)
+        reports = world.gather_bytes(json.dumps(self.report.to_json()).encode())
+        self.reports = []
+        if world.root:
+            self.reports = [RankReport(**json.loads(data)) for data in reports]
+            self.sim.shutdown()
 
     def _arm(self, specs: list) -> None:
         from nnsim.parallel.console import arm
@@ -633,7 +694,14 @@ class ParallelRun:
         sim = self.sim
         part, tensors = capture_components(sim, [] if self.world.root else self.owned)
         part.update(self._own_share(), now=sim.now, blockers=sim.kernel_state()["blockers"])
+        part["traces"] = self._trace_states()
         return pack(part, tensors)
+
+    def _trace_states(self) -> dict:
+        """This rank's traces' buffers, for rank 0's console (`nnsim.parallel.console`)."""
+        from nnsim.parallel.console import trace_states
+
+        return trace_states(self.watching)
 
     def _own_share(self) -> dict:
         """What this rank says besides its state: its report, metrics and trigger.

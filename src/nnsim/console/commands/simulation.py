@@ -57,7 +57,7 @@ def _quit(console: Console, args: list[str], rest: str) -> None:
     "shutdown", "shutd", "shutdown", "End the simulation cleanly now (complete and finish run)."
 )
 def _shutdown(console: Console, args: list[str], rest: str) -> None:
-    console.sim.shutdown()
+    console.shutdown()
     console.finished_session = True
     console.emit(f"Simulation shut down at {format_time(console.sim.now)}")
 
@@ -68,7 +68,5 @@ def _shutdown(console: Console, args: list[str], rest: str) -> None:
 def _checkpoint(console: Console, args: list[str], rest: str) -> None:
     if len(args) > 1:
         raise ConsoleError("usage: checkpoint [NAME]")
-    if console.sim.checkpointer is None:
-        raise ConsoleError("checkpoints are not enabled; start nnsim run with --checkpoint-enable")
-    name = console.sim.checkpointer.checkpoint_now("console", name=args[0] if args else None)
+    name = console.checkpoint(args[0] if args else None)
     console.emit(f"wrote checkpoint {name}")
