@@ -266,7 +266,7 @@ def test_events_between_ranks_travel_as_binary_keys_and_encoded_payloads():
     assert decoder.decode(tree["payloads"][0], "a").tolist() == [0.0, 1.0, 2.0]
     assert decoder.decode(tree["payloads"][1], "b") == {"n": 4}
     assert tree["lines"] == [[1, 2, 3, 4, 5, "hi"]]
-    forged = (5).to_bytes(8, "little") + data[8:]  # more events than payloads
+    forged = (2**40).to_bytes(8, "little") + data[8:]  # more keys than the message holds
     for broken in (data[:5], data[:40], b"\xff" * 16, forged):
         with pytest.raises(StateError, match="message between ranks"):
             unpack_events(broken)

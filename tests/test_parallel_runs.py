@@ -632,10 +632,11 @@ def test_a_partition_file_rank_0_cannot_write_ends_every_rank_with_one_line(tmp_
 
 EXCHANGE = """
 from nnsim.parallel import world
-from nnsim.parallel.world import BLOCK_BYTES
+from nnsim.parallel.world import BLOCK_BYTES, MAX_BLOCK_BYTES
 mpi = world()
-inline = BLOCK_BYTES - 8 * 4  # the block less the sizes and the 2-number status
-sizes = [0, 1, inline - 1, inline, inline + 1, 100_000]
+inline = BLOCK_BYTES - 8 * 5  # the block less the sizes, the longest and the 2-number status
+sizes = [0, 1, inline - 1, inline, inline + 1, 100_000, 5]
+blocks = []
 for size in sizes:  # every rank sends rank r a message of `size + r` bytes, twice in a row
     for _ in range(2):
         out = [bytes([mpi.rank, r]) * ((size + r) // 2) for r in range(mpi.size)]
@@ -643,6 +644,10 @@ for size in sizes:  # every rank sends rank r a message of `size + r` bytes, twi
         assert status == [[r, size] for r in range(mpi.size)], status
         want = [bytes([r, mpi.rank]) * ((size + mpi.rank) // 2) for r in range(mpi.size)]
         assert incoming == want, (size, [len(m) for m in incoming])
+    blocks.append(mpi.block_bytes)
+# A block grows to hold the longest message of the last exchange, and shrinks back.
+grown = [BLOCK_BYTES] * 3 + [2 * BLOCK_BYTES] * 2 + [MAX_BLOCK_BYTES, BLOCK_BYTES]
+assert blocks == grown, blocks
 import sys
 sys.stdout.write(f"rank {mpi.rank} ok\\n")  # one write: mpiexec may interleave the ranks' writes
 sys.stdout.flush()
@@ -650,7 +655,8 @@ sys.stdout.flush()
 
 
 def test_the_exchange_carries_messages_inline_and_past_its_block_size():
-    """Small messages travel with the status in one collective, larger ones in a second."""
+    """Small messages travel with the status in one collective, larger ones in a second;
+    the block then grows (on every rank alike) to hold them, and shrinks back."""
     result = subprocess.run(
         [str(MPIEXEC), "-n", "3", sys.executable, "-c", EXCHANGE],
         capture_output=True,

@@ -1,4 +1,4 @@
-"""Records of plain values as JSON rows (`nnsim.state.rows`): exact, and refusing anything else."""
+"""The events of one message between ranks (`nnsim.state.rows`): exact, and refusing forgeries."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 from nnsim.dataflow.events import Burst, Credit, Frame
 from nnsim.errors import StateError
 from nnsim.sim import Event
-from nnsim.state import Encoder
-from nnsim.state.rows import RowDecoder, RowEncoder
+from nnsim.state import Decoder, Encoder
+from nnsim.state.rows import RecordReader, RecordWriter
 
 
 @dataclass(slots=True)
@@ -23,14 +23,17 @@ class Labelled(Event):
     label: str
 
 
-def round_trip(events: list) -> list:
+def written(values: list) -> tuple[dict, dict]:
+    """The message's JSON part (through JSON text, as it travels) and its tensors."""
     encoder = Encoder()
-    rows = RowEncoder(encoder)
-    encoded = [rows.encode(event, f"<event {n}>") for n, event in enumerate(events)]
-    assert all(row is not None for row in encoded)
-    text = json.loads(json.dumps({"classes": rows.classes, "rows": encoded}))
-    decoder = RowDecoder(text["classes"], "<events>", dict(encoder.tensors))
-    return [decoder.decode(row, f"<event {n}>") for n, row in enumerate(text["rows"])]
+    writer = RecordWriter(encoder)
+    for n, value in enumerate(values):
+        writer.write(value, f"<event {n}>")
+    return json.loads(json.dumps(writer.tree())), dict(encoder.tensors)
+
+
+def read(tree: dict, tensors: dict) -> list:
+    return RecordReader(tree, tensors, Decoder(tensors, {}), "<events>").read()
 
 
 def test_records_of_numbers_lists_and_arrays_come_back_bit_for_bit():
@@ -43,7 +46,9 @@ def test_records_of_numbers_lists_and_arrays_come_back_bit_for_bit():
         Credit(1, 2**62),
         Burst(9, 40, 1, [1 / 3, -0.0, math.inf, 1e308]),
     ]
-    back = round_trip(events)
+    tree, tensors = written(events)
+    assert all(type(row) is list for row in tree["values"])  # every one a row
+    back = read(tree, tensors)
     assert [type(event) for event in back] == [Frame, Frame, Frame, Credit, Burst]
     assert back[0].data == 0.1 + 0.2 and back[1].data == tiny
     assert back[2].data.dtype == np.float32 and np.array_equal(back[2].data, image)
@@ -53,34 +58,52 @@ def test_records_of_numbers_lists_and_arrays_come_back_bit_for_bit():
     assert back[0] == events[0] and back[4] == events[4]
 
 
-def test_what_a_row_cannot_hold_is_left_to_the_checkpoint_walk():
-    rows = RowEncoder(Encoder())
-    assert rows.encode(Labelled("x"), "<event>") is None
-    assert rows.encode(Burst(1, 2, 3, [1.0, "x"]), "<event>") is None
-    assert rows.encode(Frame(1, 2, 3, 4, np.float32(1.0)), "<event>") is None  # numpy scalar
+def test_one_object_sent_twice_is_written_once_and_comes_back_as_one():
+    """A frame multicast to two receivers on one rank is one object there, as serially."""
+    frame, credit = Frame(3, 17, -1, 2, np.arange(4.0)), Credit(1, 2)
+    tree, tensors = written([frame, credit, frame, frame])
+    assert tree["values"][2:] == [{"same": 0}, {"same": 0}]
+    back = read(tree, tensors)
+    assert back[0] is back[2] is back[3] and back[0] is not back[1]
+    assert np.array_equal(back[2].data, frame.data)
+
+
+def test_what_a_row_cannot_hold_goes_through_the_checkpoint_walk():
+    values = [Labelled("x"), Burst(1, 2, 3, [1.0, 2]), Frame(1, 2, 3, 4, np.float32(1.5)), [1, 2]]
+    tree, tensors = written(values)
+    assert all(set(item) == {"walked"} for item in tree["values"])
+    back = read(tree, tensors)
+    assert back[0] == Labelled("x") and back[1].data == [1.0, 2] and back[3] == [1, 2]
+    assert type(back[2].data) is np.float32 and back[2].data == np.float32(1.5)
+
+
+CREDIT = "nnsim.dataflow.events:Credit"
 
 
 @pytest.mark.parametrize(
-    ("classes", "row", "message"),
+    ("classes", "values", "message"),
     [
-        (["nnsim.dataflow.events:Credit"], [1, 2, 3], "must start with the index of its class"),
-        (["nnsim.dataflow.events:Credit"], [], "must start with the index of its class"),
-        (["nnsim.dataflow.events:Credit"], [0, 2], "holds 1 values, not 2"),
-        (["nnsim.dataflow.events:Credit"], [0, 2, 1.5], "a float is not what a Credit holds"),
-        (["nnsim.dataflow.events:Credit"], [0, True, 1], "a bool is not what a Credit holds"),
-        (["nnsim.dataflow.events:Burst"], [0, 1, 2, 3, [1.0, "x"]], "a list is not what"),
-        (["nnsim.dataflow.events:Frame"], [0, 1, 2, 3, 4, {"__tensor__": "x"}], "not an array"),
-        (["os:system"], [0], "not a registered serializable type"),
-        ([17], [0], "17 is not a class name"),
-        ("nnsim.dataflow.events:Credit", [0], "table of record classes is not readable"),
+        ([CREDIT], [[1, 2, 3]], "must start with the index of its class"),
+        ([CREDIT], [[]], "must start with the index of its class"),
+        ([CREDIT], [[0, 2]], "holds 1 values, not 2"),
+        ([CREDIT], [[0, 2, 1.5]], "a float is not what a Credit holds"),
+        ([CREDIT], [[0, True, 1]], "a bool is not what a Credit holds"),
+        (["nnsim.dataflow.events:Burst"], [[0, 1, 2, 3, [1.0, "x"]]], "a list of other than"),
+        (["nnsim.dataflow.events:Frame"], [[0, 1, 2, 3, 4, {"__tensor__": "x"}]], "not an array"),
+        ([CREDIT], [{"same": 0}], "repeats a value that is not before it"),
+        ([CREDIT], [{"same": -1}], "repeats a value that is not before it"),
+        ([CREDIT], ["rm -rf"], "not a row, a repeat or a walked value"),
+        (["os:system"], [], "not a registered serializable type"),
+        ([17], [], "17 is not a class name"),
+        (CREDIT, [], "values are not readable"),
     ],
 )
-def test_a_forged_row_is_refused_in_one_line(classes, row, message):
+def test_a_forged_message_is_refused_in_one_line(classes, values, message):
     with pytest.raises(StateError, match=message):
-        RowDecoder(classes, "<events>", {}).decode(row, "<event 1/2>")
+        read({"classes": classes, "values": values}, {})
 
 
 def test_a_row_may_not_smuggle_a_string_into_a_record():
-    decoder = RowDecoder([f"{Labelled.__module__}:Labelled"], "<events>", {})
+    tree = {"classes": [f"{Labelled.__module__}:Labelled"], "values": [[0, "rm -rf"]]}
     with pytest.raises(StateError, match="a str is not what a Labelled holds"):
-        decoder.decode([0, "rm -rf"], "<event 1/2>")
+        read(tree, {})

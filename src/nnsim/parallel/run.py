@@ -99,7 +99,7 @@ from nnsim.sim import (
     registered_types,
 )
 from nnsim.state import Decoder, Encoder, capture_components, restore_components
-from nnsim.state.rows import RowDecoder, RowEncoder
+from nnsim.state.rows import RecordReader, RecordWriter
 
 NEVER = 2**63 - 1  # no next entry; also "no bound"
 # Status fields each rank shares after every exchange.
@@ -372,36 +372,31 @@ class ParallelRun:
         return status
 
     def _packet(self, rank: int) -> bytes:
-        """The events for ``rank`` (keys as binary words, payloads as rows of plain values,
-        `nnsim.state.rows`, or else through the state walk's encoder) and, to rank 0, the
-        lines printed here; empty when there is neither."""
+        """The events for ``rank`` (keys as binary words, payloads as rows where they are
+        records of plain numbers, `nnsim.state.rows`, else through the state walk's
+        encoder) and, to rank 0, the lines printed here; empty when there is neither."""
         outbox = self.outboxes[rank]
         lines = rank == 0 and bool(self.lines) and not self.world.root
         if not outbox and not lines:
             return b""
         encoder = Encoder()
-        rows = RowEncoder(encoder)
+        records = RecordWriter(encoder)
+        for _, _, source, seq, event in outbox:
+            records.write(event, f"<event {source}/{seq}>")
         keys = [entry[:4] for entry in outbox]
-        payloads = [
-            rows.encode(event, f"<event {source}/{seq}>")
-            or encoder.encode(event, f"<event {source}/{seq}>")
-            for _, _, source, seq, event in outbox
-        ]
         outbox.clear()
-        extra = {"classes": rows.classes} if rows.classes else {}
+        extra = {"lines": [list(line) for line in self.lines]} if lines else {}
         if lines:
-            extra["lines"] = [list(line) for line in self.lines]
             self.lines.clear()
-        return pack_events(keys, payloads, encoder.tensors, extra)
+        return pack_events(keys, records.tree(), encoder.tensors, extra)
 
     def _receive(self, keys: list[list[int]], tree: dict, tensors: dict) -> None:
-        decoder, requeue, ends = Decoder(tensors, self.elements), self.sim.requeue, self.ends
-        rows = RowDecoder(tree.get("classes", []), "<events>", tensors)
-        for (t, p, source, seq), payload in zip(keys, tree["payloads"], strict=True):
-            if type(payload) is list:  # a record of plain numbers (`nnsim.state.rows`)
-                event = rows.decode(payload, f"<event {source}/{seq}>")
-            else:
-                event = decoder.decode(payload, f"<event {source}/{seq}>")
+        decoder = Decoder(tensors, self.elements)
+        events = RecordReader(tree["payloads"], tensors, decoder, "<events>").read()
+        if len(events) != len(keys):
+            raise StateError(f"<events>: a message holds {len(keys)} keys, {len(events)} events")
+        requeue, ends = self.sim.requeue, self.ends
+        for (t, p, source, seq), event in zip(keys, events, strict=True):
             end = ends.get(source)
             if end is None:
                 raise StateError(f"<event {source}/{seq}>: sent by a link end not in the model")

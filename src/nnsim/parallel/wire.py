@@ -71,12 +71,13 @@ def unpack(data: bytes | memoryview) -> tuple[Any, dict[str, np.ndarray]]:
 
 def pack_events(
     keys: list[tuple[int, int, int, int]],
-    payloads: list,
+    payloads: Any,
     tensors: dict[str, np.ndarray] | None = None,
     extra: dict | None = None,
 ) -> bytes:
     """Events in flight: their keys as little-endian int64 words, then `pack` of
-    ``{"payloads": [...], **extra}`` (the payloads' trees as the state walk encodes them).
+    ``{"payloads": ..., **extra}`` (the payloads as `nnsim.state.rows.RecordWriter`
+    writes them; the receiver checks there is one per key).
 
         8 bytes: the number n of events
         n x 4 int64: each event's (time, priority, sending end, sequence)
@@ -99,7 +100,6 @@ def unpack_events(data: bytes | memoryview) -> tuple[list[list[int]], Any, dict[
     end = _LENGTH + 32 * count
     keys = np.frombuffer(data[_LENGTH:end], dtype="<i8").reshape(count, 4).tolist()
     tree, tensors = unpack(data[end:])
-    payloads = tree.get("payloads") if isinstance(tree, dict) else None
-    if not isinstance(payloads, list) or len(payloads) != count:
+    if not isinstance(tree, dict) or "payloads" not in tree:
         raise StateError("a message between ranks is not readable")
     return keys, tree, tensors

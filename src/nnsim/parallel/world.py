@@ -25,6 +25,7 @@ from nnsim.errors import NnsimError
 LAUNCHER_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE")
 T = TypeVar("T")
 BLOCK_BYTES = 4096  # what each rank sends each rank in the one collective: MPICH's fast path
+MAX_BLOCK_BYTES = 65536  # the most a block grows to when the messages are long
 SPIN_SECONDS = 50e-6  # how long a waiting rank spins before it yields between tests
 SLEEP_SECONDS = 0.0  # a yield: back at once when no other process wants the core
 
@@ -68,7 +69,8 @@ class World:
         self.rank: int = comm.Get_rank()
         self.size: int = comm.Get_size()
         self.sync_seconds = 0.0
-        self._blocks: tuple[np.ndarray, np.ndarray] | None = None  # exchange buffers
+        self._blocks: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}  # by shape
+        self.block_bytes = BLOCK_BYTES  # the next exchange's block: every rank agrees
         local = comm.Split_type(MPI.COMM_TYPE_SHARED)  # the ranks on this machine
         self.spins = local.Get_size() <= (os.cpu_count() or 1)
         local.Free()
@@ -85,25 +87,31 @@ class World:
 
         One ``Alltoall`` of fixed-size blocks carries, to each rank, the size of
         its message, the status row and as much of the message as fills the
-        block (``BLOCK_BYTES``); only when some rank sends more than that does
-        an ``Alltoallv`` carry the rest. A window whose crossing events fit costs
-        a single collective. The buffers are kept from one call to the next.
+        block; only when some rank sends more than that does an ``Alltoallv``
+        carry the rest. A window whose crossing events fit costs a single
+        collective. Each block is ``BLOCK_BYTES``, or, when the longest message
+        of the last exchange did not fit, the power of two that holds it (up
+        to ``MAX_BLOCK_BYTES``): windows alike in what crosses then fit. Every
+        rank sends the longest message it sent in its block, so every rank
+        picks the same size. The buffers are kept from one call to the next.
         """
         started = time.perf_counter()
-        size, fields = self.size, 2 + len(status)
-        words = max(BLOCK_BYTES // 8, fields + 1)
+        size, fields = self.size, 3 + len(status)
+        words = max(self.block_bytes // 8, fields + 1)
         inline = 8 * (words - fields)  # message bytes that travel with the status
-        if self._blocks is None or self._blocks[0].shape != (size, words):
-            self._blocks = (
+        blocks = self._blocks.get((size, words))
+        if blocks is None:
+            blocks = self._blocks[(size, words)] = (
                 np.zeros((size, words), dtype=np.int64),
                 np.zeros((size, words), dtype=np.int64),
             )
-        send, received = self._blocks
+        send, received = blocks
         counts = [len(data) for data in outgoing]
         overflow = sum(max(0, count - inline) for count in counts)
         send[:, 0] = counts
         send[:, 1] = overflow
-        send[:, 2:fields] = status
+        send[:, 2] = max(counts, default=0)
+        send[:, 3:fields] = status
         heads = send[:, fields:].view(np.uint8)
         for rank, data in enumerate(outgoing):
             if data:
@@ -121,8 +129,9 @@ class World:
             ]
         if any(row[1] for row in rows):  # some rank sends more than fits: the rest follows
             incoming = self._overflow(outgoing, lengths, incoming, inline)
+        self.block_bytes = _block_for(max(row[2] for row in rows) + 8 * fields)
         self.sync_seconds += time.perf_counter() - started
-        return incoming, [row[2:] for row in rows]
+        return incoming, [row[3:] for row in rows]
 
     def _overflow(
         self, outgoing: list[bytes], lengths: list[int], heads: list[bytes], inline: int
@@ -240,6 +249,15 @@ class World:
             error = describe_failure(failure)
         self.raise_if_failed(error, name_rank=name_rank)
         return result
+
+
+def _block_for(need: int) -> int:
+    """The block that holds ``need`` bytes: ``BLOCK_BYTES`` doubled as often as it takes,
+    at most ``MAX_BLOCK_BYTES``."""
+    block = BLOCK_BYTES
+    while block < need and block < MAX_BLOCK_BYTES:
+        block *= 2
+    return block
 
 
 def describe_failure(failure: BaseException) -> str:
